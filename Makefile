@@ -1,0 +1,43 @@
+# The two commands of the README, and a few helpers.
+#   make run    install what is missing, build, fetch the data if missing,
+#               run a local simulation on config/default.toml
+#   make test   install what is missing, build, run the doctest suite (ctest)
+# Variables: BUILD (build folder), ARGS (extra `emnist simulate` arguments),
+# DATA (data directory), CMAKE_ARGS (e.g. -DEMNIST_ARCH=portable).
+BUILD ?= build
+DATA ?= $(or $(EMNIST_DIR),data/emnist)
+ARGS ?=
+CMAKE_ARGS ?=
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps configure build run test bench sanitize clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/emnist data fetch --split bymerge --data $(DATA)
+	$(BUILD)/emnist simulate --config config/default.toml --data $(DATA) $(ARGS)
+
+test: build
+	scripts/run-tests.sh $(BUILD)
+
+bench: build
+	@WITH_BENCH=1 scripts/install-deps.sh
+	bench/simulate_vs_torch.py --emnist $(BUILD)/emnist $(ARGS)
+
+sanitize:
+	$(MAKE) test BUILD=build-asan CMAKE_ARGS="-DEMNIST_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
+
+clean:
+	rm -rf $(BUILD) build-asan

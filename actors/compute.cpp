@@ -1,0 +1,197 @@
+// Training steps and the Downpour delta bookkeeping of one replica.
+#include "actors/compute.hpp"
+
+#include <chrono>
+
+#include "model/rng.hpp"
+
+namespace emnist {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct compute_state {
+  std::shared_ptr<replica_context> ctx;
+  caf::actor replica, coordinator, loader, sync;
+  std::unique_ptr<mlp_trainer> trainer;
+  std::vector<float> local;   ///< L
+  std::vector<float> base;    ///< B
+  std::vector<float> pushed;  ///< P, valid while pushed_valid
+  bool pushed_valid = false;
+  std::vector<std::uint32_t> free_push_buffers;
+  bool fetch_in_flight = false;
+  bool loader_started = false;
+  bool finishing = false;
+  bool done_sent = false;
+  std::uint64_t steps = 0;
+  std::uint64_t steps_since_push = 0;
+  std::uint32_t epochs_done = 0;
+  float learning_rate = 0;
+  clock_type::time_point first_step{};
+
+  void train(caf::event_based_actor* self, std::uint32_t index) {
+    if (steps == 0) first_step = clock_type::now();
+    const batch_slot& slot = ctx->slots[index];
+    trainer->step(local, slot.x.data(), slot.labels.data(), learning_rate);
+    const bool epoch_end = slot.last_of_epoch;
+    self->send(loader, slot_atom::value, index);
+    ++steps;
+    ++steps_since_push;
+    if (epoch_end) ++epochs_done;
+    if (steps % static_cast<std::uint64_t>(ctx->cfg.sync.push_every) == 0) {
+      push(self);
+    }
+    if (steps % static_cast<std::uint64_t>(ctx->cfg.sync.fetch_every) == 0 &&
+        !fetch_in_flight) {
+      fetch_in_flight = true;
+      pushed_valid = false;  // P = 0: the fetch will see every push so far
+      self->send(sync, fetch_atom::value);
+    }
+    self->send(coordinator, progress_atom::value, ctx->id, steps, epochs_done);
+  }
+
+  /// Hands L - B to sync if a buffer is free; else it stays pending.
+  void push(caf::event_based_actor* self) {
+    if (free_push_buffers.empty() || steps_since_push == 0) return;
+    const std::uint32_t index = free_push_buffers.back();
+    free_push_buffers.pop_back();
+    float* d = ctx->push_buffers[index].data();
+    float* l = local.data();
+    float* b = base.data();
+    const std::size_t n = local.size();
+    if (fetch_in_flight) {
+      float* p = pushed.data();
+      if (pushed_valid) {
+        for (std::size_t i = 0; i < n; ++i) {
+          d[i] = l[i] - b[i];
+          b[i] = l[i];
+          p[i] += d[i];
+        }
+      } else {
+        for (std::size_t i = 0; i < n; ++i) {
+          d[i] = l[i] - b[i];
+          b[i] = l[i];
+          p[i] = d[i];
+        }
+        pushed_valid = true;
+      }
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        d[i] = l[i] - b[i];
+        b[i] = l[i];
+      }
+    }
+    steps_since_push = 0;
+    self->send(sync, push_atom::value, index);
+  }
+
+  /// B = S + P; L = B + (L - B_old): fresh parameters, own work kept.
+  void apply_fetched() {
+    const float* s = ctx->fetch_buffer.data();
+    float* l = local.data();
+    float* b = base.data();
+    const std::size_t n = local.size();
+    if (pushed_valid) {
+      const float* p = pushed.data();
+      for (std::size_t i = 0; i < n; ++i) {
+        const float pending = l[i] - b[i];
+        b[i] = s[i] + p[i];
+        l[i] = b[i] + pending;
+      }
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        const float pending = l[i] - b[i];
+        b[i] = s[i];
+        l[i] = s[i] + pending;
+      }
+    }
+    pushed_valid = false;
+  }
+
+  /// Once stopping: push what is pending, then report when sync is idle.
+  void try_finish(caf::event_based_actor* self) {
+    if (!finishing || done_sent) return;
+    if (steps_since_push > 0) push(self);
+    const bool pushes_idle = free_push_buffers.size() == ctx->push_buffers.size();
+    if (steps_since_push > 0 || !pushes_idle || fetch_in_flight) return;
+    done_sent = true;
+    const double seconds =
+        steps == 0 ? 0.0
+                   : std::chrono::duration<double>(clock_type::now() -
+                                                   first_step)
+                         .count();
+    self->send(replica, done_atom::value, ctx->id, epochs_done,
+               static_cast<std::uint64_t>(steps * ctx->batch_size()), seconds);
+  }
+};
+
+}  // namespace
+
+caf::behavior compute_actor(caf::event_based_actor* self,
+                            std::shared_ptr<replica_context> ctx,
+                            caf::actor replica, caf::actor coordinator) {
+  auto st = std::make_shared<compute_state>();
+  const std::size_t n = ctx->shape.size();
+  st->trainer = std::make_unique<mlp_trainer>(
+      ctx->shape, ctx->batch_size(), static_cast<float>(ctx->cfg.model.dropout),
+      seed_for(static_cast<std::uint64_t>(ctx->cfg.model.seed), ctx->id,
+               rng_stream::dropout));
+  st->local.resize(n);
+  st->base.resize(n);
+  st->pushed.resize(n);
+  st->learning_rate = static_cast<float>(ctx->cfg.train.learning_rate);
+  for (std::uint32_t i = 0; i < ctx->push_buffers.size(); ++i) {
+    st->free_push_buffers.push_back(i);
+  }
+  st->ctx = std::move(ctx);
+  st->replica = std::move(replica);
+  st->coordinator = std::move(coordinator);
+  return {
+      [self, st](start_atom, caf::actor loader, caf::actor sync) {
+        st->loader = std::move(loader);
+        st->sync = std::move(sync);
+        // Start from the store's parameters, like every later fetch; the
+        // loader starts once they are in.
+        st->fetch_in_flight = true;
+        self->send(st->sync, fetch_atom::value);
+      },
+      [self, st](batch_atom, std::uint32_t index) {
+        if (st->finishing) return;
+        st->train(self, index);
+      },
+      [self, st](pushed_atom, std::uint32_t index, bool ok,
+                 const std::string& why) {
+        st->free_push_buffers.push_back(index);
+        if (!ok) {
+          self->send(st->coordinator, failed_atom::value,
+                     "replica " + std::to_string(st->ctx->id) + ": " + why);
+        }
+        st->try_finish(self);
+      },
+      [self, st](fetched_atom, bool ok, const std::string& why) {
+        st->fetch_in_flight = false;
+        if (!ok) {
+          self->send(st->coordinator, failed_atom::value,
+                     "replica " + std::to_string(st->ctx->id) + ": " + why);
+          return;
+        }
+        st->apply_fetched();
+        if (!st->loader_started) {
+          // The initial parameters are in: minibatches may flow now.
+          st->loader_started = true;
+          self->send(st->loader, start_atom::value);
+        }
+        st->try_finish(self);
+      },
+      [self, st](end_atom) {
+        st->finishing = true;
+        st->try_finish(self);
+      },
+      [self, st](stop_atom) {
+        st->finishing = true;
+        st->try_finish(self);
+      },
+  };
+}
+
+}  // namespace emnist

@@ -1,0 +1,234 @@
+// Job control: evaluation schedule, stop conditions, the final result.
+#include "actors/coordinator.hpp"
+
+#include <chrono>
+
+#include "actors/evaluator.hpp"
+#include "actors/replica.hpp"
+
+namespace emnist {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr auto progress_interval = std::chrono::milliseconds(500);
+/// The evaluation after every replica has finished.
+constexpr std::uint64_t final_eval_tag = ~std::uint64_t{0};
+
+struct replica_slot {
+  caf::actor handle;
+  std::uint64_t steps = 0;
+  std::uint64_t epochs = 0;
+  std::uint64_t steps_at_last_report = 0;
+  bool done = false;
+  worker_summary summary;
+};
+
+struct coordinator_state {
+  coordinator_setup setup;
+  caf::actor evaluator;
+  std::vector<replica_slot> replicas;
+  clock_type::time_point t0;
+  clock_type::time_point last_report;
+  clock_type::time_point training_end;
+  std::uint64_t total_steps = 0;
+  std::uint64_t eval_period = 0;
+  std::uint64_t next_eval_at = 0;
+  std::uint64_t evaluations = 0;
+  bool eval_in_flight = false;
+  bool eval_wanted = false;
+  bool stopping = false;
+  bool final_eval_sent = false;
+  bool finished = false;
+  std::optional<double> last_accuracy;
+
+  double since_start() const {
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+  }
+  std::size_t replicas_done() const {
+    std::size_t n = 0;
+    for (const auto& r : replicas) n += r.done ? 1 : 0;
+    return n;
+  }
+
+  void request_eval(caf::event_based_actor* self, std::uint64_t tag) {
+    if (eval_in_flight) {
+      eval_wanted = tag != final_eval_tag;
+      return;
+    }
+    eval_in_flight = true;
+    eval_wanted = false;
+    final_eval_sent = final_eval_sent || tag == final_eval_tag;
+    self->send(evaluator, eval_atom::value, tag);
+  }
+
+  void stop_all(caf::event_based_actor* self) {
+    if (stopping) return;
+    stopping = true;
+    for (auto& r : replicas) {
+      if (!r.done) self->send(r.handle, stop_atom::value);
+    }
+  }
+
+  void fail(caf::event_based_actor* self, std::string why) {
+    if (!*setup.failure) {
+      *setup.failure = make_error(errc::unavailable, std::move(why));
+    }
+    stop_all(self);
+    maybe_finish(self);
+  }
+
+  /// Ends the job once every replica is done and no evaluation is needed.
+  void maybe_finish(caf::event_based_actor* self) {
+    if (finished || replicas_done() < replicas.size()) return;
+    if (training_end == clock_type::time_point{}) training_end = clock_type::now();
+    const bool reached = setup.result->reached;
+    if (!reached && !*setup.failure && !final_eval_sent) {
+      request_eval(self, final_eval_tag);
+      return;
+    }
+    if (eval_in_flight) return;
+    finish(self);
+  }
+
+  void finish(caf::event_based_actor* self) {
+    finished = true;
+    auto& res = *setup.result;
+    res.seconds = std::chrono::duration<double>(training_end - t0).count();
+    res.replicas = static_cast<std::uint32_t>(replicas.size());
+    res.evaluations = evaluations;
+    res.accuracy = last_accuracy.value_or(0.0);
+    res.store = setup.store->kind();
+    res.samples = 0;
+    for (const auto& r : replicas) {
+      res.workers.push_back(r.summary);
+      res.samples += r.summary.samples;
+    }
+    res.samples_per_second =
+        res.seconds > 0 ? static_cast<double>(res.samples) / res.seconds : 0.0;
+    res.sync = setup.store->stats();
+    self->send_exit(evaluator, caf::exit_reason::user_shutdown);
+    self->send(setup.listener, done_atom::value);
+    self->quit();
+  }
+
+  void report(caf::event_based_actor* self) {
+    const auto now = clock_type::now();
+    const double dt = std::chrono::duration<double>(now - last_report).count();
+    last_report = now;
+    progress_report p;
+    p.seconds = since_start();
+    p.last_accuracy = last_accuracy;
+    p.evaluations = evaluations;
+    const auto batch = static_cast<std::uint64_t>(setup.cfg.train.batch_size);
+    for (std::size_t i = 0; i < replicas.size(); ++i) {
+      auto& r = replicas[i];
+      const std::uint64_t delta = r.steps - r.steps_at_last_report;
+      r.steps_at_last_report = r.steps;
+      p.replicas.push_back(
+          {static_cast<std::uint32_t>(i), r.epochs, r.steps * batch,
+           dt > 0 ? static_cast<double>(delta * batch) / dt : 0.0, r.done});
+    }
+    self->send(setup.listener, std::move(p));
+  }
+};
+
+}  // namespace
+
+caf::behavior coordinator_actor(caf::event_based_actor* self,
+                                coordinator_setup setup) {
+  auto st = std::make_shared<coordinator_state>();
+  st->setup = std::move(setup);
+  const auto& cfg = st->setup.cfg;
+  const auto n = static_cast<std::uint32_t>(cfg.train.replicas);
+  auto me = caf::actor_cast<caf::actor>(self);
+
+  // Everything the coordinator spawns is linked to it: killing the
+  // coordinator (the caller's last resort) takes the whole job down.
+  st->evaluator = self->spawn<caf::linked>(
+      evaluator_actor,
+      evaluator_setup{st->setup.shape, st->setup.data->eval, st->setup.store,
+                      static_cast<std::size_t>(cfg.actors.eval_chunk)},
+      me);
+  std::uint64_t steps_per_pass = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto ctx = std::make_shared<replica_context>(
+        i, cfg, st->setup.shape, st->setup.data->train.shard(i, n),
+        st->setup.store);
+    steps_per_pass += ctx->steps_per_epoch();
+    replica_slot slot;
+    slot.handle = self->spawn<caf::linked>(replica_actor, ctx, me);
+    slot.summary.id = i;
+    st->replicas.push_back(std::move(slot));
+  }
+  st->eval_period = cfg.train.eval_every > 0
+                        ? static_cast<std::uint64_t>(cfg.train.eval_every)
+                        : steps_per_pass;
+  st->next_eval_at = st->eval_period;
+
+  self->set_exit_handler([self, st](const caf::exit_msg& msg) {
+    for (auto& r : st->replicas) {
+      if (r.handle.address() != msg.source) continue;
+      // A replica ends normally only after sending (done), which may arrive
+      // after this exit message: only an abnormal end is a failure.
+      if (!r.done && msg.reason) {
+        r.done = true;
+        st->fail(self, "replica " + std::to_string(r.summary.id) +
+                           " stopped unexpectedly: " + to_string(msg.reason));
+      }
+      return;
+    }
+    if (msg.reason) self->quit(msg.reason);
+  });
+
+  st->t0 = clock_type::now();
+  st->last_report = st->t0;
+  for (auto& r : st->replicas) self->send(r.handle, start_atom::value);
+  self->delayed_send(self, progress_interval, tick_atom::value);
+
+  return {
+      [self, st](progress_atom, std::uint32_t id, std::uint64_t steps,
+                 std::uint32_t epochs) {
+        auto& r = st->replicas[id];
+        st->total_steps += steps - r.steps;
+        r.steps = steps;
+        r.epochs = epochs;
+        if (st->total_steps >= st->next_eval_at && !st->stopping) {
+          while (st->next_eval_at <= st->total_steps) {
+            st->next_eval_at += st->eval_period;
+          }
+          st->request_eval(self, st->total_steps);
+        }
+      },
+      [self, st](evaluated_atom, std::uint64_t tag, double accuracy) {
+        st->eval_in_flight = false;
+        ++st->evaluations;
+        st->last_accuracy = accuracy;
+        auto& res = *st->setup.result;
+        if (!res.reached && accuracy >= st->setup.cfg.train.target_accuracy) {
+          res.reached = true;
+          res.seconds_to_target = st->since_start();
+          st->stop_all(self);
+        }
+        if (st->eval_wanted && !st->stopping) {
+          st->request_eval(self, st->total_steps);
+        }
+        (void)tag;
+        st->maybe_finish(self);
+      },
+      [self, st](done_atom, std::uint32_t id, std::uint32_t epochs,
+                 std::uint64_t samples, double seconds) {
+        auto& r = st->replicas[id];
+        r.done = true;
+        r.summary = {id, epochs, samples, seconds};
+        st->maybe_finish(self);
+      },
+      [self, st](failed_atom, const std::string& why) { st->fail(self, why); },
+      [self, st](tick_atom) {
+        if (st->finished) return;
+        st->report(self);
+        self->delayed_send(self, progress_interval, tick_atom::value);
+      },
+  };
+}
+
+}  // namespace emnist

@@ -1,0 +1,35 @@
+// Spawning, linking and stopping the actors of one replica.
+#include "actors/replica.hpp"
+
+#include "actors/compute.hpp"
+#include "actors/loader.hpp"
+#include "actors/sync.hpp"
+
+namespace emnist {
+
+caf::behavior replica_actor(caf::event_based_actor* self,
+                            std::shared_ptr<replica_context> ctx,
+                            caf::actor coordinator) {
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto compute = self->spawn<caf::linked>(compute_actor, ctx, me, coordinator);
+  auto loader = self->spawn<caf::linked>(loader_actor, ctx, compute);
+  auto sync = self->spawn<caf::linked>(sync_actor, ctx, compute);
+  auto children = std::vector<caf::actor>{compute, loader, sync};
+  return {
+      [self, compute, loader, sync](start_atom) {
+        self->send(compute, start_atom::value, loader, sync);
+      },
+      [self, compute](stop_atom) { self->send(compute, stop_atom::value); },
+      [self, coordinator, children](done_atom, std::uint32_t id,
+                                    std::uint32_t epochs,
+                                    std::uint64_t samples, double seconds) {
+        self->send(coordinator, done_atom::value, id, epochs, samples, seconds);
+        for (const auto& c : children) {
+          self->send_exit(c, caf::exit_reason::user_shutdown);
+        }
+        self->quit();
+      },
+  };
+}
+
+}  // namespace emnist

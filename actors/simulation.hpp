@@ -1,0 +1,71 @@
+// A whole job in this process: N replicas on one parameter store, run by a
+// coordinator until the target accuracy or the epoch limit. This is what
+// `emnist simulate` and the end-to-end tests call.
+//
+//   auto data = load_job_data(request);
+//   auto result = run_simulation(cfg, *data, [](const progress_report& p) {
+//     draw(p);   // called on the calling thread, about twice a second
+//   });
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/data_files.hpp"
+#include "model/expected.hpp"
+#include "runtime/config.hpp"
+#include "runtime/parameter_store.hpp"
+
+namespace emnist {
+
+struct worker_summary {
+  std::uint32_t id = 0;
+  std::uint64_t iterations = 0;  ///< completed passes over its shard
+  std::uint64_t samples = 0;
+  double seconds = 0;            ///< from its first minibatch to its end
+};
+
+struct replica_progress {
+  std::uint32_t id = 0;
+  std::uint64_t epoch = 0;  ///< completed passes
+  std::uint64_t samples = 0;
+  double samples_per_second = 0;  ///< over the last progress interval
+  bool done = false;
+};
+
+/// What the coordinator reports while the job runs.
+struct progress_report {
+  double seconds = 0;  ///< since training started
+  std::vector<replica_progress> replicas;
+  std::optional<double> last_accuracy;
+  std::uint64_t evaluations = 0;
+};
+
+struct simulation_result {
+  bool reached = false;
+  double accuracy = 0;                      ///< last evaluation
+  std::optional<double> seconds_to_target;  ///< first step -> reaching eval
+  double seconds = 0;                       ///< the whole training
+  double load_seconds = 0;
+  std::uint32_t replicas = 0;
+  std::uint64_t samples = 0;
+  double samples_per_second = 0;
+  std::uint64_t evaluations = 0;
+  std::string store;
+  std::vector<worker_summary> workers;
+  store_stats sync;
+  std::vector<float> final_parameters;  ///< the store's, at the end
+};
+
+using progress_callback = std::function<void(const progress_report&)>;
+
+/// Runs the job to its end. Blocks the calling thread (which must not be
+/// an actor's); the actors run on their own scheduler threads.
+[[nodiscard]] expected<simulation_result> run_simulation(
+    const job_config& cfg, const job_data& data,
+    const progress_callback& on_progress = {});
+
+}  // namespace emnist

@@ -1,0 +1,23 @@
+// The sync actor of a replica: talks to the parameter store for compute, so
+// that pushes and fetches overlap compute's next minibatch.
+//
+//   (push, buffer)  -> store.push(delta)    -> (pushed, buffer, ok, why)
+//   (fetch)         -> store.fetch(buffer)  -> (fetched, ok, why)
+//
+// The store reports completion through a callback on a thread of its own
+// choosing; the callback only sends a message, so compute always runs on
+// its own actor thread.
+#pragma once
+
+#include <memory>
+
+#include "actors/messages.hpp"
+#include "actors/replica_context.hpp"
+
+namespace emnist {
+
+caf::behavior sync_actor(caf::event_based_actor* self,
+                         std::shared_ptr<replica_context> ctx,
+                         caf::actor compute);
+
+}  // namespace emnist

@@ -1,0 +1,39 @@
+// Shared option handling of the job commands.
+#include "apps/config_options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+namespace emnist::cli {
+
+void config_options::add_to(CLI::App& cmd) {
+  cmd.add_option("--config,-c", file,
+                 "TOML config file (see config/default.toml); built-in "
+                 "defaults when absent")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--set,-s", overrides,
+                 "override a key: --set train.replicas=3 (value read as TOML, "
+                 "else as a string); repeatable")
+      ->take_all();
+  cmd.add_option("--data,-d", data_dir,
+                 "EMNIST data directory (default: data.dir, else $EMNIST_DIR, "
+                 "else data/emnist)");
+}
+
+expected<job_config> config_options::load() const {
+  config_sources src;
+  if (!file.empty()) src.file = file;
+  src.overrides = overrides;
+  src.environment = environment_from_process();
+  return load_config(src);
+}
+
+std::filesystem::path resolve_data_dir(const std::string& option,
+                                       const job_config& cfg) {
+  if (!option.empty()) return option;
+  if (!cfg.data.dir.empty()) return cfg.data.dir;
+  if (const char* env = std::getenv("EMNIST_DIR"); env && *env) return env;
+  return "data/emnist";
+}
+
+}  // namespace emnist::cli

@@ -1,0 +1,124 @@
+// `emnist simulate`: N replicas in this process on the configured store.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "actors/simulation.hpp"
+#include "apps/commands.hpp"
+#include "apps/config_options.hpp"
+#include "apps/progress_display.hpp"
+#include "apps/summary_json.hpp"
+#include "model/data_files.hpp"
+#include "runtime/data_fetch.hpp"
+
+namespace emnist::cli {
+namespace {
+
+struct simulate_options {
+  config_options config;
+  bool json = false;
+  bool quiet = false;
+  bool fetch_missing = false;
+  bool print_config = false;
+};
+
+/// Fetches the files of the split that are missing (`--fetch-missing`).
+expected<void> fetch_if_missing(const std::filesystem::path& dir,
+                                const job_config& cfg, bool progress) {
+  std::vector<std::string> missing;
+  for (const auto* sel : {&cfg.data.train, &cfg.data.eval}) {
+    auto s = parse_slice(*sel);
+    if (!s) return s.error();
+    for (bool images : {true, false}) {
+      const auto path = idx_path(dir, cfg.data.split, s->file, images);
+      if (!std::filesystem::exists(path)) missing.push_back(path.filename());
+    }
+  }
+  if (missing.empty()) return {};
+  fetch_options opts;
+  opts.dir = dir;
+  opts.split = cfg.data.split;
+  opts.progress = progress;
+  std::cerr << "emnist: fetching the " << cfg.data.split << " split into "
+            << dir.string() << "\n";
+  auto fetched = fetch_split(opts);
+  if (!fetched) return fetched.error();
+  return {};
+}
+
+int run_simulate(const simulate_options& o) {
+  auto cfg = o.config.load();
+  if (!cfg) return report(cfg.error());
+  if (o.print_config) std::cerr << to_toml(*cfg) << "\n";
+  const auto dir = resolve_data_dir(o.config.data_dir, *cfg);
+  if (o.fetch_missing) {
+    if (auto ok = fetch_if_missing(dir, *cfg, !o.quiet); !ok) {
+      return report(ok.error());
+    }
+  }
+  data_request request{dir, cfg->data.split, *parse_slice(cfg->data.train),
+                       *parse_slice(cfg->data.eval)};
+  auto data = load_job_data(request);
+  if (!data) return report(data.error());
+  if (!o.quiet) {
+    std::fprintf(stderr,
+                 "emnist: %zu training samples (%s), %zu evaluation samples "
+                 "(%s), %zu classes, loaded in %.2f s; %lld replica(s), "
+                 "store %s\n",
+                 data->train.size(), cfg->data.train.c_str(), data->eval.size(),
+                 cfg->data.eval.c_str(), data->classes, data->load_seconds,
+                 static_cast<long long>(cfg->train.replicas),
+                 cfg->sync.store.c_str());
+  }
+  progress_display display(stderr);
+  auto result = run_simulation(*cfg, *data, [&](const progress_report& p) {
+    if (!o.quiet) display.show(p);
+  });
+  display.close();
+  if (!result) return report(result.error());
+  if (o.json) {
+    std::cout << summary_json(*result) << std::endl;
+  }
+  if (!o.quiet) {
+    if (result->reached) {
+      std::fprintf(stderr,
+                   "emnist: reached %.4f >= %.4f in %.3f s of training "
+                   "(%llu samples, %.0f samples/s, %llu evaluations)\n",
+                   result->accuracy, cfg->train.target_accuracy,
+                   *result->seconds_to_target,
+                   static_cast<unsigned long long>(result->samples),
+                   result->samples_per_second,
+                   static_cast<unsigned long long>(result->evaluations));
+    } else {
+      std::fprintf(stderr,
+                   "emnist: target %.4f not reached: accuracy %.4f after "
+                   "%lld epoch(s), %.3f s\n",
+                   cfg->train.target_accuracy, result->accuracy,
+                   static_cast<long long>(cfg->train.max_epochs),
+                   result->seconds);
+    }
+  }
+  return result->reached ? exit_ok : exit_not_reached;
+}
+
+}  // namespace
+
+void add_simulate_command(CLI::App& app, command& run) {
+  auto opts = std::make_shared<simulate_options>();
+  auto* cmd = app.add_subcommand(
+      "simulate",
+      "run N replicas in this process (local multi-actor simulation); exit "
+      "0 when the target accuracy is reached, 3 when not, 2 on bad input");
+  opts->config.add_to(*cmd);
+  cmd->add_flag("--json", opts->json,
+                "print a JSON summary on stdout at the end");
+  cmd->add_flag("--quiet,-q", opts->quiet, "no progress on stderr");
+  cmd->add_flag("--fetch-missing", opts->fetch_missing,
+                "download the split's official files first when they are "
+                "missing (needs internet)");
+  cmd->add_flag("--print-config", opts->print_config,
+                "print the effective configuration on stderr");
+  cmd->callback([opts, &run] { run = [opts] { return run_simulate(*opts); }; });
+}
+
+}  // namespace emnist::cli

@@ -1,0 +1,16 @@
+// The JSON summary of a simulation (`emnist simulate --json`).
+#pragma once
+
+#include <string>
+
+#include "actors/simulation.hpp"
+
+namespace emnist::cli {
+
+/// One JSON object: reached, accuracy, seconds_to_target, seconds,
+/// load_seconds, replicas, samples, samples_per_second, evaluations, store,
+/// workers [{id, iterations, samples, seconds}], pushes, pushes_applied,
+/// fetches, bytes_sent, bytes_received.
+std::string summary_json(const simulation_result& r);
+
+}  // namespace emnist::cli

@@ -1,0 +1,213 @@
+// IDX parsing and gzip inflation (zlib), with errors that say where.
+#include "model/idx_reader.hpp"
+
+#include <zlib.h>
+
+#include <cstdio>
+#include <fstream>
+#include <limits>
+
+namespace emnist {
+namespace {
+
+std::string hex32(std::uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", v);
+  return buf;
+}
+
+std::uint32_t read_be32(std::span<const std::uint8_t> b, std::size_t at) {
+  return (std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) |
+         (std::uint32_t{b[at + 2]} << 8) | std::uint32_t{b[at + 3]};
+}
+
+bool is_gzip(std::span<const std::uint8_t> b) {
+  return b.size() >= 2 && b[0] == 0x1f && b[1] == 0x8b;
+}
+
+expected<std::vector<std::uint8_t>> inflate_gzip(
+    std::span<const std::uint8_t> in, const std::string& name) {
+  std::vector<std::uint8_t> out;
+  // The gzip trailer holds the size modulo 2^32: a good first guess.
+  std::size_t guess = in.size() * 4;
+  if (in.size() >= 18) {
+    guess = read_be32(in, in.size() - 4);  // little-endian, swap below
+    guess = ((guess & 0xff) << 24) | ((guess & 0xff00) << 8) |
+            ((guess >> 8) & 0xff00) | (guess >> 24);
+  }
+  out.resize(std::max<std::size_t>(guess, 1024));
+
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+    return make_error(errc::internal, name + ": zlib inflateInit2 failed");
+  }
+  zs.next_in = const_cast<Bytef*>(in.data());
+  std::size_t consumed = 0;
+  std::size_t produced = 0;
+  int rc = Z_OK;
+  while (true) {
+    if (produced == out.size()) out.resize(out.size() * 2);
+    const std::size_t in_left = in.size() - consumed;
+    const std::size_t out_left = out.size() - produced;
+    zs.next_in = const_cast<Bytef*>(in.data() + consumed);
+    zs.avail_in = static_cast<uInt>(
+        std::min<std::size_t>(in_left, std::numeric_limits<uInt>::max()));
+    zs.next_out = out.data() + produced;
+    zs.avail_out = static_cast<uInt>(
+        std::min<std::size_t>(out_left, std::numeric_limits<uInt>::max()));
+    const uInt in_before = zs.avail_in;
+    const uInt out_before = zs.avail_out;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    consumed += in_before - zs.avail_in;
+    produced += out_before - zs.avail_out;
+    if (rc == Z_STREAM_END) break;
+    if (rc == Z_BUF_ERROR && consumed == in.size()) {
+      inflateEnd(&zs);
+      return make_error(errc::data_loss,
+                        name + ": gzip stream truncated at compressed byte "
+                               "offset " + std::to_string(consumed) +
+                            " (after " + std::to_string(produced) +
+                            " decompressed bytes)");
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      std::string why = zs.msg != nullptr ? zs.msg : "inflate error";
+      inflateEnd(&zs);
+      return make_error(errc::data_loss,
+                        name + ": gzip data corrupt at compressed byte offset " +
+                            std::to_string(consumed) + ": " + why);
+    }
+  }
+  inflateEnd(&zs);
+  if (consumed != in.size()) {
+    return make_error(errc::data_loss,
+                      name + ": unexpected bytes after the gzip stream at "
+                             "byte offset " + std::to_string(consumed));
+  }
+  out.resize(produced);
+  return out;
+}
+
+}  // namespace
+
+expected<std::vector<std::uint8_t>> read_maybe_gzip(
+    const std::filesystem::path& file) {
+  const std::string name = file.string();
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return make_error(errc::not_found, name + ": cannot open file");
+  }
+  std::vector<std::uint8_t> raw((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    return make_error(errc::unavailable, name + ": read error");
+  }
+  if (is_gzip(raw)) return inflate_gzip(raw, name);
+  return raw;
+}
+
+namespace {
+
+/// Checks the header and the payload size; fills everything but the pixels.
+expected<idx_images> check_images(std::span<const std::uint8_t> bytes,
+                                  const std::string& name) {
+  if (bytes.size() < 16) {
+    return make_error(errc::data_loss,
+                      name + ": truncated IDX header: expected 16 bytes at "
+                             "byte offset 0, file has " +
+                          std::to_string(bytes.size()));
+  }
+  const std::uint32_t magic = read_be32(bytes, 0);
+  if (magic != idx_images_magic) {
+    return make_error(errc::invalid_argument,
+                      name + ": byte offset 0: expected IDX images magic " +
+                          hex32(idx_images_magic) + ", got " + hex32(magic));
+  }
+  idx_images out;
+  out.count = read_be32(bytes, 4);
+  out.rows = read_be32(bytes, 8);
+  out.cols = read_be32(bytes, 12);
+  if (out.rows == 0 || out.cols == 0 || out.rows > 4096 || out.cols > 4096) {
+    return make_error(errc::invalid_argument,
+                      name + ": byte offset 8: implausible image size " +
+                          std::to_string(out.rows) + "x" +
+                          std::to_string(out.cols));
+  }
+  const std::uint64_t want =
+      std::uint64_t{out.count} * out.rows * out.cols;
+  const std::uint64_t have = bytes.size() - 16;
+  if (have != want) {
+    return make_error(
+        errc::data_loss,
+        name + ": byte offset 16: expected " + std::to_string(want) +
+            " pixel bytes for " + std::to_string(out.count) + " images of " +
+            std::to_string(out.rows) + "x" + std::to_string(out.cols) +
+            ", file has " + std::to_string(have) +
+            (have < want ? " (truncated)" : " (trailing bytes)"));
+  }
+  return out;
+}
+
+/// Checks the header and the payload size of label data.
+expected<void> check_labels(std::span<const std::uint8_t> bytes,
+                            const std::string& name) {
+  if (bytes.size() < 8) {
+    return make_error(errc::data_loss,
+                      name + ": truncated IDX header: expected 8 bytes at "
+                             "byte offset 0, file has " +
+                          std::to_string(bytes.size()));
+  }
+  const std::uint32_t magic = read_be32(bytes, 0);
+  if (magic != idx_labels_magic) {
+    return make_error(errc::invalid_argument,
+                      name + ": byte offset 0: expected IDX labels magic " +
+                          hex32(idx_labels_magic) + ", got " + hex32(magic));
+  }
+  const std::uint64_t want = read_be32(bytes, 4);
+  const std::uint64_t have = bytes.size() - 8;
+  if (have != want) {
+    return make_error(errc::data_loss,
+                      name + ": byte offset 8: expected " +
+                          std::to_string(want) + " label bytes, file has " +
+                          std::to_string(have) +
+                          (have < want ? " (truncated)" : " (trailing bytes)"));
+  }
+  return {};
+}
+
+}  // namespace
+
+expected<idx_images> parse_idx_images(std::span<const std::uint8_t> bytes,
+                                      const std::string& name) {
+  auto out = check_images(bytes, name);
+  if (out) out->pixels.assign(bytes.begin() + 16, bytes.end());
+  return out;
+}
+
+expected<std::vector<std::uint8_t>> parse_idx_labels(
+    std::span<const std::uint8_t> bytes, const std::string& name) {
+  if (auto ok = check_labels(bytes, name); !ok) return ok.error();
+  return std::vector<std::uint8_t>(bytes.begin() + 8, bytes.end());
+}
+
+// The file readers drop the header in place rather than copying the payload:
+// the ByMerge train images are 547 MB decompressed.
+expected<idx_images> read_idx_images(const std::filesystem::path& file) {
+  auto bytes = read_maybe_gzip(file);
+  if (!bytes) return bytes.error();
+  auto out = check_images(*bytes, file.string());
+  if (!out) return out;
+  bytes->erase(bytes->begin(), bytes->begin() + 16);
+  out->pixels = std::move(*bytes);
+  return out;
+}
+
+expected<std::vector<std::uint8_t>> read_idx_labels(
+    const std::filesystem::path& file) {
+  auto bytes = read_maybe_gzip(file);
+  if (!bytes) return bytes.error();
+  if (auto ok = check_labels(*bytes, file.string()); !ok) return ok.error();
+  bytes->erase(bytes->begin(), bytes->begin() + 8);
+  return std::move(*bytes);
+}
+
+}  // namespace emnist

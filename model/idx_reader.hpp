@@ -1,0 +1,50 @@
+// Readers for the IDX files of the EMNIST release (the MNIST format),
+// gzip-compressed or raw.
+//
+//   auto images = emnist::read_idx_images("emnist-bymerge-test-images-idx3-ubyte.gz");
+//   auto labels = emnist::read_idx_labels("emnist-bymerge-test-labels-idx1-ubyte.gz");
+//   if (!images) report(images.error().message);  // names file, offset, what was expected
+//
+// IDX: a big-endian u32 magic (0x00000803 images, 0x00000801 labels), the
+// dimensions as big-endian u32, then the uint8 payload. Byte offsets in
+// errors count in the decompressed stream, as the format is defined there.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/expected.hpp"
+
+namespace emnist {
+
+inline constexpr std::uint32_t idx_images_magic = 0x00000803;
+inline constexpr std::uint32_t idx_labels_magic = 0x00000801;
+
+struct idx_images {
+  std::uint32_t count = 0;
+  std::uint32_t rows = 0;
+  std::uint32_t cols = 0;
+  std::vector<std::uint8_t> pixels;  ///< count * rows * cols, image-major
+};
+
+/// Reads a whole file, inflating it when it starts with the gzip magic.
+/// Errors name the file and the compressed byte offset of a corruption.
+[[nodiscard]] expected<std::vector<std::uint8_t>> read_maybe_gzip(
+    const std::filesystem::path& file);
+
+/// Parses IDX image data; `name` is used in error messages.
+[[nodiscard]] expected<idx_images> parse_idx_images(
+    std::span<const std::uint8_t> bytes, const std::string& name);
+/// Parses IDX label data; `name` is used in error messages.
+[[nodiscard]] expected<std::vector<std::uint8_t>> parse_idx_labels(
+    std::span<const std::uint8_t> bytes, const std::string& name);
+
+[[nodiscard]] expected<idx_images> read_idx_images(
+    const std::filesystem::path& file);
+[[nodiscard]] expected<std::vector<std::uint8_t>> read_idx_labels(
+    const std::filesystem::path& file);
+
+}  // namespace emnist

@@ -1,0 +1,97 @@
+// float32 instances of the network math (mlp_math.hpp) with their buffers.
+#include "model/mlp.hpp"
+
+#include <cmath>
+
+#include "model/mlp_math.hpp"
+
+namespace emnist {
+
+void init_parameters(const mlp_shape& shape, std::uint64_t seed,
+                     std::span<float> out) {
+  rng r(seed);
+  for (std::size_t i = 0; i < shape.w1_size(); ++i) {
+    out[i] = r.uniform(-0.01f, 0.01f);
+  }
+  for (std::size_t i = shape.w1_size(); i < shape.size(); ++i) {
+    out[i] = r.uniform(-0.1f, 0.1f);
+  }
+}
+
+struct mlp_trainer::buffers {
+  math::workspace<float> work;
+  math::matrix<float> mask;
+  buffers(const mlp_shape& s, std::size_t batch)
+      : work(s, batch), mask(batch, s.hidden) {}
+};
+
+mlp_trainer::mlp_trainer(const mlp_shape& shape, std::size_t batch,
+                         float dropout, std::uint64_t dropout_seed)
+    : shape_(shape),
+      batch_(batch),
+      keep_scale_(1.0f / (1.0f - dropout)),
+      keep_below_(static_cast<std::uint32_t>(
+          std::ldexp(1.0 - static_cast<double>(dropout), 32) - 1)),
+      dropout_on_(dropout > 0.0f),
+      rng_(dropout_seed),
+      buf_(std::make_unique<buffers>(shape, batch)) {}
+
+mlp_trainer::~mlp_trainer() = default;
+
+float mlp_trainer::step(std::span<float> params, const float* x,
+                        const std::uint8_t* labels, float learning_rate) {
+  const float* mask = nullptr;
+  if (dropout_on_) {
+    // Two 32-bit draws per 64-bit number: 1600 calls for 32 x 100 units.
+    float* m = buf_->mask.data();
+    const std::size_t n = static_cast<std::size_t>(buf_->mask.size());
+    for (std::size_t i = 0; i < n; i += 2) {
+      const std::uint64_t v = rng_();
+      m[i] = static_cast<std::uint32_t>(v) < keep_below_ ? keep_scale_ : 0.0f;
+      if (i + 1 < n) {
+        m[i + 1] =
+            static_cast<std::uint32_t>(v >> 32) < keep_below_ ? keep_scale_ : 0.0f;
+      }
+    }
+    mask = m;
+  }
+  return math::train_step<float>(shape_, params.data(), x, labels, mask, batch_,
+                                 buf_->work, learning_rate);
+}
+
+struct mlp_evaluator::buffers {
+  math::matrix<float> x, hidden, logits;
+  std::vector<std::uint8_t> predicted;
+  buffers(const mlp_shape& s, std::size_t rows)
+      : x(rows, s.inputs),
+        hidden(rows, s.hidden),
+        logits(rows, s.classes),
+        predicted(rows) {}
+};
+
+mlp_evaluator::mlp_evaluator(const mlp_shape& shape, std::size_t chunk_rows)
+    : shape_(shape),
+      chunk_rows_(chunk_rows),
+      buf_(std::make_unique<buffers>(shape, chunk_rows)) {}
+
+mlp_evaluator::~mlp_evaluator() = default;
+
+std::size_t mlp_evaluator::count_correct(std::span<const float> params,
+                                         const data_view& data,
+                                         std::size_t begin, std::size_t end) {
+  std::size_t correct = 0;
+  const std::size_t features = data.features();
+  for (std::size_t at = begin; at < end; at += chunk_rows_) {
+    const std::size_t rows = std::min(chunk_rows_, end - at);
+    // Rows of a view are contiguous in the file: one conversion call.
+    to_float(data.image(at), rows * features, buf_->x.data());
+    math::predict<float>(shape_, params.data(), buf_->x.data(), rows,
+                         buf_->hidden, buf_->logits, buf_->predicted.data());
+    for (std::size_t r = 0; r < rows; ++r) {
+      correct += buf_->predicted[r] == data.label(at + r) ? 1 : 0;
+    }
+  }
+  return correct;
+}
+
+}  // namespace emnist

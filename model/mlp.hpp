@@ -1,0 +1,91 @@
+// The network of the prototype, in float32 on preallocated buffers:
+// inputs -> hidden tanh (no bias) with inverted dropout -> classes softmax
+// (no bias), cross-entropy with the mean-over-batch gradient, plain SGD.
+//
+//   mlp_shape shape{784, 100, 47};
+//   std::vector<float> params(shape.size());
+//   init_parameters(shape, seed, params);
+//   mlp_trainer trainer(shape, /*batch=*/32, /*dropout=*/0.2f, dropout_seed);
+//   float loss = trainer.step(params, x, labels, /*learning_rate=*/0.1f);
+//   mlp_evaluator eval(shape, 512);
+//   std::size_t right = eval.count_correct(params, test_view, 0, test_view.size());
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/dataset.hpp"
+#include "model/rng.hpp"
+
+namespace emnist {
+
+struct mlp_shape {
+  std::size_t inputs = 784;
+  std::size_t hidden = 100;
+  std::size_t classes = 47;
+  std::size_t w1_size() const { return inputs * hidden; }
+  std::size_t w2_size() const { return hidden * classes; }
+  /// Number of parameters: W1 (inputs x hidden) then W2 (hidden x classes).
+  std::size_t size() const { return w1_size() + w2_size(); }
+  bool operator==(const mlp_shape&) const = default;
+};
+
+/// The prototype's initialisation: W1 uniform in [-0.01, 0.01), W2 uniform
+/// in [-0.1, 0.1), from `seed`.
+void init_parameters(const mlp_shape& shape, std::uint64_t seed,
+                     std::span<float> out);
+
+/// Trains on minibatches of a fixed size; owns every buffer it needs, so a
+/// step allocates nothing. Not thread-safe: one per compute actor.
+class mlp_trainer {
+ public:
+  mlp_trainer(const mlp_shape& shape, std::size_t batch, float dropout,
+              std::uint64_t dropout_seed);
+  ~mlp_trainer();
+  mlp_trainer(const mlp_trainer&) = delete;
+  mlp_trainer& operator=(const mlp_trainer&) = delete;
+
+  /// One SGD step in place on `params` with the `batch` rows of `x`
+  /// (row-major, inputs floats each) and their labels. Returns the loss.
+  float step(std::span<float> params, const float* x,
+             const std::uint8_t* labels, float learning_rate);
+
+  std::size_t batch() const { return batch_; }
+
+ private:
+  struct buffers;
+  mlp_shape shape_;
+  std::size_t batch_;
+  float keep_scale_;           ///< 1 / (1 - dropout)
+  std::uint32_t keep_below_;   ///< keep a unit when a draw is below this
+  bool dropout_on_;
+  rng rng_;
+  std::unique_ptr<buffers> buf_;
+};
+
+/// Counts correct predictions over a data view, in chunks of rows converted
+/// from uint8 on the fly (the data stays uint8 in memory).
+class mlp_evaluator {
+ public:
+  mlp_evaluator(const mlp_shape& shape, std::size_t chunk_rows);
+  ~mlp_evaluator();
+  mlp_evaluator(const mlp_evaluator&) = delete;
+  mlp_evaluator& operator=(const mlp_evaluator&) = delete;
+
+  /// Correct predictions among samples [begin, end) of `data`.
+  std::size_t count_correct(std::span<const float> params,
+                            const data_view& data, std::size_t begin,
+                            std::size_t end);
+  std::size_t chunk_rows() const { return chunk_rows_; }
+
+ private:
+  struct buffers;
+  mlp_shape shape_;
+  std::size_t chunk_rows_;
+  std::unique_ptr<buffers> buf_;
+};
+
+}  // namespace emnist

@@ -1,0 +1,111 @@
+// The network's math, templated on the scalar so that the gradient check can
+// run it in double while training runs it in float.
+//
+//   784 inputs --W1--> hidden, tanh, inverted dropout --W2--> classes, softmax
+//
+// No biases (as the prototype). Loss: mean cross-entropy over the minibatch.
+// Parameters are one flat array: W1 (inputs x hidden, row-major), then W2
+// (hidden x classes, row-major), so that a store can treat them as blocks.
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "model/mlp.hpp"
+
+namespace emnist::math {
+
+template <class S>
+using matrix = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class S>
+using const_matrix_map = Eigen::Map<const matrix<S>>;
+
+/// Buffers of one minibatch size, allocated once.
+template <class S>
+struct workspace {
+  matrix<S> activation;  ///< tanh(X W1), batch x hidden
+  matrix<S> dropped;     ///< activation .* mask
+  matrix<S> logits;      ///< batch x classes; then dL/dlogits
+  matrix<S> dhidden;     ///< batch x hidden
+  workspace(const mlp_shape& s, std::size_t batch)
+      : activation(batch, s.hidden),
+        dropped(batch, s.hidden),
+        logits(batch, s.classes),
+        dhidden(batch, s.hidden) {}
+};
+
+/// One SGD step in place on `params`: forward, backward, update by
+/// -learning_rate * gradient. `mask` is batch x hidden (0 or 1/(1-p)), or
+/// null for no dropout. Returns the mean loss before the update.
+template <class S>
+S train_step(const mlp_shape& s, S* params, const S* x,
+             const std::uint8_t* labels, const S* mask, std::size_t batch,
+             workspace<S>& w, S learning_rate) {
+  const auto in = static_cast<Eigen::Index>(s.inputs);
+  const auto h = static_cast<Eigen::Index>(s.hidden);
+  const auto c = static_cast<Eigen::Index>(s.classes);
+  const auto b = static_cast<Eigen::Index>(batch);
+  Eigen::Map<matrix<S>> w1(params, in, h);
+  Eigen::Map<matrix<S>> w2(params + in * h, h, c);
+  const_matrix_map<S> xs(x, b, in);
+
+  w.activation.noalias() = xs * w1;
+  w.activation = w.activation.array().tanh();
+  if (mask != nullptr) {
+    w.dropped = w.activation.cwiseProduct(const_matrix_map<S>(mask, b, h));
+  } else {
+    w.dropped = w.activation;
+  }
+  w.logits.noalias() = w.dropped * w2;
+
+  // Softmax and cross-entropy, then dL/dlogits = (p - onehot) / batch.
+  S loss = 0;
+  const S inv_batch = S(1) / static_cast<S>(batch);
+  for (Eigen::Index r = 0; r < b; ++r) {
+    auto row = w.logits.row(r);
+    const S peak = row.maxCoeff();
+    row = (row.array() - peak).exp();
+    const S sum = row.sum();
+    const auto y = static_cast<Eigen::Index>(labels[r]);
+    loss -= std::log(row(y) / sum);
+    row *= inv_batch / sum;
+    row(y) -= inv_batch;
+  }
+
+  // Backward through W2 before W2 changes.
+  w.dhidden.noalias() = w.logits * w2.transpose();
+  w2.noalias() -= learning_rate * (w.dropped.transpose() * w.logits);
+  if (mask != nullptr) {
+    w.dhidden.array() *= const_matrix_map<S>(mask, b, h).array();
+  }
+  w.dhidden.array() *= S(1) - w.activation.array().square();
+  w1.noalias() -= learning_rate * (xs.transpose() * w.dhidden);
+  return loss * inv_batch;
+}
+
+/// Predicted class of each of `rows` inputs; `hidden`, `logits` are
+/// rows x hidden and rows x classes buffers.
+template <class S>
+void predict(const mlp_shape& s, const S* params, const S* x, std::size_t rows,
+             matrix<S>& hidden, matrix<S>& logits, std::uint8_t* out) {
+  const auto in = static_cast<Eigen::Index>(s.inputs);
+  const auto h = static_cast<Eigen::Index>(s.hidden);
+  const auto c = static_cast<Eigen::Index>(s.classes);
+  const auto n = static_cast<Eigen::Index>(rows);
+  const_matrix_map<S> w1(params, in, h);
+  const_matrix_map<S> w2(params + in * h, h, c);
+  auto hid = hidden.topRows(n);
+  auto log = logits.topRows(n);
+  hid.noalias() = const_matrix_map<S>(x, n, in) * w1;
+  hid = hid.array().tanh();
+  log.noalias() = hid * w2;
+  for (Eigen::Index r = 0; r < n; ++r) {
+    Eigen::Index best = 0;
+    log.row(r).maxCoeff(&best);
+    out[r] = static_cast<std::uint8_t>(best);
+  }
+}
+
+}  // namespace emnist::math

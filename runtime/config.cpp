@@ -1,0 +1,428 @@
+// Config loading: a table of keys (type, range, help) drives parsing of the
+// TOML file, the environment aliases and the --set overrides alike.
+#include "runtime/config.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <sstream>
+#include <toml++/toml.h>
+#include <variant>
+
+#include "model/data_files.hpp"
+#include "model/slice.hpp"
+
+namespace emnist {
+namespace {
+
+using value = std::variant<std::int64_t, double, std::string>;
+
+enum class kind { integer, real, text };
+
+struct key_spec {
+  std::string path;
+  kind type;
+  double min = 0;
+  double max = 0;
+  std::vector<std::string> choices;  ///< for text keys; empty: any text
+  std::string help;
+  std::function<void(job_config&, const value&)> set;
+  std::function<value(const job_config&)> get;
+};
+
+template <class Member>
+key_spec integer_key(std::string path, Member member, std::int64_t lo,
+                     std::int64_t hi, std::string help) {
+  key_spec k{std::move(path), kind::integer, double(lo), double(hi), {},
+             std::move(help), {}, {}};
+  k.set = [member](job_config& c, const value& v) {
+    member(c) = std::get<std::int64_t>(v);
+  };
+  k.get = [member](const job_config& c) {
+    return value{member(const_cast<job_config&>(c))};
+  };
+  return k;
+}
+
+template <class Member>
+key_spec real_key(std::string path, Member member, double lo, double hi,
+                  std::string help) {
+  key_spec k{std::move(path), kind::real, lo, hi, {}, std::move(help), {}, {}};
+  k.set = [member](job_config& c, const value& v) {
+    member(c) = std::get<double>(v);
+  };
+  k.get = [member](const job_config& c) {
+    return value{member(const_cast<job_config&>(c))};
+  };
+  return k;
+}
+
+template <class Member>
+key_spec text_key(std::string path, Member member,
+                  std::vector<std::string> choices, std::string help) {
+  key_spec k{std::move(path), kind::text, 0, 0, std::move(choices),
+             std::move(help), {}, {}};
+  k.set = [member](job_config& c, const value& v) {
+    member(c) = std::get<std::string>(v);
+  };
+  k.get = [member](const job_config& c) {
+    return value{member(const_cast<job_config&>(c))};
+  };
+  return k;
+}
+
+#define EMNIST_FIELD(expr) [](job_config& c) -> auto& { return c.expr; }
+
+const std::vector<key_spec>& specs() {
+  static const std::vector<key_spec> table = [] {
+    std::vector<key_spec> t;
+    t.push_back(text_key("data.dir", EMNIST_FIELD(data.dir), {},
+                         "data directory; empty: --data, else EMNIST_DIR, "
+                         "else data/emnist"));
+    t.push_back(text_key("data.split", EMNIST_FIELD(data.split),
+                         known_splits(), "EMNIST split"));
+    t.push_back(text_key("data.train", EMNIST_FIELD(data.train), {},
+                         "training samples: train or test, optionally "
+                         "sliced like test[:100000]"));
+    t.push_back(text_key("data.eval", EMNIST_FIELD(data.eval), {},
+                         "evaluation samples, e.g. test or test[100000:]"));
+    t.push_back(integer_key("model.hidden", EMNIST_FIELD(model.hidden), 1,
+                            65536, "hidden units (tanh)"));
+    t.push_back(real_key("model.dropout", EMNIST_FIELD(model.dropout), 0.0,
+                         0.95, "dropout probability of a hidden unit"));
+    t.push_back(integer_key("model.seed", EMNIST_FIELD(model.seed), 0,
+                            INT64_MAX, "seed of init, shuffling, dropout"));
+    t.push_back(integer_key("model.inputs", EMNIST_FIELD(model.inputs), 0,
+                            1 << 24, "pixels per image; 0: from the data"));
+    t.push_back(integer_key("model.classes", EMNIST_FIELD(model.classes), 0,
+                            256, "classes; 0: from the data"));
+    t.push_back(integer_key("train.replicas", EMNIST_FIELD(train.replicas), 1,
+                            1024, "training replicas (Downpour workers)"));
+    t.push_back(integer_key("train.batch_size",
+                            EMNIST_FIELD(train.batch_size), 1, 65536,
+                            "samples per minibatch"));
+    t.push_back(real_key("train.learning_rate",
+                         EMNIST_FIELD(train.learning_rate), 1e-9, 100.0,
+                         "SGD learning rate"));
+    t.push_back(real_key("train.target_accuracy",
+                         EMNIST_FIELD(train.target_accuracy), 0.0, 1.0,
+                         "stop when test accuracy reaches this"));
+    t.push_back(integer_key("train.max_epochs", EMNIST_FIELD(train.max_epochs),
+                            1, 1000000, "stop after this many passes"));
+    t.push_back(integer_key("train.eval_every", EMNIST_FIELD(train.eval_every),
+                            0, INT64_MAX,
+                            "evaluate every this many minibatches of the "
+                            "job; 0: after each pass over the shards"));
+    t.push_back(text_key("sync.store", EMNIST_FIELD(sync.store), {"memory"},
+                         "parameter store: memory (embedded)"));
+    t.push_back(integer_key("sync.fetch_every", EMNIST_FIELD(sync.fetch_every),
+                            1, 1000000, "fetch parameters every N steps"));
+    t.push_back(integer_key("sync.push_every", EMNIST_FIELD(sync.push_every),
+                            1, 1000000, "push the pending delta every N steps"));
+    t.push_back(integer_key("actors.prefetch", EMNIST_FIELD(actors.prefetch),
+                            1, 4096, "minibatches the loader prepares ahead"));
+    t.push_back(integer_key("actors.push_queue",
+                            EMNIST_FIELD(actors.push_queue), 1, 64,
+                            "deltas in flight from compute to sync"));
+    t.push_back(integer_key("actors.compute_threads",
+                            EMNIST_FIELD(actors.compute_threads), 0, 1024,
+                            "actor scheduler threads; 0: one per core"));
+    t.push_back(integer_key("actors.eval_chunk", EMNIST_FIELD(actors.eval_chunk),
+                            1, 1 << 20, "rows the evaluator scores per message"));
+    return t;
+  }();
+  return table;
+}
+
+#undef EMNIST_FIELD
+
+const key_spec* find_spec(std::string_view path) {
+  for (const auto& s : specs()) {
+    if (s.path == path) return &s;
+  }
+  return nullptr;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                         diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string unknown_key_message(std::string_view path) {
+  std::string best;
+  std::size_t best_d = 4;
+  for (const auto& s : specs()) {
+    const std::size_t d = edit_distance(path, s.path);
+    if (d < best_d) {
+      best_d = d;
+      best = s.path;
+    }
+  }
+  std::string msg = "unknown key '" + std::string(path) + "'";
+  if (!best.empty()) msg += " (did you mean " + best + "?)";
+  return msg;
+}
+
+std::string describe(const toml::node& n) {
+  std::ostringstream os;
+  if (n.is_table()) return "a table";
+  if (n.is_array()) return "an array";
+  os << n.type() << ' ';
+  n.visit([&os](const auto& v) {
+    if constexpr (toml::is_value<decltype(v)>) os << v;
+  });
+  return os.str();
+}
+
+/// Converts and range-checks one TOML value for `spec`. `where` is the
+/// prefix of messages: "file:line" or "--set k=v" or "variable x".
+expected<value> convert(const key_spec& spec, const toml::node& n,
+                        const std::string& where) {
+  auto fail = [&](std::string why) {
+    return make_error(errc::invalid_argument,
+                      where + ": " + spec.path + ": " + why);
+  };
+  switch (spec.type) {
+    case kind::integer: {
+      auto v = n.value_exact<std::int64_t>();
+      if (!v) return fail("expected an integer, got " + describe(n));
+      if (double(*v) < spec.min || double(*v) > spec.max) {
+        return fail(std::to_string(*v) + " is out of range [" +
+                    std::to_string(std::int64_t(spec.min)) + ", " +
+                    std::to_string(std::int64_t(spec.max)) + "]");
+      }
+      return value{*v};
+    }
+    case kind::real: {
+      std::optional<double> v;
+      if (n.is_floating_point()) v = n.value<double>();
+      if (n.is_integer()) v = double(*n.value<std::int64_t>());
+      if (!v) return fail("expected a number, got " + describe(n));
+      if (!(*v >= spec.min && *v <= spec.max)) {
+        std::ostringstream os;
+        os << *v << " is out of range [" << spec.min << ", " << spec.max
+           << "]";
+        return fail(os.str());
+      }
+      return value{*v};
+    }
+    case kind::text: {
+      auto v = n.value_exact<std::string>();
+      if (!v) return fail("expected a string, got " + describe(n));
+      if (!spec.choices.empty() &&
+          std::find(spec.choices.begin(), spec.choices.end(), *v) ==
+              spec.choices.end()) {
+        std::string list;
+        for (const auto& c : spec.choices) list += (list.empty() ? "" : ", ") + c;
+        return fail("'" + *v + "' is not one of: " + list);
+      }
+      return value{*v};
+    }
+  }
+  return fail("unsupported type");
+}
+
+expected<void> apply_table(job_config& cfg, const toml::table& table,
+                           const std::string& prefix,
+                           const std::string& file) {
+  for (const auto& [key, node] : table) {
+    const std::string path =
+        prefix.empty() ? std::string(key.str())
+                       : prefix + "." + std::string(key.str());
+    const std::string where =
+        file + ":" + std::to_string(node.source().begin.line);
+    if (const auto* sub = node.as_table()) {
+      if (prefix.empty()) {
+        if (auto ok = apply_table(cfg, *sub, path, file); !ok) return ok;
+        continue;
+      }
+    }
+    const key_spec* spec = find_spec(path);
+    if (spec == nullptr) {
+      const bool is_section = prefix.empty() && !node.is_table();
+      return make_error(
+          errc::invalid_argument,
+          where + ": " +
+              (is_section && std::any_of(specs().begin(), specs().end(),
+                                         [&](const key_spec& s) {
+                                           return s.path.starts_with(path +
+                                                                     ".");
+                                         })
+                   ? "'" + path + "' must be a table ([" + path + "])"
+                   : unknown_key_message(path)));
+    }
+    auto v = convert(*spec, node, where);
+    if (!v) return v.error();
+    spec->set(cfg, *v);
+  }
+  return {};
+}
+
+/// Reads `text` as a TOML value; where it is not one, as a plain string.
+toml::table parse_value(const std::string& text) {
+  try {
+    auto t = toml::parse("v = " + text);
+    if (t.contains("v") && t.size() == 1) return t;
+  } catch (const toml::parse_error&) {
+    // Not a TOML value: taken as a plain string below.
+  }
+  toml::table t;
+  t.insert("v", text);
+  return t;
+}
+
+expected<void> apply_assignment(job_config& cfg, const std::string& path,
+                                const std::string& text,
+                                const std::string& where) {
+  const key_spec* spec = find_spec(path);
+  if (spec == nullptr) {
+    return make_error(errc::invalid_argument,
+                      where + ": " + unknown_key_message(path));
+  }
+  toml::table t = parse_value(text);
+  const toml::node* n = t.get("v");
+  // "--set data.train=test" parses as a string; "--set model.seed=007"
+  // parses as an integer; a string key given a bare word gets the word.
+  toml::table as_text;
+  if (spec->type == kind::text && !n->is_string()) {
+    as_text.insert("v", text);
+    n = as_text.get("v");
+  }
+  auto v = convert(*spec, *n, where);
+  if (!v) return v.error();
+  spec->set(cfg, *v);
+  return {};
+}
+
+std::string format_value(const value& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+  if (const auto* d = std::get_if<double>(&v)) {
+    std::ostringstream os;
+    os << *d;
+    std::string s = os.str();
+    if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+    return s;
+  }
+  std::ostringstream os;
+  os << toml::value<std::string>(std::get<std::string>(v));
+  return os.str();
+}
+
+expected<void> validate(const job_config& c) {
+  auto bad = [](std::string what) {
+    return make_error(errc::invalid_argument, what);
+  };
+  if (auto s = parse_slice(c.data.train); !s) {
+    return bad("data.train: " + s.error().message);
+  }
+  if (auto s = parse_slice(c.data.eval); !s) {
+    return bad("data.eval: " + s.error().message);
+  }
+  return {};
+}
+
+}  // namespace
+
+const std::map<std::string, std::string>& environment_aliases() {
+  static const std::map<std::string, std::string> aliases = {
+      {"alpha", "train.learning_rate"},
+      {"hidden_size", "model.hidden"},
+      {"pixels_per_image", "model.inputs"},
+      {"num_labels", "model.classes"},
+      {"dropout_percent", "model.dropout"},
+      {"batch_size", "train.batch_size"},
+      {"number_of_workers", "train.replicas"},
+      {"iterations", "train.max_epochs"},
+  };
+  return aliases;
+}
+
+std::map<std::string, std::string> environment_from_process() {
+  std::map<std::string, std::string> env;
+  for (const auto& [name, _] : environment_aliases()) {
+    if (const char* v = std::getenv(name.c_str())) env[name] = v;
+  }
+  return env;
+}
+
+expected<job_config> load_config(const config_sources& sources) {
+  job_config cfg;
+  if (sources.file) {
+    toml::table table;
+    try {
+      table = toml::parse_file(*sources.file);
+    } catch (const toml::parse_error& e) {
+      const auto& where = e.source().begin;
+      return make_error(errc::invalid_argument,
+                        *sources.file + ":" + std::to_string(where.line) +
+                            ":" + std::to_string(where.column) + ": " +
+                            std::string(e.description()));
+    }
+    if (auto ok = apply_table(cfg, table, "", *sources.file); !ok) {
+      return ok.error();
+    }
+  }
+  for (const auto& [name, text] : sources.environment) {
+    auto alias = environment_aliases().find(name);
+    if (alias == environment_aliases().end()) continue;
+    if (auto ok = apply_assignment(cfg, alias->second, text,
+                                   "environment variable " + name + "=" + text);
+        !ok) {
+      return ok.error();
+    }
+  }
+  for (const auto& o : sources.overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error(errc::invalid_argument,
+                        "--set " + o + ": expected key=value");
+    }
+    if (auto ok = apply_assignment(cfg, o.substr(0, eq), o.substr(eq + 1),
+                                   "--set " + o);
+        !ok) {
+      return ok.error();
+    }
+  }
+  if (auto ok = validate(cfg); !ok) return ok.error();
+  return cfg;
+}
+
+std::vector<config_key_info> config_keys() {
+  static const job_config defaults;
+  std::vector<config_key_info> out;
+  for (const auto& s : specs()) {
+    std::string type = s.type == kind::integer ? "integer"
+                       : s.type == kind::real  ? "number"
+                                               : "string";
+    out.push_back({s.path, type, s.help, format_value(s.get(defaults))});
+  }
+  return out;
+}
+
+std::string to_toml(const job_config& cfg) {
+  std::string out;
+  std::string section;
+  for (const auto& s : specs()) {
+    const auto dot = s.path.find('.');
+    const std::string sec = s.path.substr(0, dot);
+    if (sec != section) {
+      out += (section.empty() ? "[" : "\n[") + sec + "]\n";
+      section = sec;
+    }
+    out += s.path.substr(dot + 1) + " = " + format_value(s.get(cfg)) + "\n";
+  }
+  return out;
+}
+
+}  // namespace emnist

@@ -1,0 +1,97 @@
+// The job configuration: every tunable of data, model, training, sync and
+// actors, from TOML files, the prototype's environment variables and
+// `--set key=value` overrides, validated before anything starts.
+//
+//   config_sources src;
+//   src.file = "config/default.toml";
+//   src.overrides = {"train.replicas=3", "data.train=test[:100000]"};
+//   src.environment = environment_from_process();
+//   expected<job_config> cfg = load_config(src);
+//   // errors name the file and line (or the --set / variable) and the key
+//
+// Precedence, lowest first: built-in defaults, the file, the prototype's
+// environment variables (alpha, batch_size, ...), --set overrides.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/expected.hpp"
+
+namespace emnist {
+
+struct data_config {
+  std::string dir;  ///< empty: --data, else EMNIST_DIR, else data/emnist
+  std::string split = "bymerge";
+  std::string train = "train";
+  std::string eval = "test";
+};
+
+struct model_config {
+  std::int64_t hidden = 100;
+  double dropout = 0.2;
+  std::int64_t seed = 1;
+  std::int64_t inputs = 0;   ///< 0: from the data; else checked against it
+  std::int64_t classes = 0;  ///< 0: from the data; else checked against it
+};
+
+struct train_config {
+  std::int64_t replicas = 1;
+  std::int64_t batch_size = 32;
+  double learning_rate = 0.1;
+  double target_accuracy = 0.75;
+  std::int64_t max_epochs = 20;
+  std::int64_t eval_every = 0;  ///< minibatches of the job; 0: each pass
+};
+
+struct sync_config {
+  std::string store = "memory";
+  std::int64_t fetch_every = 1;
+  std::int64_t push_every = 1;
+};
+
+struct actors_config {
+  std::int64_t prefetch = 4;         ///< loader -> compute queue bound
+  std::int64_t push_queue = 2;       ///< compute -> sync deltas in flight
+  std::int64_t compute_threads = 0;  ///< scheduler threads; 0: one per core
+  std::int64_t eval_chunk = 1024;    ///< rows per evaluator message
+};
+
+struct job_config {
+  data_config data;
+  model_config model;
+  train_config train;
+  sync_config sync;
+  actors_config actors;
+};
+
+struct config_sources {
+  std::optional<std::string> file;     ///< a TOML file
+  std::vector<std::string> overrides;  ///< "key=value", value read as TOML
+  std::map<std::string, std::string> environment;  ///< name -> value
+};
+
+/// The process environment restricted to the names the config reads.
+std::map<std::string, std::string> environment_from_process();
+
+[[nodiscard]] expected<job_config> load_config(const config_sources& sources);
+
+/// One documented key, for --help and the configuration reference.
+struct config_key_info {
+  std::string path;
+  std::string type;
+  std::string help;
+  std::string default_value;
+};
+std::vector<config_key_info> config_keys();
+
+/// The prototype's environment variable names and the keys they set.
+const std::map<std::string, std::string>& environment_aliases();
+
+/// The whole configuration as TOML text (for logs and `--print-config`).
+std::string to_toml(const job_config& cfg);
+
+}  // namespace emnist

@@ -1,0 +1,64 @@
+// The parameter store of a job: the interface that the embedded store and
+// the memcached store implement, and what the sync actor and the evaluator
+// talk to.
+//
+//   auto store = make_memory_store(shape.size(), block_floats);
+//   store->initialize(initial);                      // job set-up, once
+//   store->push(delta, [](expected<void> r) { ... });   // params += delta
+//   store->fetch(out, [](expected<void> r) { ... });    // out = params
+//
+// Parameters are kept as fixed-size blocks of floats. push() adds a delta
+// atomically per block: concurrent pushes from several replicas are never
+// lost. fetch() copies the parameters; each block is a consistent version,
+// though different blocks may reflect different pushes (as in Downpour).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "model/expected.hpp"
+
+namespace emnist {
+
+/// Counters of a store, summed over all callers.
+struct store_stats {
+  std::uint64_t pushes = 0;          ///< push() calls
+  std::uint64_t pushes_applied = 0;  ///< pushes whose every block was added
+  std::uint64_t fetches = 0;
+  std::uint64_t bytes_sent = 0;      ///< from the replicas to the store
+  std::uint64_t bytes_received = 0;  ///< from the store to the replicas
+};
+
+class parameter_store {
+ public:
+  /// Called once when an operation has completed or failed, on a thread
+  /// of the store's choosing (the caller's own for the embedded store).
+  using completion = std::function<void(expected<void>)>;
+
+  virtual ~parameter_store() = default;
+
+  /// Number of floats stored.
+  virtual std::size_t size() const = 0;
+  /// "memory" or "memcached".
+  virtual std::string kind() const = 0;
+
+  /// Sets the parameters (job set-up). Blocking; not concurrent with
+  /// push() or fetch().
+  [[nodiscard]] virtual expected<void> initialize(
+      std::span<const float> params) = 0;
+
+  /// Adds `delta` (size() floats) to the parameters. `delta` must stay
+  /// alive and unchanged until `done` runs. Thread-safe.
+  virtual void push(std::span<const float> delta, completion done) = 0;
+
+  /// Copies the parameters into `out` (size() floats), valid once `done`
+  /// runs with success. `out` must stay alive until then. Thread-safe.
+  virtual void fetch(std::span<float> out, completion done) = 0;
+
+  virtual store_stats stats() const = 0;
+};
+
+}  // namespace emnist

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages this project builds, tests and runs with.
+# Idempotent and quick: when every package is already installed it only runs
+# `dpkg-query` and exits. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  g++ cmake make pkg-config ccache
+  # libraries (Debian's packages only; see docs/architecture.md)
+  libboost1.81-dev libboost-system1.81-dev libboost-json1.81-dev
+  libcaf-dev libeigen3-dev libmemcached-dev doctest-dev libtomlplusplus-dev
+  libcli11-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+  # services the tests start
+  memcached
+)
+# The PyTorch peer of the benchmark (bench/) is optional: install with
+# `WITH_BENCH=1 scripts/install-deps.sh`.
+if [[ "${WITH_BENCH:-0}" == 1 ]]; then
+  packages+=(python3 python3-torch python3-numpy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == installed ]] || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if ((EUID != 0)); then sudo=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+# An empty package list means `apt-get update` never ran on this machine.
+if [[ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]]; then
+  $sudo apt-get update -qq
+fi
+if ! $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+  # The lists may be stale (a package moved to a new point release): refresh once.
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

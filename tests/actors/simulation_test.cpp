@@ -1,0 +1,86 @@
+// End-to-end jobs through the real actors on the real data.
+#include <doctest/doctest.h>
+
+#include "actors/simulation.hpp"
+#include "test_support.hpp"
+
+using namespace emnist;
+
+namespace {
+
+job_config small_job() {
+  job_config cfg;
+  cfg.data.train = "test[:20000]";
+  cfg.data.eval = "test[100000:]";
+  cfg.train.eval_every = 100;
+  cfg.train.max_epochs = 4;
+  return cfg;
+}
+
+}  // namespace
+
+TEST_CASE("simulation: two replicas reach a modest accuracy") {
+  auto cfg = small_job();
+  cfg.train.replicas = 2;
+  cfg.train.target_accuracy = 0.6;
+  std::size_t reports = 0;
+  auto r = run_simulation(cfg, test::bymerge_data(20000),
+                          [&](const progress_report& p) {
+                            ++reports;
+                            CHECK(p.replicas.size() == 2);
+                          });
+  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  CHECK(r->reached);
+  CHECK(r->accuracy >= 0.6);
+  REQUIRE(r->seconds_to_target.has_value());
+  CHECK(*r->seconds_to_target <= r->seconds + 1.0);
+  CHECK(r->replicas == 2);
+  REQUIRE(r->workers.size() == 2);
+  CHECK(r->workers[0].samples > 0);
+  CHECK(r->workers[1].samples > 0);
+  CHECK(r->samples == r->workers[0].samples + r->workers[1].samples);
+  CHECK(r->evaluations >= 1);
+  CHECK(r->store == "memory");
+  CHECK(r->sync.pushes > 0);
+  CHECK(r->sync.pushes_applied == r->sync.pushes);
+  // Both replicas' deltas are in the store.
+  CHECK(r->sync.pushes * 32 >= r->samples / 32);
+}
+
+TEST_CASE("simulation: one replica is deterministic for a seed") {
+  auto cfg = small_job();
+  cfg.train.target_accuracy = 1.0;  // not reached: runs max_epochs passes
+  cfg.train.max_epochs = 1;
+  const auto& data = test::bymerge_data(20000);
+  auto a = run_simulation(cfg, data);
+  auto b = run_simulation(cfg, data);
+  cfg.model.seed = 2;
+  auto c = run_simulation(cfg, data);
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  REQUIRE(c.has_value());
+  CHECK_FALSE(a->reached);
+  CHECK(a->workers[0].iterations == 1);
+  CHECK(a->samples == 20000 / 32 * 32);
+  CHECK(a->final_parameters == b->final_parameters);
+  CHECK(a->accuracy == b->accuracy);
+  CHECK(a->final_parameters != c->final_parameters);
+  CHECK(a->accuracy > 0.5);
+}
+
+TEST_CASE("simulation: bad settings fail before anything starts") {
+  auto cfg = small_job();
+  cfg.train.replicas = 8;
+  cfg.train.batch_size = 4096;
+  auto r = run_simulation(cfg, test::bymerge_data(20000));
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == errc::invalid_argument);
+  CHECK(r.error().message.find("larger than a shard") != std::string::npos);
+
+  cfg = small_job();
+  cfg.model.classes = 62;
+  r = run_simulation(cfg, test::bymerge_data(20000));
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().message ==
+        "model.classes = 62 but the data has 47 classes");
+}
