@@ -11,7 +11,8 @@ caf::behavior replica_actor(caf::event_based_actor* self,
                             std::shared_ptr<replica_context> ctx,
                             caf::actor coordinator) {
   auto me = caf::actor_cast<caf::actor>(self);
-  auto compute = self->spawn<caf::linked>(compute_actor, ctx, me, coordinator);
+  auto compute = self->spawn<caf::linked + caf::detached>(compute_actor, ctx,
+                                                          me, coordinator);
   auto loader = self->spawn<caf::linked>(loader_actor, ctx, compute);
   auto sync = self->spawn<caf::linked>(sync_actor, ctx, compute);
   auto children = std::vector<caf::actor>{compute, loader, sync};

@@ -54,10 +54,10 @@ struct sync_config {
 };
 
 struct actors_config {
-  std::int64_t prefetch = 4;         ///< loader -> compute queue bound
+  std::int64_t prefetch = 16;        ///< loader -> compute queue bound
   std::int64_t push_queue = 2;       ///< compute -> sync deltas in flight
   std::int64_t compute_threads = 0;  ///< scheduler threads; 0: one per core
-  std::int64_t eval_chunk = 1024;    ///< rows per evaluator message
+  std::int64_t eval_chunk = 256;    ///< rows per evaluator message
 };
 
 struct job_config {

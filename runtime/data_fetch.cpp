@@ -751,10 +751,9 @@ expected<void> check_member(const wanted_file& f, const std::string& archive) {
                                            " differs from its size " +
                                            std::to_string(e.uncompressed_size));
   if (f.sum != nullptr && e.uncompressed_size != f.sum->bytes)
-    return make_error(errc::data_loss, prefix + "has " +
-                                           std::to_string(e.uncompressed_size) +
-                                           " bytes, expected " +
-                                           std::to_string(f.sum->bytes));
+    return make_error(errc::data_loss,
+                      prefix + "has " + std::to_string(e.uncompressed_size) +
+                          " bytes, expected " + std::to_string(f.sum->bytes));
   return {};
 }
 

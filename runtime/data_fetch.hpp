@@ -51,10 +51,15 @@ struct fetch_result {
 
 /// Makes the five files of `opts.split` present and verified in `opts.dir`
 /// (see the top of this file). Errors name the URL, archive member or file
-/// and what is wrong: errc::invalid_argument (bad split, URL, unsupported
-/// archive or server), errc::not_found (HTTP 404, member not in archive),
-/// errc::unavailable (network, HTTP 5xx, local write failures), errc::data_loss
-/// (corrupt archive, CRC-32 or sha256 mismatch). Never throws.
+/// and what is wrong; the code says what to do:
+///  - errc::invalid_argument: bad split, folder or URL, a server without
+///    Range support, an unsupported archive (ZIP64, encrypted, other method);
+///  - errc::not_found: HTTP 404/410, a member not in the archive;
+///  - errc::unavailable: network errors and timeouts, HTTP 5xx, a full disk;
+///  - errc::data_loss: a corrupt or truncated archive, a CRC-32, size or
+///    sha256 mismatch;
+///  - errc::aborted: the archive changed on the server during the fetch.
+/// Never throws (out of memory becomes errc::internal).
 [[nodiscard]] expected<fetch_result> fetch_split(const fetch_options& opts);
 
 }  // namespace emnist
