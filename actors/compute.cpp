@@ -2,6 +2,7 @@
 #include "actors/compute.hpp"
 
 #include <chrono>
+#include <deque>
 
 #include "model/rng.hpp"
 
@@ -19,15 +20,38 @@ struct compute_state {
   std::vector<float> pushed;  ///< P, valid while pushed_valid
   bool pushed_valid = false;
   std::vector<std::uint32_t> free_push_buffers;
+  /// Minibatches that arrived while a push waited for a free buffer.
+  std::deque<std::uint32_t> held;
+  bool push_due = false;
+  clock_type::time_point wait_started{};
+  double sync_wait_seconds = 0;
+
+  // Store versions (pushes applied), to tell whether a fetched copy holds
+  // anything this replica does not already have.
   bool fetch_in_flight = false;
+  bool have_version = false;
+  std::uint64_t known_version = 0;  ///< store version as far as we know
+  std::uint64_t version_at_request = 0;
+  std::uint64_t pushes_since_request = 0;
+
   bool loader_started = false;
-  bool finishing = false;
+  bool loader_ended = false;  ///< (end): train what is held, then finish
+  bool stopped = false;       ///< (stop): finish now
   bool done_sent = false;
   std::uint64_t steps = 0;
   std::uint64_t steps_since_push = 0;
   std::uint32_t epochs_done = 0;
   float learning_rate = 0;
   clock_type::time_point first_step{};
+
+  void on_batch(caf::event_based_actor* self, std::uint32_t index) {
+    if (stopped) return;
+    if (push_due || !held.empty()) {
+      held.push_back(index);  // backpressure: sync has every buffer
+      return;
+    }
+    train(self, index);
+  }
 
   void train(caf::event_based_actor* self, std::uint32_t index) {
     if (steps == 0) first_step = clock_type::now();
@@ -39,20 +63,32 @@ struct compute_state {
     ++steps_since_push;
     if (epoch_end) ++epochs_done;
     if (steps % static_cast<std::uint64_t>(ctx->cfg.sync.push_every) == 0) {
-      push(self);
+      if (!push(self)) {
+        push_due = true;
+        wait_started = clock_type::now();
+      }
     }
     if (steps % static_cast<std::uint64_t>(ctx->cfg.sync.fetch_every) == 0 &&
         !fetch_in_flight) {
-      fetch_in_flight = true;
-      pushed_valid = false;  // P = 0: the fetch will see every push so far
-      self->send(sync, fetch_atom::value);
+      request_fetch(self);
     }
     self->send(coordinator, progress_atom::value, ctx->id, steps, epochs_done);
   }
 
-  /// Hands L - B to sync if a buffer is free; else it stays pending.
-  void push(caf::event_based_actor* self) {
-    if (free_push_buffers.empty() || steps_since_push == 0) return;
+  void request_fetch(caf::event_based_actor* self) {
+    fetch_in_flight = true;
+    pushed_valid = false;  // P = 0: the fetch will see every push so far
+    version_at_request = known_version;
+    pushes_since_request = 0;
+    // The store skips the copy when nothing changed since known_version.
+    self->send(sync, fetch_atom::value,
+               have_version ? known_version : parameter_store::mixed_version);
+  }
+
+  /// Hands L - B to sync; false when every buffer is in flight.
+  bool push(caf::event_based_actor* self) {
+    if (steps_since_push == 0) return true;
+    if (free_push_buffers.empty()) return false;
     const std::uint32_t index = free_push_buffers.back();
     free_push_buffers.pop_back();
     float* d = ctx->push_buffers[index].data();
@@ -75,14 +111,29 @@ struct compute_state {
         }
         pushed_valid = true;
       }
+      ++pushes_since_request;
     } else {
       for (std::size_t i = 0; i < n; ++i) {
         d[i] = l[i] - b[i];
         b[i] = l[i];
       }
     }
+    ++known_version;
     steps_since_push = 0;
     self->send(sync, push_atom::value, index);
+    return true;
+  }
+
+  /// A fetched copy arrived: adopt it unless it holds nothing new.
+  void on_fetched(std::uint64_t version) {
+    fetch_in_flight = false;
+    const bool nothing_new = have_version && version == version_at_request;
+    if (!nothing_new) {
+      apply_fetched();
+    }
+    pushed_valid = false;
+    have_version = version != parameter_store::mixed_version;
+    known_version = version + pushes_since_request;
   }
 
   /// B = S + P; L = B + (L - B_old): fresh parameters, own work kept.
@@ -105,14 +156,31 @@ struct compute_state {
         l[i] = s[i] + pending;
       }
     }
-    pushed_valid = false;
+  }
+
+  void on_pushed(caf::event_based_actor* self, std::uint32_t index) {
+    free_push_buffers.push_back(index);
+    if (push_due) {
+      push(self);
+      push_due = false;
+      sync_wait_seconds +=
+          std::chrono::duration<double>(clock_type::now() - wait_started)
+              .count();
+    }
+    while (!held.empty() && !push_due && !stopped) {
+      const std::uint32_t next = held.front();
+      held.pop_front();
+      train(self, next);
+    }
   }
 
   /// Once stopping: push what is pending, then report when sync is idle.
   void try_finish(caf::event_based_actor* self) {
+    const bool finishing = stopped || (loader_ended && held.empty());
     if (!finishing || done_sent) return;
     if (steps_since_push > 0) push(self);
-    const bool pushes_idle = free_push_buffers.size() == ctx->push_buffers.size();
+    const bool pushes_idle =
+        free_push_buffers.size() == ctx->push_buffers.size();
     if (steps_since_push > 0 || !pushes_idle || fetch_in_flight) return;
     done_sent = true;
     const double seconds =
@@ -121,7 +189,13 @@ struct compute_state {
                                                    first_step)
                          .count();
     self->send(replica, done_atom::value, ctx->id, epochs_done,
-               static_cast<std::uint64_t>(steps * ctx->batch_size()), seconds);
+               static_cast<std::uint64_t>(steps * ctx->batch_size()), seconds,
+               sync_wait_seconds);
+  }
+
+  void fail(caf::event_based_actor* self, const std::string& why) {
+    self->send(coordinator, failed_atom::value,
+               "replica " + std::to_string(ctx->id) + ": " + why);
   }
 };
 
@@ -152,30 +226,23 @@ caf::behavior compute_actor(caf::event_based_actor* self,
         st->sync = std::move(sync);
         // Start from the store's parameters, like every later fetch; the
         // loader starts once they are in.
-        st->fetch_in_flight = true;
-        self->send(st->sync, fetch_atom::value);
+        st->request_fetch(self);
       },
-      [self, st](batch_atom, std::uint32_t index) {
-        if (st->finishing) return;
-        st->train(self, index);
-      },
+      [self, st](batch_atom, std::uint32_t index) { st->on_batch(self, index); },
       [self, st](pushed_atom, std::uint32_t index, bool ok,
                  const std::string& why) {
-        st->free_push_buffers.push_back(index);
-        if (!ok) {
-          self->send(st->coordinator, failed_atom::value,
-                     "replica " + std::to_string(st->ctx->id) + ": " + why);
-        }
+        if (!ok) st->fail(self, why);
+        st->on_pushed(self, index);
         st->try_finish(self);
       },
-      [self, st](fetched_atom, bool ok, const std::string& why) {
-        st->fetch_in_flight = false;
+      [self, st](fetched_atom, bool ok, std::uint64_t version,
+                 const std::string& why) {
         if (!ok) {
-          self->send(st->coordinator, failed_atom::value,
-                     "replica " + std::to_string(st->ctx->id) + ": " + why);
+          st->fetch_in_flight = false;
+          st->fail(self, why);
           return;
         }
-        st->apply_fetched();
+        st->on_fetched(version);
         if (!st->loader_started) {
           // The initial parameters are in: minibatches may flow now.
           st->loader_started = true;
@@ -184,11 +251,11 @@ caf::behavior compute_actor(caf::event_based_actor* self,
         st->try_finish(self);
       },
       [self, st](end_atom) {
-        st->finishing = true;
+        st->loader_ended = true;
         st->try_finish(self);
       },
       [self, st](stop_atom) {
-        st->finishing = true;
+        st->stopped = true;
         st->try_finish(self);
       },
   };

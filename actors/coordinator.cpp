@@ -52,7 +52,9 @@ struct coordinator_state {
 
   void request_eval(caf::event_based_actor* self, std::uint64_t tag) {
     if (eval_in_flight) {
-      eval_wanted = tag != final_eval_tag;
+      // A periodic tick is served when this evaluation ends; the final one
+      // is asked for again by maybe_finish().
+      if (tag != final_eval_tag) eval_wanted = true;
       return;
     }
     eval_in_flight = true;
@@ -102,6 +104,7 @@ struct coordinator_state {
     for (const auto& r : replicas) {
       res.workers.push_back(r.summary);
       res.samples += r.summary.samples;
+      res.sync_wait_seconds += r.summary.sync_wait_seconds;
     }
     res.samples_per_second =
         res.seconds > 0 ? static_cast<double>(res.samples) / res.seconds : 0.0;
@@ -216,10 +219,11 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         st->maybe_finish(self);
       },
       [self, st](done_atom, std::uint32_t id, std::uint32_t epochs,
-                 std::uint64_t samples, double seconds) {
+                 std::uint64_t samples, double seconds,
+                 double sync_wait_seconds) {
         auto& r = st->replicas[id];
         r.done = true;
-        r.summary = {id, epochs, samples, seconds};
+        r.summary = {id, epochs, samples, seconds, sync_wait_seconds};
         st->maybe_finish(self);
       },
       [self, st](failed_atom, const std::string& why) { st->fail(self, why); },

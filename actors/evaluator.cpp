@@ -28,7 +28,8 @@ caf::behavior evaluator_actor(caf::event_based_actor* self,
       [self, st](eval_atom, std::uint64_t tag) {
         st->correct = 0;
         auto me = caf::actor_cast<caf::actor>(self);
-        st->setup.store->fetch(st->params, [me, tag](expected<void> r) {
+        st->setup.store->fetch(st->params, parameter_store::mixed_version,
+                              [me, tag](expected<std::uint64_t> r) {
           caf::anon_send(me, chunk_atom::value, tag, std::uint64_t{0},
                          r.has_value(), r ? std::string{} : r.error().message);
         });

@@ -102,7 +102,8 @@ expected<simulation_result> run_simulation(const job_config& cfg,
   if (*failure) return **failure;
   result->load_seconds = data.load_seconds;
   result->final_parameters.resize(shape->size());
-  (*store)->fetch(result->final_parameters, [](expected<void>) {});
+  (*store)->fetch(result->final_parameters, parameter_store::mixed_version,
+                  [](expected<std::uint64_t>) {});
   return std::move(*result);
 }
 

@@ -26,6 +26,7 @@ struct worker_summary {
   std::uint64_t iterations = 0;  ///< completed passes over its shard
   std::uint64_t samples = 0;
   double seconds = 0;            ///< from its first minibatch to its end
+  double sync_wait_seconds = 0;  ///< compute waiting for a free delta buffer
 };
 
 struct replica_progress {
@@ -57,6 +58,7 @@ struct simulation_result {
   std::string store;
   std::vector<worker_summary> workers;
   store_stats sync;
+  double sync_wait_seconds = 0;  ///< summed over the replicas
   std::vector<float> final_parameters;  ///< the store's, at the end
 };
 

@@ -15,9 +15,11 @@ caf::behavior sync_actor(caf::event_based_actor* /*self*/,
                                           r ? std::string{} : r.error().message);
                          });
       },
-      [ctx, compute](fetch_atom) {
-        ctx->store->fetch(ctx->fetch_buffer, [compute](expected<void> r) {
+      [ctx, compute](fetch_atom, std::uint64_t known_version) {
+        ctx->store->fetch(ctx->fetch_buffer, known_version,
+                          [compute](expected<std::uint64_t> r) {
           caf::anon_send(compute, fetched_atom::value, r.has_value(),
+                         r ? *r : parameter_store::mixed_version,
                          r ? std::string{} : r.error().message);
         });
       },

@@ -2,7 +2,7 @@
 // that pushes and fetches overlap compute's next minibatch.
 //
 //   (push, buffer)  -> store.push(delta)    -> (pushed, buffer, ok, why)
-//   (fetch)         -> store.fetch(buffer)  -> (fetched, ok, why)
+//   (fetch, known)  -> store.fetch(buffer)  -> (fetched, ok, version, why)
 //
 // The store reports completion through a callback on a thread of its own
 // choosing; the callback only sends a message, so compute always runs on

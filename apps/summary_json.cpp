@@ -12,7 +12,8 @@ std::string summary_json(const simulation_result& r) {
     workers.push_back(json::object{{"id", w.id},
                                    {"iterations", w.iterations},
                                    {"samples", w.samples},
-                                   {"seconds", w.seconds}});
+                                   {"seconds", w.seconds},
+                                   {"sync_wait_seconds", w.sync_wait_seconds}});
   }
   json::object o;
   o["reached"] = r.reached;
@@ -33,6 +34,7 @@ std::string summary_json(const simulation_result& r) {
   o["fetches"] = r.sync.fetches;
   o["bytes_sent"] = r.sync.bytes_sent;
   o["bytes_received"] = r.sync.bytes_received;
+  o["sync_wait_seconds"] = r.sync_wait_seconds;
   return json::serialize(o);
 }
 

@@ -10,7 +10,7 @@ namespace emnist::cli {
 /// One JSON object: reached, accuracy, seconds_to_target, seconds,
 /// load_seconds, replicas, samples, samples_per_second, evaluations, store,
 /// workers [{id, iterations, samples, seconds}], pushes, pushes_applied,
-/// fetches, bytes_sent, bytes_received.
+/// fetches, bytes_sent, bytes_received, sync_wait_seconds.
 std::string summary_json(const simulation_result& r);
 
 }  // namespace emnist::cli

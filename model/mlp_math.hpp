@@ -36,22 +36,20 @@ struct workspace {
         dhidden(batch, s.hidden) {}
 };
 
-/// One SGD step in place on `params`: forward, backward, update by
-/// -learning_rate * gradient. `mask` is batch x hidden (0 or 1/(1-p)), or
-/// null for no dropout. Returns the mean loss before the update.
+/// The part of a step after the first layer's product: given
+/// w.activation = X W1 (before tanh), applies tanh and the dropout `mask`
+/// (batch x hidden, 0 or 1/(1-p); null for none), the softmax and the
+/// cross-entropy, updates W2 by -learning_rate * gradient, and leaves
+/// dL/d(X W1) in w.dhidden. Returns the mean loss.
 template <class S>
-S train_step(const mlp_shape& s, S* params, const S* x,
-             const std::uint8_t* labels, const S* mask, std::size_t batch,
-             workspace<S>& w, S learning_rate) {
-  const auto in = static_cast<Eigen::Index>(s.inputs);
+S hidden_and_output_step(const mlp_shape& s, S* w2_data,
+                         const std::uint8_t* labels, const S* mask,
+                         std::size_t batch, workspace<S>& w, S learning_rate) {
   const auto h = static_cast<Eigen::Index>(s.hidden);
   const auto c = static_cast<Eigen::Index>(s.classes);
   const auto b = static_cast<Eigen::Index>(batch);
-  Eigen::Map<matrix<S>> w1(params, in, h);
-  Eigen::Map<matrix<S>> w2(params + in * h, h, c);
-  const_matrix_map<S> xs(x, b, in);
+  Eigen::Map<matrix<S>> w2(w2_data, h, c);
 
-  w.activation.noalias() = xs * w1;
   w.activation = w.activation.array().tanh();
   if (mask != nullptr) {
     w.dropped = w.activation.cwiseProduct(const_matrix_map<S>(mask, b, h));
@@ -81,8 +79,26 @@ S train_step(const mlp_shape& s, S* params, const S* x,
     w.dhidden.array() *= const_matrix_map<S>(mask, b, h).array();
   }
   w.dhidden.array() *= S(1) - w.activation.array().square();
-  w1.noalias() -= learning_rate * (xs.transpose() * w.dhidden);
   return loss * inv_batch;
+}
+
+/// One SGD step in place on `params` with dense inputs `x` (batch x
+/// inputs, row-major): forward, backward, update by -learning_rate *
+/// gradient. The reference that the sparse float path is tested against.
+template <class S>
+S train_step(const mlp_shape& s, S* params, const S* x,
+             const std::uint8_t* labels, const S* mask, std::size_t batch,
+             workspace<S>& w, S learning_rate) {
+  const auto in = static_cast<Eigen::Index>(s.inputs);
+  const auto h = static_cast<Eigen::Index>(s.hidden);
+  const auto b = static_cast<Eigen::Index>(batch);
+  Eigen::Map<matrix<S>> w1(params, in, h);
+  const_matrix_map<S> xs(x, b, in);
+  w.activation.noalias() = xs * w1;
+  const S loss = hidden_and_output_step<S>(s, params + in * h, labels, mask,
+                                           batch, w, learning_rate);
+  w1.noalias() -= learning_rate * (xs.transpose() * w.dhidden);
+  return loss;
 }
 
 /// Predicted class of each of `rows` inputs; `hidden`, `logits` are

@@ -28,6 +28,7 @@ class memory_store final : public parameter_store {
   void push(std::span<const float> delta, completion done) override {
     pushes_.fetch_add(1, std::memory_order_relaxed);
     if (delta.size() != values_.size()) return done(size_error(delta.size()));
+    started_.fetch_add(1, std::memory_order_acq_rel);
     for (std::size_t b = 0; b < locks_.size(); ++b) {
       const std::size_t begin = b * block_floats_;
       const std::size_t end = std::min(begin + block_floats_, values_.size());
@@ -36,14 +37,22 @@ class memory_store final : public parameter_store {
       const float* src = delta.data() + begin;
       for (std::size_t i = 0; i < end - begin; ++i) dst[i] += src[i];
     }
-    applied_.fetch_add(1, std::memory_order_relaxed);
+    applied_.fetch_add(1, std::memory_order_release);
     bytes_sent_.fetch_add(delta.size_bytes(), std::memory_order_relaxed);
     done({});
   }
 
-  void fetch(std::span<float> out, completion done) override {
+  void fetch(std::span<float> out, std::uint64_t known_version,
+             fetch_completion done) override {
     fetches_.fetch_add(1, std::memory_order_relaxed);
     if (out.size() != values_.size()) return done(size_error(out.size()));
+    // Consistent when no push was under way during the copy: every push
+    // that had started had also finished, and none started meanwhile.
+    const std::uint64_t finished_before = applied_.load(std::memory_order_acquire);
+    if (finished_before == known_version &&
+        started_.load(std::memory_order_acquire) == finished_before) {
+      return done(known_version);  // not modified: the caller has it all
+    }
     for (std::size_t b = 0; b < locks_.size(); ++b) {
       const std::size_t begin = b * block_floats_;
       const std::size_t end = std::min(begin + block_floats_, values_.size());
@@ -52,7 +61,8 @@ class memory_store final : public parameter_store {
                 out.begin() + begin);
     }
     bytes_received_.fetch_add(out.size_bytes(), std::memory_order_relaxed);
-    done({});
+    const std::uint64_t started_after = started_.load(std::memory_order_acquire);
+    done(started_after == finished_before ? finished_before : mixed_version);
   }
 
   store_stats stats() const override {
@@ -72,6 +82,7 @@ class memory_store final : public parameter_store {
   std::size_t block_floats_;
   std::vector<std::mutex> locks_;
   std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};
+  std::atomic<std::uint64_t> started_{0};  ///< pushes that began adding
   std::atomic<std::uint64_t> bytes_sent_{0}, bytes_received_{0};
 };
 

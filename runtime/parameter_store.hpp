@@ -5,7 +5,7 @@
 //   auto store = make_memory_store(shape.size(), block_floats);
 //   store->initialize(initial);                      // job set-up, once
 //   store->push(delta, [](expected<void> r) { ... });   // params += delta
-//   store->fetch(out, [](expected<void> r) { ... });    // out = params
+//   store->fetch(out, known, [](expected<std::uint64_t> v) { ... });  // out = params
 //
 // Parameters are kept as fixed-size blocks of floats. push() adds a delta
 // atomically per block: concurrent pushes from several replicas are never
@@ -37,6 +37,11 @@ class parameter_store {
   /// Called once when an operation has completed or failed, on a thread
   /// of the store's choosing (the caller's own for the embedded store).
   using completion = std::function<void(expected<void>)>;
+  /// Like completion, with the version of the fetched parameters: the
+  /// number of pushes applied to them, or mixed_version when the copy
+  /// straddles a concurrent push.
+  using fetch_completion = std::function<void(expected<std::uint64_t>)>;
+  static constexpr std::uint64_t mixed_version = ~std::uint64_t{0};
 
   virtual ~parameter_store() = default;
 
@@ -56,7 +61,12 @@ class parameter_store {
 
   /// Copies the parameters into `out` (size() floats), valid once `done`
   /// runs with success. `out` must stay alive until then. Thread-safe.
-  virtual void fetch(std::span<float> out, completion done) = 0;
+  /// A fetch issued after a push completed sees that push. When the
+  /// store's version still equals `known_version`, the copy may be skipped
+  /// ("not modified"): `done` then gets known_version and `out` is
+  /// unchanged. Pass mixed_version to always copy.
+  virtual void fetch(std::span<float> out, std::uint64_t known_version,
+                     fetch_completion done) = 0;
 
   virtual store_stats stats() const = 0;
 };

@@ -2,6 +2,7 @@
 // broken input (each error names the file, the offset and the expectation).
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <numeric>
 
 #include "model/data_files.hpp"
@@ -85,7 +86,7 @@ TEST_CASE("idx_reader: broken inputs name the file, offset and expectation") {
   };
 
   SUBCASE("wrong magic") {
-    auto msg = images_error(labels_bytes(4));
+    auto msg = images_error(labels_bytes(40));
     CHECK(contains(msg, "byte offset 0"));
     CHECK(contains(msg, "0x00000803"));
     CHECK(contains(msg, "0x00000801"));

@@ -46,7 +46,9 @@ TEST_CASE("mlp: gradient matches finite differences (with dropout mask)") {
     const double scale = std::max({std::abs(analytic), std::abs(numeric), 1e-4});
     worst = std::max(worst, std::abs(analytic - numeric) / scale);
   }
-  CHECK(worst < 1e-6);
+  // Central differences in double: about 1e-6 of rounding noise; a wrong
+  // term of the gradient shows as an error of order 1.
+  CHECK(worst < 1e-5);
 }
 
 TEST_CASE("mlp: init follows the prototype's ranges") {

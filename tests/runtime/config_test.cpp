@@ -71,7 +71,7 @@ TEST_CASE("config: errors name file, line and key") {
         "job.toml:3: unknown key 'train.replica' (did you mean "
         "train.replicas?)");
   CHECK(config_error("[train]\n\nbatch_size = \"big\"\n") ==
-        "job.toml:3: train.batch_size: expected an integer, got string big");
+        "job.toml:3: train.batch_size: expected an integer, got string 'big'");
   CHECK(config_error("[model]\ndropout = 1.5\n") ==
         "job.toml:2: model.dropout: 1.5 is out of range [0, 0.95]");
   CHECK(config_error("[train]\nreplicas = 0\n") ==
@@ -91,7 +91,7 @@ TEST_CASE("config: errors name file, line and key") {
 TEST_CASE("config: --set and environment errors name their source") {
   CHECK(config_error("", {"train.replicas=many"}) ==
         "--set train.replicas=many: train.replicas: expected an integer, got "
-        "string many");
+        "string 'many'");
   CHECK(config_error("", {"train.replicas"}) ==
         "--set train.replicas: expected key=value");
   CHECK(config_error("", {"train.epochs=3"}) ==

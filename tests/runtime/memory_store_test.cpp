@@ -1,6 +1,7 @@
 // The embedded store: concurrent pushes are never lost, sizes are checked.
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -26,16 +27,21 @@ TEST_CASE("memory_store: concurrent pushers lose no update") {
       std::vector<float> seen(n);
       for (int k = 0; k < pushes_each; ++k) {
         store->push(delta, [](expected<void> r) { REQUIRE(r.has_value()); });
-        if (k % 50 == 0) store->fetch(seen, [](expected<void>) {});
+        if (k % 50 == 0) store->fetch(seen, parameter_store::mixed_version,
+                                        [](expected<std::uint64_t>) {});
       }
     });
   }
   for (auto& t : threads) t.join();
 
   std::vector<float> final_values(n);
-  bool fetched = false;
-  store->fetch(final_values, [&](expected<void> r) { fetched = r.has_value(); });
-  REQUIRE(fetched);
+  std::uint64_t version = 0;
+  store->fetch(final_values, parameter_store::mixed_version,
+               [&](expected<std::uint64_t> r) {
+    REQUIRE(r.has_value());
+    version = *r;
+  });
+  CHECK(version == pushers * pushes_each);
   std::size_t wrong = 0;
   for (std::size_t i = 0; i < n; ++i) {
     float expected_value = initial[i];
@@ -64,4 +70,25 @@ TEST_CASE("memory_store: a wrong size is an error, not a crash") {
   REQUIRE(seen.has_value());
   CHECK(seen->code == errc::invalid_argument);
   CHECK(store->stats().pushes_applied == 0);
+}
+
+TEST_CASE("memory_store: versions, and 'not modified' fetches skip the copy") {
+  auto store = make_memory_store(3);
+  REQUIRE(store->initialize(std::vector<float>{1, 2, 3}).has_value());
+  std::vector<float> out{9, 9, 9};
+  std::uint64_t version = 99;
+  auto remember = [&](expected<std::uint64_t> r) {
+    REQUIRE(r.has_value());
+    version = *r;
+  };
+  store->fetch(out, 0, remember);  // the caller already has version 0
+  CHECK(version == 0);
+  CHECK(out == std::vector<float>{9, 9, 9});
+  store->fetch(out, parameter_store::mixed_version, remember);
+  CHECK(out == std::vector<float>{1, 2, 3});
+  const std::vector<float> delta{1, 1, 1};
+  store->push(delta, [](expected<void> r) { REQUIRE(r.has_value()); });
+  store->fetch(out, 0, remember);  // stale: copied
+  CHECK(version == 1);
+  CHECK(out == std::vector<float>{2, 3, 4});
 }
