@@ -1,6 +1,6 @@
 # The two commands of the README, and a few helpers.
-#   make run    install what is missing, build, fetch the data if missing,
-#               run a local simulation on config/default.toml
+#   make run    install what is missing, build, run a local simulation on
+#               config/default.toml (fetching the files it needs if missing)
 #   make test   install what is missing, build, run the doctest suite (ctest)
 # Variables: BUILD (build folder), ARGS (extra `emnist simulate` arguments),
 # DATA (data directory), CMAKE_ARGS (e.g. -DEMNIST_ARCH=portable).
@@ -26,8 +26,8 @@ build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/emnist data fetch --split bymerge --data $(DATA)
-	$(BUILD)/emnist simulate --config config/default.toml --data $(DATA) $(ARGS)
+	$(BUILD)/emnist simulate --fetch-missing --config config/default.toml \
+	  --data $(DATA) $(ARGS)
 
 test: build
 	scripts/run-tests.sh $(BUILD)
@@ -36,8 +36,10 @@ bench: build
 	@WITH_BENCH=1 scripts/install-deps.sh
 	bench/simulate_vs_torch.py --emnist $(BUILD)/emnist $(ARGS)
 
+# The suite under AddressSanitizer and UBSan, as CI runs it (.ci/run).
 sanitize:
-	$(MAKE) test BUILD=build-asan CMAKE_ARGS="-DEMNIST_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
+	$(MAKE) test BUILD=build-asan \
+	  CMAKE_ARGS="-DEMNIST_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 
 clean:
 	rm -rf $(BUILD) build-asan

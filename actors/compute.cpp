@@ -56,7 +56,7 @@ struct compute_state {
   void train(caf::event_based_actor* self, std::uint32_t index) {
     if (steps == 0) first_step = clock_type::now();
     const batch_slot& slot = ctx->slots[index];
-    trainer->step(local, slot.x.data(), slot.labels.data(), learning_rate);
+    trainer->step(local, slot.x, slot.labels.data(), learning_rate);
     const bool epoch_end = slot.last_of_epoch;
     self->send(loader, slot_atom::value, index);
     ++steps;

@@ -13,6 +13,7 @@ struct loader_state {
   std::shared_ptr<replica_context> ctx;
   caf::actor compute;
   std::vector<std::uint32_t> order;
+  std::vector<const std::uint8_t*> images;  ///< of the minibatch being filled
   std::size_t pos = 0;
   std::uint32_t epoch = 0;
   bool finished = false;
@@ -29,12 +30,12 @@ struct loader_state {
       std::shuffle(order.begin(), order.end(), random);
       pos = 0;
     }
-    const std::size_t features = ctx->shard.features();
     for (std::size_t r = 0; r < b; ++r) {
       const std::uint32_t i = order[pos + r];
-      to_float(ctx->shard.image(i), features, slot.x.data() + r * features);
+      images[r] = ctx->shard.image(i);
       slot.labels[r] = ctx->shard.label(i);
     }
+    slot.x.assign(images.data(), b, ctx->shard.features());
     pos += b;
     slot.epoch = epoch;
     slot.last_of_epoch = pos + b > order.size();
@@ -61,6 +62,7 @@ caf::behavior loader_actor(caf::event_based_actor* self,
   st->ctx = std::move(ctx);
   st->compute = std::move(compute);
   st->order.resize(st->ctx->shard.size());
+  st->images.resize(st->ctx->batch_size());
   std::iota(st->order.begin(), st->order.end(), 0u);
   st->random = rng(seed_for(static_cast<std::uint64_t>(st->ctx->cfg.model.seed),
                             st->ctx->id, rng_stream::shuffle));

@@ -1,6 +1,7 @@
 // The loader actor of a replica: walks its shard in a fresh random order
-// each pass, converts minibatches to float into the replica's slots, and
-// keeps up to `actors.prefetch` of them ready ahead of compute.
+// each pass, prepares minibatches in the replica's slots (float values
+// without the zeros: see model/sparse_batch.hpp), and keeps up to
+// `actors.prefetch` of them ready ahead of compute.
 //
 //   idle --start--> filling every slot --(slot returned)--> refill it
 //        ... after train.max_epochs passes: (end) to compute, then idle

@@ -9,14 +9,15 @@
 
 #include "model/dataset.hpp"
 #include "model/mlp.hpp"
+#include "model/sparse_batch.hpp"
 #include "runtime/config.hpp"
 #include "runtime/parameter_store.hpp"
 
 namespace emnist {
 
-/// One prepared minibatch: inputs as float rows and their labels.
+/// One prepared minibatch: the inputs without their zeros, the labels.
 struct batch_slot {
-  std::vector<float> x;
+  sparse_batch x;
   std::vector<std::uint8_t> labels;
   std::uint32_t epoch = 0;     ///< pass over the shard it belongs to
   bool last_of_epoch = false;  ///< the pass ends with this minibatch
@@ -47,7 +48,7 @@ struct replica_context {
         fetch_buffer(s.size()) {
     const auto batch = static_cast<std::size_t>(config.train.batch_size);
     for (auto& slot : slots) {
-      slot.x.resize(batch * s.inputs);
+      slot.x.reserve(batch, s.inputs);
       slot.labels.resize(batch);
     }
   }

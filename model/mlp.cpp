@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "model/mlp_math.hpp"
+#include "model/sparse_kernels.hpp"
 
 namespace emnist {
 
@@ -38,35 +39,45 @@ mlp_trainer::mlp_trainer(const mlp_shape& shape, std::size_t batch,
 
 mlp_trainer::~mlp_trainer() = default;
 
-float mlp_trainer::step(std::span<float> params, const float* x,
-                        const std::uint8_t* labels, float learning_rate) {
-  const float* mask = nullptr;
-  if (dropout_on_) {
-    // Two 32-bit draws per 64-bit number: 1600 calls for 32 x 100 units.
-    float* m = buf_->mask.data();
-    const std::size_t n = static_cast<std::size_t>(buf_->mask.size());
-    for (std::size_t i = 0; i < n; i += 2) {
-      const std::uint64_t v = rng_();
-      m[i] = static_cast<std::uint32_t>(v) < keep_below_ ? keep_scale_ : 0.0f;
-      if (i + 1 < n) {
-        m[i + 1] =
-            static_cast<std::uint32_t>(v >> 32) < keep_below_ ? keep_scale_ : 0.0f;
-      }
+const float* mlp_trainer::draw_mask() {
+  if (!dropout_on_) return nullptr;
+  // Two 32-bit draws per 64-bit number: 1600 calls for 32 x 100 units.
+  float* m = buf_->mask.data();
+  const std::size_t n = static_cast<std::size_t>(buf_->mask.size());
+  for (std::size_t i = 0; i < n; i += 2) {
+    const std::uint64_t v = rng_();
+    m[i] = static_cast<std::uint32_t>(v) < keep_below_ ? keep_scale_ : 0.0f;
+    if (i + 1 < n) {
+      m[i + 1] =
+          static_cast<std::uint32_t>(v >> 32) < keep_below_ ? keep_scale_ : 0.0f;
     }
-    mask = m;
   }
-  return math::train_step<float>(shape_, params.data(), x, labels, mask, batch_,
-                                 buf_->work, learning_rate);
+  return m;
+}
+
+float mlp_trainer::step(std::span<float> params, const sparse_batch& x,
+                        const std::uint8_t* labels, float learning_rate) {
+  const std::size_t h = shape_.hidden;
+  float* w1 = params.data();
+  auto& work = buf_->work;
+  kernels::dispatch<kernels::forward_kernel>(h, x, w1, h,
+                                             work.activation.data());
+  const float loss = math::hidden_and_output_step<float>(
+      shape_, w1 + shape_.w1_size(), labels, draw_mask(), batch_, work,
+      learning_rate);
+  kernels::dispatch<kernels::update_kernel>(h, x, work.dhidden.data(), h,
+                                            learning_rate, w1);
+  return loss;
 }
 
 struct mlp_evaluator::buffers {
-  math::matrix<float> x, hidden, logits;
+  sparse_batch x;
+  math::matrix<float> hidden, logits;
   std::vector<std::uint8_t> predicted;
   buffers(const mlp_shape& s, std::size_t rows)
-      : x(rows, s.inputs),
-        hidden(rows, s.hidden),
-        logits(rows, s.classes),
-        predicted(rows) {}
+      : hidden(rows, s.hidden), logits(rows, s.classes), predicted(rows) {
+    x.reserve(rows, s.inputs);
+  }
 };
 
 mlp_evaluator::mlp_evaluator(const mlp_shape& shape, std::size_t chunk_rows)
@@ -83,10 +94,14 @@ std::size_t mlp_evaluator::count_correct(std::span<const float> params,
   const std::size_t features = data.features();
   for (std::size_t at = begin; at < end; at += chunk_rows_) {
     const std::size_t rows = std::min(chunk_rows_, end - at);
-    // Rows of a view are contiguous in the file: one conversion call.
-    to_float(data.image(at), rows * features, buf_->x.data());
-    math::predict<float>(shape_, params.data(), buf_->x.data(), rows,
-                         buf_->hidden, buf_->logits, buf_->predicted.data());
+    // Rows of a view are contiguous in the file.
+    buf_->x.assign_contiguous(data.image(at), rows, features);
+    kernels::dispatch<kernels::forward_kernel>(shape_.hidden, buf_->x,
+                                               params.data(), shape_.hidden,
+                                               buf_->hidden.data());
+    math::predict_from_hidden<float>(shape_, params.data() + shape_.w1_size(),
+                                     rows, buf_->hidden, buf_->logits,
+                                     buf_->predicted.data());
     for (std::size_t r = 0; r < rows; ++r) {
       correct += buf_->predicted[r] == data.label(at + r) ? 1 : 0;
     }

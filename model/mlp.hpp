@@ -6,6 +6,7 @@
 //   std::vector<float> params(shape.size());
 //   init_parameters(shape, seed, params);
 //   mlp_trainer trainer(shape, /*batch=*/32, /*dropout=*/0.2f, dropout_seed);
+//   sparse_batch x;  x.reserve(32, 784);  x.assign(images, 32, 784);
 //   float loss = trainer.step(params, x, labels, /*learning_rate=*/0.1f);
 //   mlp_evaluator eval(shape, 512);
 //   std::size_t right = eval.count_correct(params, test_view, 0, test_view.size());
@@ -19,6 +20,7 @@
 
 #include "model/dataset.hpp"
 #include "model/rng.hpp"
+#include "model/sparse_batch.hpp"
 
 namespace emnist {
 
@@ -48,15 +50,17 @@ class mlp_trainer {
   mlp_trainer(const mlp_trainer&) = delete;
   mlp_trainer& operator=(const mlp_trainer&) = delete;
 
-  /// One SGD step in place on `params` with the `batch` rows of `x`
-  /// (row-major, inputs floats each) and their labels. Returns the loss.
-  float step(std::span<float> params, const float* x,
+  /// One SGD step in place on `params` with a minibatch of batch() samples
+  /// and their labels. Returns the mean loss before the update.
+  float step(std::span<float> params, const sparse_batch& x,
              const std::uint8_t* labels, float learning_rate);
 
   std::size_t batch() const { return batch_; }
 
  private:
   struct buffers;
+  const float* draw_mask();
+
   mlp_shape shape_;
   std::size_t batch_;
   float keep_scale_;           ///< 1 / (1 - dropout)
@@ -66,8 +70,8 @@ class mlp_trainer {
   std::unique_ptr<buffers> buf_;
 };
 
-/// Counts correct predictions over a data view, in chunks of rows converted
-/// from uint8 on the fly (the data stays uint8 in memory).
+/// Counts correct predictions over a data view, in chunks of rows made
+/// sparse on the fly (the data stays uint8 in memory).
 class mlp_evaluator {
  public:
   mlp_evaluator(const mlp_shape& shape, std::size_t chunk_rows);

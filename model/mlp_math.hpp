@@ -101,20 +101,19 @@ S train_step(const mlp_shape& s, S* params, const S* x,
   return loss;
 }
 
-/// Predicted class of each of `rows` inputs; `hidden`, `logits` are
-/// rows x hidden and rows x classes buffers.
+/// Predicted class of each of `rows` samples, given hidden = X W1 (before
+/// tanh; rows x hidden, its top `rows` rows used) and a rows x classes
+/// buffer for the logits.
 template <class S>
-void predict(const mlp_shape& s, const S* params, const S* x, std::size_t rows,
-             matrix<S>& hidden, matrix<S>& logits, std::uint8_t* out) {
-  const auto in = static_cast<Eigen::Index>(s.inputs);
+void predict_from_hidden(const mlp_shape& s, const S* w2_data, std::size_t rows,
+                         matrix<S>& hidden, matrix<S>& logits,
+                         std::uint8_t* out) {
   const auto h = static_cast<Eigen::Index>(s.hidden);
   const auto c = static_cast<Eigen::Index>(s.classes);
   const auto n = static_cast<Eigen::Index>(rows);
-  const_matrix_map<S> w1(params, in, h);
-  const_matrix_map<S> w2(params + in * h, h, c);
+  const_matrix_map<S> w2(w2_data, h, c);
   auto hid = hidden.topRows(n);
   auto log = logits.topRows(n);
-  hid.noalias() = const_matrix_map<S>(x, n, in) * w1;
   hid = hid.array().tanh();
   log.noalias() = hid * w2;
   for (Eigen::Index r = 0; r < n; ++r) {

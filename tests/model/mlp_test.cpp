@@ -73,15 +73,18 @@ TEST_CASE("mlp: float training on real data learns, deterministically") {
     std::vector<float> p(s.size());
     init_parameters(s, 1, p);
     mlp_trainer trainer(s, batch, 0.2f, seed);
-    std::vector<float> x(batch * 784);
+    sparse_batch x;
+    x.reserve(batch, 784);
+    std::vector<const std::uint8_t*> images(batch);
     std::vector<std::uint8_t> y(batch);
     for (std::size_t step = 0; step < 600; ++step) {
       for (std::size_t r = 0; r < batch; ++r) {
         const std::size_t i = (step * batch + r) % data.train.size();
-        to_float(data.train.image(i), 784, x.data() + r * 784);
+        images[r] = data.train.image(i);
         y[r] = data.train.label(i);
       }
-      trainer.step(p, x.data(), y.data(), 0.1f);
+      x.assign(images.data(), batch, 784);
+      trainer.step(p, x, y.data(), 0.1f);
     }
     return p;
   };
@@ -100,4 +103,81 @@ TEST_CASE("mlp: float training on real data learns, deterministically") {
   mlp_evaluator small(s, 7);
   CHECK(small.count_correct(a, data.eval, 0, 1000) ==
         eval.count_correct(a, data.eval, 0, 1000));
+}
+
+namespace {
+
+/// Trains `steps` minibatches of real data with the float sparse path and
+/// with the double dense reference from the same start, no dropout; returns
+/// the largest parameter difference.
+double sparse_vs_dense(std::size_t hidden, std::size_t steps) {
+  const auto& data = test::bymerge_data();
+  const mlp_shape s{784, hidden, data.classes};
+  const std::size_t batch = 32;
+  std::vector<float> sparse_params(s.size());
+  init_parameters(s, 3, sparse_params);
+  std::vector<double> dense_params(sparse_params.begin(), sparse_params.end());
+  mlp_trainer trainer(s, batch, 0.0f, 1);
+  math::workspace<double> w(s, batch);
+  sparse_batch x;
+  x.reserve(batch, 784);
+  std::vector<const std::uint8_t*> images(batch);
+  std::vector<double> dense_x(batch * 784);
+  std::vector<std::uint8_t> y(batch);
+  for (std::size_t step = 0; step < steps; ++step) {
+    for (std::size_t r = 0; r < batch; ++r) {
+      const std::size_t i = 977 * (step * batch + r) % data.train.size();
+      images[r] = data.train.image(i);
+      y[r] = data.train.label(i);
+      for (std::size_t p = 0; p < 784; ++p) {
+        dense_x[r * 784 + p] = images[r][p] / 255.0;
+      }
+    }
+    x.assign(images.data(), batch, 784);
+    CHECK(x.pixels.size() < 784);  // some pixels are zero in every sample
+    CHECK(x.nonzeros() < batch * 784 / 2);
+    const float sparse_loss = trainer.step(sparse_params, x, y.data(), 0.1f);
+    const double dense_loss = math::train_step<double>(
+        s, dense_params.data(), dense_x.data(), y.data(), nullptr, batch, w,
+        0.1);
+    CHECK(sparse_loss == doctest::Approx(dense_loss).epsilon(1e-4));
+  }
+  double worst = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    worst = std::max(worst, std::abs(sparse_params[i] - dense_params[i]));
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("mlp: the sparse float step equals the dense reference step") {
+  // 100 hidden units: chunks of 16 with an overlapping last one; 64: exact
+  // chunks; 10 and 200: the plain loops.
+  for (std::size_t hidden : {100u, 64u, 10u, 200u}) {
+    CAPTURE(hidden);
+    CHECK(sparse_vs_dense(hidden, 20) < 1e-4);
+  }
+}
+
+TEST_CASE("mlp: the evaluator agrees with a dense forward pass") {
+  const auto& data = test::bymerge_data();
+  const mlp_shape s{784, 100, data.classes};
+  std::vector<float> p(s.size());
+  init_parameters(s, 4, p);
+  for (std::size_t i = 0; i < s.w1_size(); ++i) p[i] *= 30;  // not all-same
+  std::vector<float> x(784);
+  math::matrix<float> hidden(1, s.hidden), logits(1, s.classes);
+  std::size_t dense_correct = 0;
+  for (std::size_t i = 0; i < 500; ++i) {
+    to_float(data.eval.image(i), 784, x.data());
+    hidden.noalias() = math::const_matrix_map<float>(x.data(), 1, 784) *
+                       math::const_matrix_map<float>(p.data(), 784, 100);
+    std::uint8_t predicted = 0;
+    math::predict_from_hidden<float>(s, p.data() + s.w1_size(), 1, hidden,
+                                     logits, &predicted);
+    dense_correct += predicted == data.eval.label(i) ? 1 : 0;
+  }
+  mlp_evaluator eval(s, 64);
+  CHECK(eval.count_correct(p, data.eval, 0, 500) == dense_correct);
 }
