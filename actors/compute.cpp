@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "model/rng.hpp"
+#include "runtime/thread_priority.hpp"
 
 namespace emnist {
 namespace {
@@ -72,7 +73,11 @@ struct compute_state {
         !fetch_in_flight) {
       request_fetch(self);
     }
-    self->send(coordinator, progress_atom::value, ctx->id, steps, epochs_done);
+    if (steps % static_cast<std::uint64_t>(ctx->cfg.actors.report_every) == 0 ||
+        epoch_end) {
+      self->send(coordinator, progress_atom::value, ctx->id, steps,
+                 epochs_done);
+    }
   }
 
   void request_fetch(caf::event_based_actor* self) {
@@ -224,6 +229,10 @@ caf::behavior compute_actor(caf::event_based_actor* self,
       [self, st](start_atom, caf::actor loader, caf::actor sync) {
         st->loader = std::move(loader);
         st->sync = std::move(sync);
+        // Runs on compute's own thread (a detached actor). Failing to lower
+        // the priority only costs speed: not worth stopping the job.
+        (void)lower_thread_priority(
+            static_cast<int>(st->ctx->cfg.actors.compute_nice));
         // Start from the store's parameters, like every later fetch; the
         // loader starts once they are in.
         st->request_fetch(self);

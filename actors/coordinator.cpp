@@ -40,6 +40,8 @@ struct coordinator_state {
   bool final_eval_sent = false;
   bool finished = false;
   std::optional<double> last_accuracy;
+  double eval_requested_at = 0;
+  std::uint64_t eval_requested_steps = 0;
 
   double since_start() const {
     return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -60,6 +62,8 @@ struct coordinator_state {
     eval_in_flight = true;
     eval_wanted = false;
     final_eval_sent = final_eval_sent || tag == final_eval_tag;
+    eval_requested_at = since_start();
+    eval_requested_steps = total_steps;
     self->send(evaluator, eval_atom::value, tag);
   }
 
@@ -207,6 +211,8 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         ++st->evaluations;
         st->last_accuracy = accuracy;
         auto& res = *st->setup.result;
+        res.history.push_back({st->eval_requested_steps, st->eval_requested_at,
+                               st->since_start(), accuracy});
         if (!res.reached && accuracy >= st->setup.cfg.train.target_accuracy) {
           res.reached = true;
           res.seconds_to_target = st->since_start();

@@ -72,8 +72,8 @@ expected<simulation_result> run_simulation(const job_config& cfg,
   {
     caf::actor_system_config sys_cfg;
     const auto threads =
-        cfg.actors.compute_threads > 0
-            ? static_cast<std::size_t>(cfg.actors.compute_threads)
+        cfg.actors.scheduler_threads > 0
+            ? static_cast<std::size_t>(cfg.actors.scheduler_threads)
             : std::max<std::size_t>(std::thread::hardware_concurrency(), 1);
     sys_cfg.set("scheduler.max-threads", threads);
     caf::actor_system sys{sys_cfg};

@@ -29,6 +29,14 @@ struct worker_summary {
   double sync_wait_seconds = 0;  ///< compute waiting for a free delta buffer
 };
 
+/// One evaluation of the job: when it was asked for and when it ended.
+struct evaluation_record {
+  std::uint64_t steps = 0;    ///< minibatches of the job when asked for
+  double requested = 0;       ///< seconds since training started
+  double finished = 0;
+  double accuracy = 0;
+};
+
 struct replica_progress {
   std::uint32_t id = 0;
   std::uint64_t epoch = 0;  ///< completed passes
@@ -59,6 +67,7 @@ struct simulation_result {
   std::vector<worker_summary> workers;
   store_stats sync;
   double sync_wait_seconds = 0;  ///< summed over the replicas
+  std::vector<evaluation_record> history;
   std::vector<float> final_parameters;  ///< the store's, at the end
 };
 

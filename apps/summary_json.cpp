@@ -2,8 +2,51 @@
 #include "apps/summary_json.hpp"
 
 #include <boost/json.hpp>
+#include <charconv>
 
 namespace emnist::cli {
+namespace {
+
+/// Like boost::json::serialize, but doubles in their shortest round-trip
+/// form (0.7536, not 7.536E-1), which people read more easily.
+void write(const boost::json::value& v, std::string& out) {
+  switch (v.kind()) {
+    case boost::json::kind::double_: {
+      char buf[32];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.get_double());
+      out.append(buf, ec == std::errc{} ? end : buf);
+      return;
+    }
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, item] : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += boost::json::serialize(boost::json::string(key));
+        out += ':';
+        write(item, out);
+      }
+      out += '}';
+      return;
+    }
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& item : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        write(item, out);
+      }
+      out += ']';
+      return;
+    }
+    default:
+      out += boost::json::serialize(v);
+  }
+}
+
+}  // namespace
 
 std::string summary_json(const simulation_result& r) {
   namespace json = boost::json;
@@ -14,6 +57,13 @@ std::string summary_json(const simulation_result& r) {
                                    {"samples", w.samples},
                                    {"seconds", w.seconds},
                                    {"sync_wait_seconds", w.sync_wait_seconds}});
+  }
+  json::array history;
+  for (const auto& e : r.history) {
+    history.push_back(json::object{{"steps", e.steps},
+                                   {"requested", e.requested},
+                                   {"finished", e.finished},
+                                   {"accuracy", e.accuracy}});
   }
   json::object o;
   o["reached"] = r.reached;
@@ -35,7 +85,10 @@ std::string summary_json(const simulation_result& r) {
   o["bytes_sent"] = r.sync.bytes_sent;
   o["bytes_received"] = r.sync.bytes_received;
   o["sync_wait_seconds"] = r.sync_wait_seconds;
-  return json::serialize(o);
+  o["history"] = std::move(history);
+  std::string text;
+  write(o, text);
+  return text;
 }
 
 }  // namespace emnist::cli

@@ -10,7 +10,8 @@ namespace emnist::cli {
 /// One JSON object: reached, accuracy, seconds_to_target, seconds,
 /// load_seconds, replicas, samples, samples_per_second, evaluations, store,
 /// workers [{id, iterations, samples, seconds}], pushes, pushes_applied,
-/// fetches, bytes_sent, bytes_received, sync_wait_seconds.
+/// fetches, bytes_sent, bytes_received, sync_wait_seconds, history
+/// [{steps, requested, finished, accuracy}] (one entry per evaluation).
 std::string summary_json(const simulation_result& r);
 
 }  // namespace emnist::cli

@@ -35,6 +35,12 @@ struct mlp_shape {
   bool operator==(const mlp_shape&) const = default;
 };
 
+/// Columns of the activation buffers: hidden rounded up to 16, so that the
+/// sparse kernels read and write whole vectors (the padding stays zero).
+inline constexpr std::size_t padded_hidden(std::size_t hidden) {
+  return (hidden + 15) / 16 * 16;
+}
+
 /// The prototype's initialisation: W1 uniform in [-0.01, 0.01), W2 uniform
 /// in [-0.1, 0.1), from `seed`.
 void init_parameters(const mlp_shape& shape, std::uint64_t seed,
@@ -70,8 +76,8 @@ class mlp_trainer {
   std::unique_ptr<buffers> buf_;
 };
 
-/// Counts correct predictions over a data view, in chunks of rows made
-/// sparse on the fly (the data stays uint8 in memory).
+/// Counts correct predictions over a data view, in chunks of rows converted
+/// from uint8 on the fly (the data stays uint8 in memory).
 class mlp_evaluator {
  public:
   mlp_evaluator(const mlp_shape& shape, std::size_t chunk_rows);

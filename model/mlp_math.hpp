@@ -22,25 +22,28 @@ using matrix = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>
 template <class S>
 using const_matrix_map = Eigen::Map<const matrix<S>>;
 
-/// Buffers of one minibatch size, allocated once.
+/// Buffers of one minibatch size, allocated once. `activation` and
+/// `dhidden` have padded_hidden() columns, of which the first `hidden` are
+/// used.
 template <class S>
 struct workspace {
-  matrix<S> activation;  ///< tanh(X W1), batch x hidden
-  matrix<S> dropped;     ///< activation .* mask
+  matrix<S> activation;  ///< X W1, then tanh of it
+  matrix<S> dropped;     ///< activation .* mask, batch x hidden
   matrix<S> logits;      ///< batch x classes; then dL/dlogits
-  matrix<S> dhidden;     ///< batch x hidden
+  matrix<S> dhidden;     ///< dL/d(X W1)
   workspace(const mlp_shape& s, std::size_t batch)
-      : activation(batch, s.hidden),
+      : activation(matrix<S>::Zero(batch, padded_hidden(s.hidden))),
         dropped(batch, s.hidden),
         logits(batch, s.classes),
-        dhidden(batch, s.hidden) {}
+        dhidden(matrix<S>::Zero(batch, padded_hidden(s.hidden))) {}
 };
 
 /// The part of a step after the first layer's product: given
 /// w.activation = X W1 (before tanh), applies tanh and the dropout `mask`
 /// (batch x hidden, 0 or 1/(1-p); null for none), the softmax and the
 /// cross-entropy, updates W2 by -learning_rate * gradient, and leaves
-/// dL/d(X W1) in w.dhidden. Returns the mean loss.
+/// dL/d(X W1) in w.dhidden. Returns the mean loss. Only the first `hidden`
+/// columns of w.activation and w.dhidden are used.
 template <class S>
 S hidden_and_output_step(const mlp_shape& s, S* w2_data,
                          const std::uint8_t* labels, const S* mask,
@@ -49,12 +52,14 @@ S hidden_and_output_step(const mlp_shape& s, S* w2_data,
   const auto c = static_cast<Eigen::Index>(s.classes);
   const auto b = static_cast<Eigen::Index>(batch);
   Eigen::Map<matrix<S>> w2(w2_data, h, c);
+  auto activation = w.activation.leftCols(h);
+  auto dhidden = w.dhidden.leftCols(h);
 
-  w.activation = w.activation.array().tanh();
+  activation = activation.array().tanh();
   if (mask != nullptr) {
-    w.dropped = w.activation.cwiseProduct(const_matrix_map<S>(mask, b, h));
+    w.dropped = activation.cwiseProduct(const_matrix_map<S>(mask, b, h));
   } else {
-    w.dropped = w.activation;
+    w.dropped = activation;
   }
   w.logits.noalias() = w.dropped * w2;
 
@@ -73,12 +78,12 @@ S hidden_and_output_step(const mlp_shape& s, S* w2_data,
   }
 
   // Backward through W2 before W2 changes.
-  w.dhidden.noalias() = w.logits * w2.transpose();
+  dhidden.noalias() = w.logits * w2.transpose();
   w2.noalias() -= learning_rate * (w.dropped.transpose() * w.logits);
   if (mask != nullptr) {
-    w.dhidden.array() *= const_matrix_map<S>(mask, b, h).array();
+    dhidden.array() *= const_matrix_map<S>(mask, b, h).array();
   }
-  w.dhidden.array() *= S(1) - w.activation.array().square();
+  dhidden.array() *= S(1) - activation.array().square();
   return loss * inv_batch;
 }
 
@@ -94,16 +99,16 @@ S train_step(const mlp_shape& s, S* params, const S* x,
   const auto b = static_cast<Eigen::Index>(batch);
   Eigen::Map<matrix<S>> w1(params, in, h);
   const_matrix_map<S> xs(x, b, in);
-  w.activation.noalias() = xs * w1;
+  w.activation.leftCols(h).noalias() = xs * w1;
   const S loss = hidden_and_output_step<S>(s, params + in * h, labels, mask,
                                            batch, w, learning_rate);
-  w1.noalias() -= learning_rate * (xs.transpose() * w.dhidden);
+  w1.noalias() -= learning_rate * (xs.transpose() * w.dhidden.leftCols(h));
   return loss;
 }
 
 /// Predicted class of each of `rows` samples, given hidden = X W1 (before
-/// tanh; rows x hidden, its top `rows` rows used) and a rows x classes
-/// buffer for the logits.
+/// tanh; its top `rows` rows and first `s.hidden` columns used) and a
+/// buffer of at least rows x classes for the logits.
 template <class S>
 void predict_from_hidden(const mlp_shape& s, const S* w2_data, std::size_t rows,
                          matrix<S>& hidden, matrix<S>& logits,
@@ -112,7 +117,7 @@ void predict_from_hidden(const mlp_shape& s, const S* w2_data, std::size_t rows,
   const auto c = static_cast<Eigen::Index>(s.classes);
   const auto n = static_cast<Eigen::Index>(rows);
   const_matrix_map<S> w2(w2_data, h, c);
-  auto hid = hidden.topRows(n);
+  auto hid = hidden.topRows(n).leftCols(h);
   auto log = logits.topRows(n);
   hid = hid.array().tanh();
   log.noalias() = hid * w2;

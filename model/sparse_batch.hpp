@@ -1,18 +1,19 @@
-// A minibatch of inputs that skips its zeros, stored both by sample (CSR)
-// and by pixel (CSC), built from uint8 images.
+// A minibatch of inputs without its zeros, stored by pixel: for each pixel
+// that is nonzero in at least one sample, which samples have it and with
+// what value (compressed sparse columns).
 //
 //   sparse_batch b;
 //   b.reserve(32, 784);
 //   b.assign(images, 32, 784);   // images: 32 pointers to uint8 rows
-//   // by sample: for e in [row_start[r], row_start[r + 1]): row_pixel[e], row_value[e]
-//   // by pixel:  for k < pixels.size(), e in [pixel_start[k], pixel_start[k + 1]):
-//   //            pixels[k], pixel_row[e], pixel_value[e]
+//   for (k < b.pixels.size()) for (e in [b.starts[k], b.starts[k + 1]))
+//     use(b.pixels[k], b.rows_of[e], b.values[e]);
 //
-// Why: EMNIST images are two-thirds zeros. The products with the input
-// (X W1 forward, X^T dZ backward: nearly all the network's arithmetic)
-// then skip them exactly instead of multiplying by them. The forward pass
-// walks samples, the backward pass walks pixels (so that each row of W1 is
-// written once); the loader builds both on its own thread.
+// Why: EMNIST images are two-thirds zeros, and about a fifth of the pixels
+// are zero in every sample of a minibatch. The products with the input
+// (X W1 forward, X^T dZ backward: nearly all of the network's arithmetic)
+// then skip the zeros exactly instead of multiplying by them, and each row
+// of W1 is read (and written) once per minibatch. The loader builds it on
+// its own thread; model/sparse_kernels.hpp uses it.
 #pragma once
 
 #include <cstddef>
@@ -24,15 +25,10 @@ namespace emnist {
 struct sparse_batch {
   std::size_t rows = 0;  ///< samples in the batch
   std::size_t features = 0;
-
-  std::vector<std::uint32_t> row_start;  ///< rows + 1 offsets
-  std::vector<std::uint16_t> row_pixel;  ///< pixel of each nonzero
-  std::vector<float> row_value;          ///< its value in (0, 1]
-
-  std::vector<std::uint16_t> pixels;       ///< pixels nonzero somewhere
-  std::vector<std::uint32_t> pixel_start;  ///< pixels.size() + 1 offsets
-  std::vector<std::uint16_t> pixel_row;    ///< sample of each nonzero
-  std::vector<float> pixel_value;
+  std::vector<std::uint16_t> pixels;  ///< pixels nonzero somewhere, ascending
+  std::vector<std::uint32_t> starts;  ///< pixels.size() + 1 offsets
+  std::vector<std::uint16_t> rows_of;  ///< sample of each nonzero
+  std::vector<float> values;           ///< its value in (0, 1]
 
   /// Allocates for up to `max_rows` samples of `features` pixels, so that
   /// assign() never allocates.
@@ -41,15 +37,8 @@ struct sparse_batch {
   /// Builds from `n` images of `features` uint8 pixels, scaled to [0, 1].
   void assign(const std::uint8_t* const* images, std::size_t n,
               std::size_t features);
-  /// The same from `n` consecutive images starting at `first`.
-  void assign_contiguous(const std::uint8_t* first, std::size_t n,
-                         std::size_t features);
 
-  std::size_t nonzeros() const { return row_start.empty() ? 0 : row_start[rows]; }
-
- private:
-  void build_by_pixel();
-  std::vector<std::uint32_t> count_;  ///< per pixel, scratch
+  std::size_t nonzeros() const { return starts.empty() ? 0 : starts.back(); }
 };
 
 }  // namespace emnist

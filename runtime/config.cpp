@@ -124,9 +124,18 @@ const std::vector<key_spec>& specs() {
     t.push_back(integer_key("actors.push_queue",
                             EMNIST_FIELD(actors.push_queue), 1, 64,
                             "deltas in flight from compute to sync"));
-    t.push_back(integer_key("actors.compute_threads",
-                            EMNIST_FIELD(actors.compute_threads), 0, 1024,
-                            "actor scheduler threads; 0: one per core"));
+    t.push_back(integer_key("actors.scheduler_threads",
+                            EMNIST_FIELD(actors.scheduler_threads), 0, 1024,
+                            "threads shared by the coordinator and the "
+                            "evaluator; 0: one per core"));
+    t.push_back(integer_key("actors.report_every",
+                            EMNIST_FIELD(actors.report_every), 1, 1000000,
+                            "minibatches between a replica's progress "
+                            "reports to the coordinator"));
+    t.push_back(integer_key("actors.compute_nice",
+                            EMNIST_FIELD(actors.compute_nice), 0, 19,
+                            "niceness added to compute threads, so that "
+                            "loading, sync and evaluation run first"));
     t.push_back(integer_key("actors.eval_chunk", EMNIST_FIELD(actors.eval_chunk),
                             1, 1 << 20, "rows the evaluator scores per message"));
     return t;

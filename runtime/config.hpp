@@ -49,14 +49,16 @@ struct train_config {
 
 struct sync_config {
   std::string store = "memory";
-  std::int64_t fetch_every = 1;
-  std::int64_t push_every = 1;
+  std::int64_t fetch_every = 4;
+  std::int64_t push_every = 4;
 };
 
 struct actors_config {
   std::int64_t prefetch = 16;        ///< loader -> compute queue bound
-  std::int64_t push_queue = 2;       ///< compute -> sync deltas in flight
-  std::int64_t compute_threads = 0;  ///< scheduler threads; 0: one per core
+  std::int64_t push_queue = 4;       ///< compute -> sync deltas in flight
+  std::int64_t scheduler_threads = 1;  ///< shared threads: coordinator, evaluator
+  std::int64_t report_every = 8;       ///< steps between progress reports
+  std::int64_t compute_nice = 5;     ///< niceness added to compute threads
   std::int64_t eval_chunk = 256;    ///< rows per evaluator message
 };
 

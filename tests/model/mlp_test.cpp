@@ -152,9 +152,9 @@ double sparse_vs_dense(std::size_t hidden, std::size_t steps) {
 }  // namespace
 
 TEST_CASE("mlp: the sparse float step equals the dense reference step") {
-  // 100 hidden units: chunks of 16 with an overlapping last one; 64: exact
-  // chunks; 10 and 200: the plain loops.
-  for (std::size_t hidden : {100u, 64u, 10u, 200u}) {
+  // Chunks of 16 with a partial last one (100, 17, 33, 127), exact chunks
+  // (16, 64, 128), and the plain loops (10, 200).
+  for (std::size_t hidden : {100u, 17u, 33u, 127u, 16u, 64u, 128u, 10u, 200u}) {
     CAPTURE(hidden);
     CHECK(sparse_vs_dense(hidden, 20) < 1e-4);
   }
