@@ -1,0 +1,105 @@
+// The `emnist` program as a user runs it: a real process, its exit status,
+// its stderr and its JSON summary.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <boost/json.hpp>
+#include <cstdio>
+#include <string>
+
+#include "test_support.hpp"
+
+namespace {
+
+struct run_result {
+  int status = -1;
+  std::string out;  ///< stdout and stderr together, or stdout alone
+};
+
+/// Runs the emnist binary with `args` (shell words); with `stdout_only`,
+/// stderr is discarded.
+run_result run_emnist(const std::string& args, bool stdout_only = false) {
+  const std::string cmd = std::string(EMNIST_BINARY) + " " + args +
+                          (stdout_only ? " 2>/dev/null" : " 2>&1");
+  run_result r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf{};
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  const int raw = ::pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+const std::string small_job =
+    " --set 'data.train=test[:6000]' --set 'data.eval=test[110000:]'"
+    " --set train.eval_every=50 -q";
+
+std::string data_option() {
+  return " --data '" + emnist::test::data_dir().string() + "'";
+}
+
+}  // namespace
+
+TEST_CASE("cli: --help lists every command and option, exit 0") {
+  auto top = run_emnist("--help");
+  CHECK(top.status == 0);
+  CHECK(top.out.find("simulate") != std::string::npos);
+  CHECK(top.out.find("data") != std::string::npos);
+  auto sim = run_emnist("simulate --help");
+  CHECK(sim.status == 0);
+  for (const char* option : {"--config", "--set", "--data", "--json", "--quiet",
+                             "--fetch-missing", "--print-config"}) {
+    CAPTURE(option);
+    CHECK(sim.out.find(option) != std::string::npos);
+  }
+  auto fetch = run_emnist("data fetch --help");
+  CHECK(fetch.status == 0);
+  CHECK(fetch.out.find("--split") != std::string::npos);
+}
+
+TEST_CASE("cli: bad input exits 2 with a message that names it") {
+  auto bad_set = run_emnist("simulate --set train.replicas=0" + data_option());
+  CHECK(bad_set.status == 2);
+  CHECK(bad_set.out.find("train.replicas: 0 is out of range") != std::string::npos);
+
+  auto bad_option = run_emnist("simulate --replicas 3");
+  CHECK(bad_option.status == 2);
+
+  emnist::test::scratch_dir empty;
+  auto no_data = run_emnist("simulate -q --data '" + empty.path().string() + "'");
+  CHECK(no_data.status == 2);
+  CHECK(no_data.out.find("emnist-bymerge-train-images-idx3-ubyte.gz") !=
+        std::string::npos);
+  CHECK(no_data.out.find("cannot open") != std::string::npos);
+}
+
+TEST_CASE("cli: simulate --json prints the summary; 0 reached, 3 not") {
+  auto ok = run_emnist("simulate --json --set train.target_accuracy=0.3" +
+                           small_job + data_option(),
+                       true);
+  CHECK(ok.status == 0);
+  auto summary = boost::json::parse(ok.out).as_object();
+  CHECK(summary.at("reached").as_bool());
+  CHECK(summary.at("accuracy").as_double() >= 0.3);
+  CHECK(summary.at("seconds_to_target").is_double());
+  for (const char* key : {"seconds", "load_seconds", "replicas", "samples",
+                          "samples_per_second", "evaluations", "store",
+                          "workers"}) {
+    CAPTURE(key);
+    CHECK(summary.contains(key));
+  }
+  CHECK(summary.at("workers").as_array().size() == 1);
+
+  auto not_reached = run_emnist(
+      "simulate --json --set train.target_accuracy=0.99 --set "
+      "train.max_epochs=1" + small_job + data_option(),
+      true);
+  CHECK(not_reached.status == 3);
+  auto s2 = boost::json::parse(not_reached.out).as_object();
+  CHECK_FALSE(s2.at("reached").as_bool());
+  CHECK(s2.at("seconds_to_target").is_null());
+}
