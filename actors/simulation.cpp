@@ -6,6 +6,8 @@
 #include "actors/coordinator.hpp"
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
+#include "runtime/crc32c.hpp"
+#include "runtime/memcached_store.hpp"
 #include "runtime/memory_store.hpp"
 
 namespace emnist {
@@ -15,8 +17,24 @@ namespace {
 constexpr auto progress_silence_limit = std::chrono::minutes(5);
 
 expected<std::shared_ptr<parameter_store>> make_store(const job_config& cfg,
-                                                      std::size_t floats) {
-  if (cfg.sync.store == "memory") return make_memory_store(floats);
+                                                      const mlp_shape& shape) {
+  if (cfg.sync.store == "memory") return make_memory_store(shape.size());
+  if (cfg.sync.store == "memcached") {
+    memcached_options o;
+    o.servers = cfg.sync.servers;
+    o.job = cfg.sync.job;
+    o.timeout = std::chrono::milliseconds(cfg.sync.timeout_ms);
+    o.block_floats = static_cast<std::size_t>(cfg.sync.block_bytes) / 4;
+    // Blocks carry a tag of the job and its shapes: a value of another job
+    // or of another model size under the same keys is refused.
+    const std::string identity = cfg.sync.job + "|" +
+                                 std::to_string(shape.inputs) + "x" +
+                                 std::to_string(shape.hidden) + "x" +
+                                 std::to_string(shape.classes);
+    o.job_tag = (std::uint64_t{crc32c(identity.data(), identity.size())} << 32) |
+                crc32c(identity.data(), identity.size(), 0x5eed);
+    return make_memcached_store(shape.size(), o);
+  }
   return make_error(errc::invalid_argument,
                     "sync.store: unknown store '" + cfg.sync.store + "'");
 }
@@ -58,7 +76,7 @@ expected<simulation_result> run_simulation(const job_config& cfg,
                           " training samples over " + std::to_string(replicas) +
                           " replicas");
   }
-  auto store = make_store(cfg, shape->size());
+  auto store = make_store(cfg, *shape);
   if (!store) return store.error();
   std::vector<float> initial(shape->size());
   init_parameters(*shape,

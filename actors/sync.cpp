@@ -1,27 +1,80 @@
-// Store operations on behalf of compute, answered by message.
+// Store operations on behalf of compute, one at a time, answered by message.
 #include "actors/sync.hpp"
 
-namespace emnist {
+#include <deque>
+#include <variant>
 
-caf::behavior sync_actor(caf::event_based_actor* /*self*/,
+namespace emnist {
+namespace {
+
+struct push_op {
+  std::uint32_t buffer;
+};
+struct fetch_op {
+  std::uint64_t known_version;
+};
+
+struct sync_state {
+  std::shared_ptr<replica_context> ctx;
+  caf::actor compute;
+  std::deque<std::variant<push_op, fetch_op>> queue;
+  bool busy = false;
+
+  /// Starts the next operation when none is in flight. Their completions
+  /// come back here first, so the store sees this replica's operations in
+  /// the order compute asked for them: a fetch asked for after a push sees
+  /// that push (compute's bookkeeping relies on it).
+  void pump(caf::event_based_actor* self) {
+    if (busy || queue.empty()) return;
+    busy = true;
+    auto op = queue.front();
+    queue.pop_front();
+    auto me = caf::actor_cast<caf::actor>(self);
+    if (const auto* p = std::get_if<push_op>(&op)) {
+      const std::uint32_t index = p->buffer;
+      ctx->store->push(ctx->push_buffers[index], [me, index](expected<void> r) {
+        caf::anon_send(me, pushed_atom::value, index, r.has_value(),
+                       r ? std::string{} : r.error().message);
+      });
+    } else {
+      ctx->store->fetch(ctx->fetch_buffer, std::get<fetch_op>(op).known_version,
+                        [me](expected<std::uint64_t> r) {
+                          caf::anon_send(me, fetched_atom::value, r.has_value(),
+                                         r ? *r : parameter_store::mixed_version,
+                                         r ? std::string{} : r.error().message);
+                        });
+    }
+  }
+};
+
+}  // namespace
+
+caf::behavior sync_actor(caf::event_based_actor* self,
                          std::shared_ptr<replica_context> ctx,
                          caf::actor compute) {
+  auto st = std::make_shared<sync_state>();
+  st->ctx = std::move(ctx);
+  st->compute = std::move(compute);
   return {
-      [ctx, compute](push_atom, std::uint32_t index) {
-        ctx->store->push(ctx->push_buffers[index],
-                         [compute, index](expected<void> r) {
-                           caf::anon_send(compute, pushed_atom::value, index,
-                                          r.has_value(),
-                                          r ? std::string{} : r.error().message);
-                         });
+      [self, st](push_atom, std::uint32_t index) {
+        st->queue.push_back(push_op{index});
+        st->pump(self);
       },
-      [ctx, compute](fetch_atom, std::uint64_t known_version) {
-        ctx->store->fetch(ctx->fetch_buffer, known_version,
-                          [compute](expected<std::uint64_t> r) {
-          caf::anon_send(compute, fetched_atom::value, r.has_value(),
-                         r ? *r : parameter_store::mixed_version,
-                         r ? std::string{} : r.error().message);
-        });
+      [self, st](fetch_atom, std::uint64_t known_version) {
+        st->queue.push_back(fetch_op{known_version});
+        st->pump(self);
+      },
+      [self, st](pushed_atom, std::uint32_t index, bool ok,
+                 const std::string& why) {
+        self->send(st->compute, pushed_atom::value, index, ok, why);
+        st->busy = false;
+        st->pump(self);
+      },
+      [self, st](fetched_atom, bool ok, std::uint64_t version,
+                 const std::string& why) {
+        self->send(st->compute, fetched_atom::value, ok, version, why);
+        st->busy = false;
+        st->pump(self);
       },
   };
 }

@@ -4,9 +4,11 @@
 //   (push, buffer)  -> store.push(delta)    -> (pushed, buffer, ok, why)
 //   (fetch, known)  -> store.fetch(buffer)  -> (fetched, ok, version, why)
 //
-// The store reports completion through a callback on a thread of its own
-// choosing; the callback only sends a message, so compute always runs on
-// its own actor thread.
+// One operation is in flight at a time, in the order compute asked for
+// them, whatever the store's threads do: a fetch asked for after a push
+// sees it. The store reports completion through a callback on a thread of
+// its own choosing; the callback only sends a message back here, so
+// compute always runs on its own actor thread.
 #pragma once
 
 #include <memory>

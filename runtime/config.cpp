@@ -11,13 +11,15 @@
 
 #include "model/data_files.hpp"
 #include "model/slice.hpp"
+#include "runtime/memcached_store.hpp"
 
 namespace emnist {
 namespace {
 
-using value = std::variant<std::int64_t, double, std::string>;
+using value =
+    std::variant<std::int64_t, double, std::string, std::vector<std::string>>;
 
-enum class kind { integer, real, text };
+enum class kind { integer, real, text, text_list };
 
 struct key_spec {
   std::string path;
@@ -28,13 +30,34 @@ struct key_spec {
   std::string help;
   std::function<void(job_config&, const value&)> set;
   std::function<value(const job_config&)> get;
+  /// Further checks of a converted value: a message, or empty when fine.
+  std::function<std::string(const value&)> check;
 };
+
+/// Checks a data selection such as "test[:100000]".
+std::string check_slice(const value& v) {
+  auto s = parse_slice(std::get<std::string>(v));
+  return s ? std::string{} : s.error().message;
+}
+
+/// Checks every "host:port" of a server list.
+std::string check_servers(const value& v) {
+  for (const auto& server : std::get<std::vector<std::string>>(v)) {
+    if (auto a = parse_server(server); !a) return a.error().message;
+  }
+  return {};
+}
+
+key_spec with_check(key_spec k, std::function<std::string(const value&)> c) {
+  k.check = std::move(c);
+  return k;
+}
 
 template <class Member>
 key_spec integer_key(std::string path, Member member, std::int64_t lo,
                      std::int64_t hi, std::string help) {
   key_spec k{std::move(path), kind::integer, double(lo), double(hi), {},
-             std::move(help), {}, {}};
+             std::move(help), {}, {}, {}};
   k.set = [member](job_config& c, const value& v) {
     member(c) = std::get<std::int64_t>(v);
   };
@@ -47,7 +70,7 @@ key_spec integer_key(std::string path, Member member, std::int64_t lo,
 template <class Member>
 key_spec real_key(std::string path, Member member, double lo, double hi,
                   std::string help) {
-  key_spec k{std::move(path), kind::real, lo, hi, {}, std::move(help), {}, {}};
+  key_spec k{std::move(path), kind::real, lo, hi, {}, std::move(help), {}, {}, {}};
   k.set = [member](job_config& c, const value& v) {
     member(c) = std::get<double>(v);
   };
@@ -61,9 +84,21 @@ template <class Member>
 key_spec text_key(std::string path, Member member,
                   std::vector<std::string> choices, std::string help) {
   key_spec k{std::move(path), kind::text, 0, 0, std::move(choices),
-             std::move(help), {}, {}};
+             std::move(help), {}, {}, {}};
   k.set = [member](job_config& c, const value& v) {
     member(c) = std::get<std::string>(v);
+  };
+  k.get = [member](const job_config& c) {
+    return value{member(const_cast<job_config&>(c))};
+  };
+  return k;
+}
+
+template <class Member>
+key_spec text_list_key(std::string path, Member member, std::string help) {
+  key_spec k{std::move(path), kind::text_list, 0, 0, {}, std::move(help), {}, {}, {}};
+  k.set = [member](job_config& c, const value& v) {
+    member(c) = std::get<std::vector<std::string>>(v);
   };
   k.get = [member](const job_config& c) {
     return value{member(const_cast<job_config&>(c))};
@@ -81,11 +116,14 @@ const std::vector<key_spec>& specs() {
                          "else data/emnist"));
     t.push_back(text_key("data.split", EMNIST_FIELD(data.split),
                          known_splits(), "EMNIST split"));
-    t.push_back(text_key("data.train", EMNIST_FIELD(data.train), {},
-                         "training samples: train or test, optionally "
-                         "sliced like test[:100000]"));
-    t.push_back(text_key("data.eval", EMNIST_FIELD(data.eval), {},
-                         "evaluation samples, e.g. test or test[100000:]"));
+    t.push_back(with_check(text_key("data.train", EMNIST_FIELD(data.train), {},
+                                    "training samples: train or test, "
+                                    "optionally sliced like test[:100000]"),
+                           check_slice));
+    t.push_back(with_check(text_key("data.eval", EMNIST_FIELD(data.eval), {},
+                                    "evaluation samples, e.g. test or "
+                                    "test[100000:]"),
+                           check_slice));
     t.push_back(integer_key("model.hidden", EMNIST_FIELD(model.hidden), 1,
                             65536, "hidden units (tanh)"));
     t.push_back(real_key("model.dropout", EMNIST_FIELD(model.dropout), 0.0,
@@ -113,8 +151,20 @@ const std::vector<key_spec>& specs() {
                             0, INT64_MAX,
                             "evaluate every this many minibatches of the "
                             "job; 0: after each pass over the shards"));
-    t.push_back(text_key("sync.store", EMNIST_FIELD(sync.store), {"memory"},
-                         "parameter store: memory (embedded)"));
+    t.push_back(text_key("sync.store", EMNIST_FIELD(sync.store),
+                         {"memory", "memcached"},
+                         "parameter store: memory (embedded) or memcached"));
+    t.push_back(with_check(
+        text_list_key("sync.servers", EMNIST_FIELD(sync.servers),
+                      "memcached pool, [\"host:port\", ...]"),
+        check_servers));
+    t.push_back(text_key("sync.job", EMNIST_FIELD(sync.job), {},
+                         "the job's key namespace in the store"));
+    t.push_back(integer_key("sync.timeout_ms", EMNIST_FIELD(sync.timeout_ms),
+                            1, 600000, "memcached connect and I/O timeout"));
+    t.push_back(integer_key("sync.block_bytes", EMNIST_FIELD(sync.block_bytes),
+                            1024, 999960,
+                            "bytes of parameters per memcached value"));
     t.push_back(integer_key("sync.fetch_every", EMNIST_FIELD(sync.fetch_every),
                             1, 1000000, "fetch parameters every N steps"));
     t.push_back(integer_key("sync.push_every", EMNIST_FIELD(sync.push_every),
@@ -194,10 +244,26 @@ std::string describe(const toml::node& n) {
   return os.str();
 }
 
-/// Converts and range-checks one TOML value for `spec`. `where` is the
-/// prefix of messages: "file:line" or "--set k=v" or "variable x".
+expected<value> convert_value(const key_spec& spec, const toml::node& n,
+                              const std::string& where);
+
+/// Converts and checks one TOML value for `spec`. `where` is the prefix of
+/// messages: "file:line" or "--set k=v" or "variable x".
 expected<value> convert(const key_spec& spec, const toml::node& n,
                         const std::string& where) {
+  auto v = convert_value(spec, n, where);
+  if (v && spec.check) {
+    if (auto why = spec.check(*v); !why.empty()) {
+      return make_error(errc::invalid_argument,
+                        where + ": " + spec.path + ": " + why);
+    }
+  }
+  return v;
+}
+
+/// The type and range checks of convert().
+expected<value> convert_value(const key_spec& spec, const toml::node& n,
+                              const std::string& where) {
   auto fail = [&](std::string why) {
     return make_error(errc::invalid_argument,
                       where + ": " + spec.path + ": " + why);
@@ -225,6 +291,22 @@ expected<value> convert(const key_spec& spec, const toml::node& n,
         return fail(os.str());
       }
       return value{*v};
+    }
+    case kind::text_list: {
+      std::vector<std::string> list;
+      if (auto one = n.value_exact<std::string>()) {
+        list.push_back(*one);  // a single entry without brackets
+      } else if (const auto* arr = n.as_array()) {
+        for (const auto& item : *arr) {
+          auto s = item.value_exact<std::string>();
+          if (!s) return fail("expected an array of strings, got " + describe(n));
+          list.push_back(*s);
+        }
+      } else {
+        return fail("expected an array of strings, got " + describe(n));
+      }
+      if (list.empty()) return fail("expected at least one entry");
+      return value{list};
     }
     case kind::text: {
       auto v = n.value_exact<std::string>();
@@ -304,7 +386,8 @@ expected<void> apply_assignment(job_config& cfg, const std::string& path,
   // "--set data.train=test" parses as a string; "--set model.seed=007"
   // parses as an integer; a string key given a bare word gets the word.
   toml::table as_text;
-  if (spec->type == kind::text && !n->is_string()) {
+  if ((spec->type == kind::text || spec->type == kind::text_list) &&
+      !n->is_string() && !n->is_array()) {
     as_text.insert("v", text);
     n = as_text.get("v");
   }
@@ -316,6 +399,13 @@ expected<void> apply_assignment(job_config& cfg, const std::string& path,
 
 std::string format_value(const value& v) {
   if (const auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+  if (const auto* list = std::get_if<std::vector<std::string>>(&v)) {
+    toml::array arr;
+    for (const auto& s : *list) arr.push_back(s);
+    std::ostringstream os;
+    os << arr;
+    return os.str();
+  }
   if (const auto* d = std::get_if<double>(&v)) {
     std::ostringstream os;
     os << *d;
@@ -326,19 +416,6 @@ std::string format_value(const value& v) {
   std::ostringstream os;
   os << toml::value<std::string>(std::get<std::string>(v));
   return os.str();
-}
-
-expected<void> validate(const job_config& c) {
-  auto bad = [](std::string what) {
-    return make_error(errc::invalid_argument, what);
-  };
-  if (auto s = parse_slice(c.data.train); !s) {
-    return bad("data.train: " + s.error().message);
-  }
-  if (auto s = parse_slice(c.data.eval); !s) {
-    return bad("data.eval: " + s.error().message);
-  }
-  return {};
 }
 
 }  // namespace
@@ -403,7 +480,6 @@ expected<job_config> load_config(const config_sources& sources) {
       return ok.error();
     }
   }
-  if (auto ok = validate(cfg); !ok) return ok.error();
   return cfg;
 }
 
@@ -411,9 +487,10 @@ std::vector<config_key_info> config_keys() {
   static const job_config defaults;
   std::vector<config_key_info> out;
   for (const auto& s : specs()) {
-    std::string type = s.type == kind::integer ? "integer"
-                       : s.type == kind::real  ? "number"
-                                               : "string";
+    std::string type = s.type == kind::integer     ? "integer"
+                       : s.type == kind::real      ? "number"
+                       : s.type == kind::text_list ? "strings"
+                                                   : "string";
     out.push_back({s.path, type, s.help, format_value(s.get(defaults))});
   }
   return out;

@@ -30,6 +30,7 @@ struct store_stats {
   std::uint64_t fetches = 0;
   std::uint64_t bytes_sent = 0;      ///< from the replicas to the store
   std::uint64_t bytes_received = 0;  ///< from the store to the replicas
+  std::uint64_t cas_retries = 0;     ///< compare-and-swap conflicts retried
 };
 
 class parameter_store {

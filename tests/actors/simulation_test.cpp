@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "actors/simulation.hpp"
+#include "support/memcached_server.hpp"
 #include "test_support.hpp"
 
 using namespace emnist;
@@ -83,4 +84,43 @@ TEST_CASE("simulation: bad settings fail before anything starts") {
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message ==
         "model.classes = 62 but the data has 47 classes");
+}
+
+TEST_CASE("simulation: replicas on a real memcached server") {
+  test::memcached_server server;
+  auto cfg = small_job();
+  cfg.sync.store = "memcached";
+  cfg.sync.servers = {server.address()};
+  cfg.sync.job = "sim-test";
+
+  SUBCASE("two replicas reach a modest accuracy, every push applied") {
+    cfg.train.replicas = 2;
+    cfg.train.target_accuracy = 0.6;
+    auto r = run_simulation(cfg, test::bymerge_data(20000));
+    REQUIRE_MESSAGE(r.has_value(), r.error().message);
+    CHECK(r->reached);
+    CHECK(r->store == "memcached");
+    CHECK(r->sync.pushes > 0);
+    CHECK(r->sync.pushes_applied == r->sync.pushes);
+  }
+  SUBCASE("one replica is as deterministic as on the embedded store") {
+    cfg.train.target_accuracy = 1.0;
+    cfg.train.max_epochs = 1;
+    auto a = run_simulation(cfg, test::bymerge_data(20000));
+    auto b = run_simulation(cfg, test::bymerge_data(20000));
+    cfg.sync.store = "memory";
+    auto m = run_simulation(cfg, test::bymerge_data(20000));
+    REQUIRE(a.has_value());
+    REQUIRE(b.has_value());
+    REQUIRE(m.has_value());
+    CHECK(a->final_parameters == b->final_parameters);
+    CHECK(a->final_parameters == m->final_parameters);
+    CHECK(a->sync.cas_retries == 0);
+  }
+  SUBCASE("a stopped server is an error, not a hang") {
+    server.stop();
+    auto r = run_simulation(cfg, test::bymerge_data(20000));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.find(server.address()) != std::string::npos);
+  }
 }

@@ -77,7 +77,7 @@ TEST_CASE("config: errors name file, line and key") {
   CHECK(config_error("[train]\nreplicas = 0\n") ==
         "job.toml:2: train.replicas: 0 is out of range [1, 1024]");
   CHECK(config_error("[sync]\nstore = \"redis\"\n") ==
-        "job.toml:2: sync.store: 'redis' is not one of: memory");
+        "job.toml:2: sync.store: 'redis' is not one of: memory, memcached");
   CHECK(config_error("[data]\nsplit = \"kanji\"\n").find(
             "job.toml:2: data.split: 'kanji' is not one of") == 0);
   CHECK(config_error("[nope]\nx = 1\n") == "job.toml:2: unknown key 'nope.x'");
@@ -85,7 +85,7 @@ TEST_CASE("config: errors name file, line and key") {
         "job.toml:1: 'train' must be a table ([train])");
   CHECK(config_error("[train\nreplicas = 2\n").find("job.toml:1:") == 0);
   CHECK(config_error("[data]\ntrain = \"test[a:]\"\n").find(
-            "data.train: data selection 'test[a:]'") == 0);
+            "job.toml:2: data.train: data selection 'test[a:]'") == 0);
 }
 
 TEST_CASE("config: --set and environment errors name their source") {
@@ -107,4 +107,25 @@ TEST_CASE("config: --set and environment errors name their source") {
   CHECK(c.error().message ==
         "environment variable hidden_size=0: model.hidden: 0 is out of range "
         "[1, 65536]");
+}
+
+TEST_CASE("config: the memcached pool as an array, or one string") {
+  config_sources src;
+  src.overrides = {"sync.store=memcached",
+                   "sync.servers=[\"10.0.0.1:11211\", \"10.0.0.2:11212\"]"};
+  auto c = load_config(src);
+  REQUIRE_MESSAGE(c.has_value(), c.error().message);
+  CHECK(c->sync.servers ==
+        std::vector<std::string>{"10.0.0.1:11211", "10.0.0.2:11212"});
+  src.overrides = {"sync.servers=127.0.0.1:11311"};
+  c = load_config(src);
+  REQUIRE(c.has_value());
+  CHECK(c->sync.servers == std::vector<std::string>{"127.0.0.1:11311"});
+  CHECK(to_toml(*c).find("servers = [ '127.0.0.1:11311' ]") != std::string::npos);
+
+  CHECK(config_error("", {"sync.servers=[1, 2]"}) ==
+        "--set sync.servers=[1, 2]: sync.servers: expected an array of strings, "
+        "got an array");
+  CHECK(config_error("[sync]\nservers = [\"localhost\"]\n") ==
+        "job.toml:2: sync.servers: 'localhost': expected host:port");
 }

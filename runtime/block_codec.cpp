@@ -1,0 +1,129 @@
+// Encoding and strict decoding of parameter blocks.
+#include "runtime/block_codec.hpp"
+
+#include <bit>
+#include <cstdio>
+#include <cstring>
+
+#include "runtime/crc32c.hpp"
+
+static_assert(std::endian::native == std::endian::little,
+              "the block format is little-endian; add byte swapping here");
+
+namespace emnist {
+namespace {
+
+constexpr std::size_t checksum_offset = 32;
+
+template <class T>
+void put(std::byte* at, T v) {
+  std::memcpy(at, &v, sizeof v);
+}
+template <class T>
+T get(const std::byte* at) {
+  T v;
+  std::memcpy(&v, at, sizeof v);
+  return v;
+}
+
+std::uint32_t checksum(std::span<const std::byte> value) {
+  // The header with its checksum field as zero, then the payload.
+  std::byte header[block_header_bytes];
+  std::memcpy(header, value.data(), block_header_bytes);
+  put<std::uint32_t>(header + checksum_offset, 0);
+  const std::uint32_t c = crc32c(header, block_header_bytes);
+  return crc32c(value.data() + block_header_bytes,
+                value.size() - block_header_bytes, c);
+}
+
+std::string hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
+
+void encode_block(const block_header& header, std::span<const float> values,
+                  std::vector<std::byte>& out) {
+  out.resize(block_header_bytes + values.size_bytes());
+  std::byte* p = out.data();
+  put<std::uint32_t>(p + 0, block_magic);
+  put<std::uint16_t>(p + 4, block_format);
+  put<std::uint16_t>(p + 6, static_cast<std::uint16_t>(block_header_bytes));
+  put<std::uint32_t>(p + 8, header.index);
+  put<std::uint32_t>(p + 12, static_cast<std::uint32_t>(values.size()));
+  put<std::uint64_t>(p + 16, header.version);
+  put<std::uint64_t>(p + 24, header.job_tag);
+  put<std::uint32_t>(p + checksum_offset, 0);
+  put<std::uint32_t>(p + 36, 0);
+  std::memcpy(p + block_header_bytes, values.data(), values.size_bytes());
+  put<std::uint32_t>(p + checksum_offset, checksum(out));
+}
+
+expected<decoded_block> decode_block(std::span<const std::byte> value,
+                                     const block_expectation& expect,
+                                     const std::string& key) {
+  auto fail = [&](errc code, const std::string& what) {
+    return make_error(code, "parameter block '" + key + "': " + what);
+  };
+  if (value.size() < block_header_bytes) {
+    return fail(errc::data_loss, "value of " + std::to_string(value.size()) +
+                                     " bytes is shorter than the " +
+                                     std::to_string(block_header_bytes) +
+                                     "-byte header (torn or foreign value)");
+  }
+  const std::byte* p = value.data();
+  if (const auto magic = get<std::uint32_t>(p); magic != block_magic) {
+    return fail(errc::data_loss, "byte offset 0: magic " + hex(magic) +
+                                     ", expected " + hex(block_magic) +
+                                     " (not a parameter block)");
+  }
+  if (const auto format = get<std::uint16_t>(p + 4); format != block_format) {
+    return fail(errc::invalid_argument,
+                "byte offset 4: format version " + std::to_string(format) +
+                    ", this program reads " + std::to_string(block_format));
+  }
+  if (const auto hb = get<std::uint16_t>(p + 6); hb != block_header_bytes) {
+    return fail(errc::data_loss, "byte offset 6: header size " +
+                                     std::to_string(hb) + ", expected " +
+                                     std::to_string(block_header_bytes));
+  }
+  if (const auto index = get<std::uint32_t>(p + 8); index != expect.index) {
+    return fail(errc::data_loss, "byte offset 8: block index " +
+                                     std::to_string(index) + ", expected " +
+                                     std::to_string(expect.index));
+  }
+  if (const auto count = get<std::uint32_t>(p + 12); count != expect.count) {
+    return fail(errc::data_loss, "byte offset 12: " + std::to_string(count) +
+                                     " floats, expected " +
+                                     std::to_string(expect.count));
+  }
+  if (const auto tag = get<std::uint64_t>(p + 24); tag != expect.job_tag) {
+    return fail(errc::invalid_argument,
+                "byte offset 24: job tag " + hex(tag) + ", expected " +
+                    hex(expect.job_tag) +
+                    " (a value of another job or configuration)");
+  }
+  const std::size_t want = block_header_bytes + std::size_t{expect.count} * 4;
+  if (value.size() != want) {
+    return fail(errc::data_loss, "value of " + std::to_string(value.size()) +
+                                     " bytes, expected " + std::to_string(want) +
+                                     " (torn value)");
+  }
+  if (const auto stored = get<std::uint32_t>(p + checksum_offset),
+      actual = checksum(value);
+      stored != actual) {
+    return fail(errc::data_loss, "byte offset 32: checksum " + hex(stored) +
+                                     " does not match the content (" +
+                                     hex(actual) + "): corrupt value");
+  }
+  return decoded_block{get<std::uint64_t>(p + 16),
+                       value.subspan(block_header_bytes)};
+}
+
+void read_payload(std::span<const std::byte> payload, std::span<float> dst) {
+  std::memcpy(dst.data(), payload.data(), dst.size_bytes());
+}
+
+}  // namespace emnist

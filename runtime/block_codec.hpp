@@ -1,0 +1,60 @@
+// The binary format of one parameter block as stored in memcached, so that
+// a torn, foreign, stale-format or corrupt value is detected, never used.
+//
+//   std::vector<std::byte> value;
+//   encode_block({.index = 7, .version = 42, .job_tag = tag}, floats, value);
+//   auto block = decode_block(value, {7, count, tag}, "emnist/j1/b/7");
+//   if (!block) report(block.error().message);  // names the key and the field
+//
+// Layout, little-endian, 40-byte header then the floats:
+//   u32 magic 'EMPB' | u16 format 1 | u16 header size 40 | u32 block index |
+//   u32 float count  | u64 version (pushes applied) | u64 job tag |
+//   u32 CRC-32C of header (this field zero) and payload | u32 reserved 0
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/expected.hpp"
+
+namespace emnist {
+
+inline constexpr std::uint32_t block_magic = 0x42504d45;  // "EMPB"
+inline constexpr std::uint16_t block_format = 1;
+inline constexpr std::size_t block_header_bytes = 40;
+
+struct block_header {
+  std::uint32_t index = 0;
+  std::uint64_t version = 0;  ///< pushes applied to this block
+  std::uint64_t job_tag = 0;  ///< identifies the job (and its shapes)
+};
+
+/// What a reader expects of a block.
+struct block_expectation {
+  std::uint32_t index = 0;
+  std::uint32_t count = 0;
+  std::uint64_t job_tag = 0;
+};
+
+struct decoded_block {
+  std::uint64_t version = 0;
+  std::span<const std::byte> payload;  ///< count floats, little-endian
+};
+
+/// Writes header and floats into `out` (resized; reuse it to avoid
+/// allocations).
+void encode_block(const block_header& header, std::span<const float> values,
+                  std::vector<std::byte>& out);
+
+/// Checks every field; errors name `key` and what is wrong.
+[[nodiscard]] expected<decoded_block> decode_block(
+    std::span<const std::byte> value, const block_expectation& expect,
+    const std::string& key);
+
+/// Copies a decoded payload into floats (dst.size() == count).
+void read_payload(std::span<const std::byte> payload, std::span<float> dst);
+
+}  // namespace emnist

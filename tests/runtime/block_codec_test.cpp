@@ -1,0 +1,78 @@
+// The parameter block format: round trip, and every corruption detected
+// with the key and the field named.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "runtime/block_codec.hpp"
+#include "runtime/crc32c.hpp"
+
+using namespace emnist;
+
+namespace {
+
+std::vector<std::byte> sample_block(std::vector<float>& values) {
+  values = {1.5f, -2.0f, 0.25f, 1e-20f, 3.0f};
+  std::vector<std::byte> out;
+  encode_block({7, 42, 0xabcdef}, values, out);
+  return out;
+}
+
+std::string decode_error(const std::vector<std::byte>& value,
+                         block_expectation expect = {7, 5, 0xabcdef}) {
+  auto r = decode_block(value, expect, "emnist:j1:b:7");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().message.find("parameter block 'emnist:j1:b:7'") == 0);
+  return r.error().message;
+}
+
+bool has(const std::string& s, const char* part) {
+  return s.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("block_codec: crc32c known answer") {
+  const char* text = "123456789";
+  CHECK(crc32c(text, 9) == 0xe3069283u);  // the standard CRC-32C check value
+  CHECK(crc32c(text + 4, 5, crc32c(text, 4)) == 0xe3069283u);
+}
+
+TEST_CASE("block_codec: round trip") {
+  std::vector<float> values;
+  const auto bytes = sample_block(values);
+  CHECK(bytes.size() == block_header_bytes + 5 * sizeof(float));
+  auto r = decode_block(bytes, {7, 5, 0xabcdef}, "k");
+  REQUIRE(r.has_value());
+  CHECK(r->version == 42);
+  std::vector<float> back(5);
+  read_payload(r->payload, back);
+  CHECK(back == values);
+}
+
+TEST_CASE("block_codec: every corruption is detected and named") {
+  std::vector<float> values;
+  const auto good = sample_block(values);
+
+  CHECK(has(decode_error(std::vector<std::byte>(good.begin(), good.begin() + 10)),
+            "shorter than the 40-byte header"));
+  auto bad = good;
+  bad[0] = std::byte{'X'};
+  CHECK(has(decode_error(bad), "not a parameter block"));
+  bad = good;
+  bad[4] = std::byte{9};
+  CHECK(has(decode_error(bad), "format version 9"));
+  CHECK(has(decode_error(good, {8, 5, 0xabcdef}), "block index 7, expected 8"));
+  CHECK(has(decode_error(good, {7, 6, 0xabcdef}), "5 floats, expected 6"));
+  CHECK(has(decode_error(good, {7, 5, 0x1234}), "another job"));
+  bad = good;
+  bad.pop_back();
+  CHECK(has(decode_error(bad), "torn value"));
+  bad = good;
+  bad[block_header_bytes + 3] ^= std::byte{0x01};  // one bit of a float
+  CHECK(has(decode_error(bad), "corrupt value"));
+  bad = good;
+  bad[16] ^= std::byte{0x01};  // the version, covered by the checksum too
+  CHECK(has(decode_error(bad), "corrupt value"));
+}

@@ -1,0 +1,169 @@
+// The memcached store against real memcached servers started by the test.
+#include <doctest/doctest.h>
+
+#include <libmemcached/memcached.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "runtime/memcached_store.hpp"
+#include "support/memcached_server.hpp"
+
+using namespace emnist;
+
+namespace {
+
+std::shared_ptr<parameter_store> store_on(const test::memcached_server& server,
+                                          std::size_t floats,
+                                          const std::string& job,
+                                          std::size_t block_floats = 4096) {
+  memcached_options o;
+  o.servers = {server.address()};
+  o.job = job;
+  o.block_floats = block_floats;
+  o.job_tag = 77;
+  o.timeout = std::chrono::milliseconds(500);
+  auto s = make_memcached_store(floats, o);
+  REQUIRE_MESSAGE(s.has_value(), s.error().message);
+  return *s;
+}
+
+expected<std::uint64_t> fetch_sync(parameter_store& s, std::vector<float>& out) {
+  std::promise<expected<std::uint64_t>> done;
+  s.fetch(out, parameter_store::mixed_version,
+          [&](expected<std::uint64_t> r) { done.set_value(std::move(r)); });
+  return done.get_future().get();
+}
+
+expected<void> push_sync(parameter_store& s, const std::vector<float>& delta) {
+  std::promise<expected<void>> done;
+  s.push(delta, [&](expected<void> r) { done.set_value(std::move(r)); });
+  return done.get_future().get();
+}
+
+void raw_set(const test::memcached_server& server, const std::string& key,
+             const std::string& value) {
+  memcached_st* m = memcached_create(nullptr);
+  memcached_server_add(m, "127.0.0.1", server.port());
+  memcached_behavior_set(m, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
+  REQUIRE(memcached_set(m, key.data(), key.size(), value.data(), value.size(), 0,
+                        0) == MEMCACHED_SUCCESS);
+  memcached_free(m);
+}
+
+}  // namespace
+
+TEST_CASE("memcached_store: concurrent pushers lose no update") {
+  test::memcached_server server;
+  const std::size_t n = 10'000;  // three blocks of 4096, the last partial
+  auto store = store_on(server, n, "nolost");
+  std::vector<float> initial(n);
+  for (std::size_t i = 0; i < n; ++i) initial[i] = float(i % 50);
+  REQUIRE(store->initialize(initial).has_value());
+
+  const int pushers = 4;
+  const int pushes_each = 150;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < pushers; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<float> delta(n);
+      for (std::size_t i = 0; i < n; ++i) delta[i] = float((i + t) % 3);
+      for (int k = 0; k < pushes_each; ++k) {
+        auto r = push_sync(*store, delta);
+        REQUIRE_MESSAGE(r.has_value(), r.error().message);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  std::vector<float> out(n);
+  auto version = fetch_sync(*store, out);
+  REQUIRE(version.has_value());
+  CHECK(*version == pushers * pushes_each);
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    float want = initial[i];
+    for (int t = 0; t < pushers; ++t) want += float(pushes_each) * float((i + t) % 3);
+    wrong += out[i] == want ? 0 : 1;
+  }
+  CHECK(wrong == 0);
+  const auto stats = store->stats();
+  CHECK(stats.pushes == pushers * pushes_each);
+  CHECK(stats.pushes_applied == stats.pushes);
+  MESSAGE("cas retries: " << stats.cas_retries);
+}
+
+TEST_CASE("memcached_store: two jobs on one server never touch each other") {
+  test::memcached_server server;
+  auto a = store_on(server, 100, "job-a");
+  auto b = store_on(server, 100, "job-b");
+  REQUIRE(a->initialize(std::vector<float>(100, 1.0f)).has_value());
+  REQUIRE(b->initialize(std::vector<float>(100, 5.0f)).has_value());
+  REQUIRE(push_sync(*a, std::vector<float>(100, 2.0f)).has_value());
+  std::vector<float> out(100);
+  REQUIRE(fetch_sync(*b, out).has_value());
+  CHECK(out == std::vector<float>(100, 5.0f));
+  REQUIRE(fetch_sync(*a, out).has_value());
+  CHECK(out == std::vector<float>(100, 3.0f));
+}
+
+TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
+  test::memcached_server server;
+  auto store = store_on(server, 100, "j1");
+  REQUIRE(store->initialize(std::vector<float>(100, 1.0f)).has_value());
+  std::vector<float> out(100, -1.0f);
+
+  SUBCASE("garbage under the key") {
+    raw_set(server, "emnist:j1:b:0", "hello, I am not a block");
+    auto r = fetch_sync(*store, out);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.find("'emnist:j1:b:0'") != std::string::npos);
+    CHECK(push_sync(*store, std::vector<float>(100, 1.0f)).has_value() == false);
+  }
+  SUBCASE("a block of another job's shape") {
+    auto other = store_on(server, 50, "j1");  // same keys, other size
+    REQUIRE(other->initialize(std::vector<float>(50, 1.0f)).has_value());
+    auto r = fetch_sync(*store, out);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.find("50 floats, expected 100") != std::string::npos);
+  }
+  SUBCASE("a missing block (server restarted empty)") {
+    server.stop();
+    server.start();
+    auto r = fetch_sync(*store, out);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == errc::not_found);
+    CHECK(r.error().message.find("missing") != std::string::npos);
+    auto p = push_sync(*store, std::vector<float>(100, 1.0f));
+    REQUIRE_FALSE(p.has_value());
+    CHECK(p.error().code == errc::not_found);
+  }
+  CHECK(out == std::vector<float>(100, -1.0f));  // nothing half-written
+}
+
+TEST_CASE("memcached_store: an unreachable server fails fast, never hangs") {
+  test::memcached_server server;
+  auto store = store_on(server, 100, "gone");
+  server.stop();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<float> out(100);
+  auto r = fetch_sync(*store, out);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == errc::unavailable);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+}
+
+TEST_CASE("memcached_store: bad options are errors that name them") {
+  memcached_options o;
+  o.servers = {"localhost"};
+  auto s = make_memcached_store(10, o);
+  REQUIRE_FALSE(s.has_value());
+  CHECK(s.error().message == "sync.servers: 'localhost': expected host:port");
+  o.servers = {"127.0.0.1:11211"};
+  o.job = "no spaces please";
+  s = make_memcached_store(10, o);
+  REQUIRE_FALSE(s.has_value());
+  CHECK(s.error().message.find("sync.job") == 0);
+}

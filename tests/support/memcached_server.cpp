@@ -1,0 +1,106 @@
+// fork/exec of Debian's memcached on 127.0.0.1, readiness by connecting.
+#include "support/memcached_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace emnist::test {
+namespace {
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("no free loopback port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool accepts(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+memcached_server::memcached_server() {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = free_port();
+    if (try_start()) return;
+  }
+  throw std::runtime_error("memcached did not start (is it installed?)");
+}
+
+memcached_server::~memcached_server() { stop(); }
+
+void memcached_server::start() {
+  if (!running() && !try_start()) {
+    throw std::runtime_error("memcached did not restart on port " +
+                             std::to_string(port_));
+  }
+}
+
+bool memcached_server::try_start() {
+  const std::string port = std::to_string(port_);
+  std::vector<std::string> args = {"memcached", "-l", "127.0.0.1", "-p", port,
+                                   "-U", "0", "-m", "64", "-t", "2"};
+  if (::geteuid() == 0) {
+    args.push_back("-u");
+    args.push_back("root");  // memcached refuses to run as root otherwise
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (::posix_spawnp(&pid, "memcached", nullptr, nullptr, argv.data(), environ) != 0) {
+    return false;
+  }
+  pid_ = pid;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (accepts(port_)) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // exited: port taken?
+      pid_ = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop();
+  return false;
+}
+
+void memcached_server::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+}  // namespace emnist::test

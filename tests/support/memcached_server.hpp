@@ -1,0 +1,36 @@
+// A real memcached server for a test: started on a free loopback port,
+// stopped (and restartable, empty) on demand, killed at scope exit.
+//
+//   emnist::test::memcached_server server;
+//   use(server.address());   // "127.0.0.1:<port>"
+//   server.stop();  server.start();   // a restart: the server comes back empty
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace emnist::test {
+
+class memcached_server {
+ public:
+  memcached_server();  ///< throws std::runtime_error if it cannot start
+  ~memcached_server();
+  memcached_server(const memcached_server&) = delete;
+  memcached_server& operator=(const memcached_server&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  bool running() const { return pid_ > 0; }
+
+  void stop();
+  void start();  ///< on the same port
+
+ private:
+  bool try_start();
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace emnist::test
