@@ -189,10 +189,10 @@ struct compute_state {
     if (steps_since_push > 0 || !pushes_idle || fetch_in_flight) return;
     done_sent = true;
     const double seconds =
-        steps == 0 ? 0.0
-                   : std::chrono::duration<double>(clock_type::now() -
-                                                   first_step)
-                         .count();
+        steps == 0
+            ? 0.0
+            : std::chrono::duration<double>(clock_type::now() - first_step)
+                  .count();
     self->send(replica, done_atom::value, ctx->id, epochs_done,
                static_cast<std::uint64_t>(steps * ctx->batch_size()), seconds,
                sync_wait_seconds);
@@ -237,7 +237,9 @@ caf::behavior compute_actor(caf::event_based_actor* self,
         // loader starts once they are in.
         st->request_fetch(self);
       },
-      [self, st](batch_atom, std::uint32_t index) { st->on_batch(self, index); },
+      [self, st](batch_atom, std::uint32_t index) {
+        st->on_batch(self, index);
+      },
       [self, st](pushed_atom, std::uint32_t index, bool ok,
                  const std::string& why) {
         if (!ok) st->fail(self, why);

@@ -86,7 +86,8 @@ struct coordinator_state {
   /// Ends the job once every replica is done and no evaluation is needed.
   void maybe_finish(caf::event_based_actor* self) {
     if (finished || replicas_done() < replicas.size()) return;
-    if (training_end == clock_type::time_point{}) training_end = clock_type::now();
+    if (training_end == clock_type::time_point{})
+      training_end = clock_type::now();
     const bool reached = setup.result->reached;
     if (!reached && !*setup.failure && !final_eval_sent) {
       request_eval(self, final_eval_tag);

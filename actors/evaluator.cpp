@@ -29,16 +29,17 @@ caf::behavior evaluator_actor(caf::event_based_actor* self,
         st->correct = 0;
         auto me = caf::actor_cast<caf::actor>(self);
         st->setup.store->fetch(st->params, parameter_store::mixed_version,
-                              [me, tag](expected<std::uint64_t> r) {
-          caf::anon_send(me, chunk_atom::value, tag, std::uint64_t{0},
-                         r.has_value(), r ? std::string{} : r.error().message);
-        });
+                               [me, tag](expected<std::uint64_t> r) {
+                                 caf::anon_send(
+                                     me, chunk_atom::value, tag,
+                                     std::uint64_t{0}, r.has_value(),
+                                     r ? std::string{} : r.error().message);
+                               });
       },
       [self, st](chunk_atom, std::uint64_t tag, std::uint64_t begin, bool ok,
                  const std::string& why) {
         if (!ok) {
-          self->send(st->coordinator, failed_atom::value,
-                     "evaluator: " + why);
+          self->send(st->coordinator, failed_atom::value, "evaluator: " + why);
           return;
         }
         const std::size_t total = st->setup.data.size();
@@ -51,9 +52,9 @@ caf::behavior evaluator_actor(caf::event_based_actor* self,
                      std::string{});
           return;
         }
-        self->send(st->coordinator, evaluated_atom::value, tag,
-                   static_cast<double>(st->correct) /
-                       static_cast<double>(total));
+        self->send(
+            st->coordinator, evaluated_atom::value, tag,
+            static_cast<double>(st->correct) / static_cast<double>(total));
       },
   };
 }

@@ -73,7 +73,9 @@ caf::behavior loader_actor(caf::event_based_actor* self,
           st->send_next(self, i);
         }
       },
-      [self, st](slot_atom, std::uint32_t index) { st->send_next(self, index); },
+      [self, st](slot_atom, std::uint32_t index) {
+        st->send_next(self, index);
+      },
   };
 }
 

@@ -15,7 +15,8 @@ caf::behavior replica_actor(caf::event_based_actor* self,
                                                           me, coordinator);
   auto loader =
       self->spawn<caf::linked + caf::detached>(loader_actor, ctx, compute);
-  auto sync = self->spawn<caf::linked + caf::detached>(sync_actor, ctx, compute);
+  auto sync =
+      self->spawn<caf::linked + caf::detached>(sync_actor, ctx, compute);
   auto children = std::vector<caf::actor>{compute, loader, sync};
   return {
       [self, compute, loader, sync](start_atom) {
@@ -23,9 +24,8 @@ caf::behavior replica_actor(caf::event_based_actor* self,
       },
       [self, compute](stop_atom) { self->send(compute, stop_atom::value); },
       [self, coordinator, children](done_atom, std::uint32_t id,
-                                    std::uint32_t epochs,
-                                    std::uint64_t samples, double seconds,
-                                    double sync_wait_seconds) {
+                                    std::uint32_t epochs, std::uint64_t samples,
+                                    double seconds, double sync_wait_seconds) {
         self->send(coordinator, done_atom::value, id, epochs, samples, seconds,
                    sync_wait_seconds);
         for (const auto& c : children) {

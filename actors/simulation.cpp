@@ -27,12 +27,12 @@ expected<std::shared_ptr<parameter_store>> make_store(const job_config& cfg,
     o.block_floats = static_cast<std::size_t>(cfg.sync.block_bytes) / 4;
     // Blocks carry a tag of the job and its shapes: a value of another job
     // or of another model size under the same keys is refused.
-    const std::string identity = cfg.sync.job + "|" +
-                                 std::to_string(shape.inputs) + "x" +
-                                 std::to_string(shape.hidden) + "x" +
-                                 std::to_string(shape.classes);
-    o.job_tag = (std::uint64_t{crc32c(identity.data(), identity.size())} << 32) |
-                crc32c(identity.data(), identity.size(), 0x5eed);
+    const std::string identity =
+        cfg.sync.job + "|" + std::to_string(shape.inputs) + "x" +
+        std::to_string(shape.hidden) + "x" + std::to_string(shape.classes);
+    o.job_tag =
+        (std::uint64_t{crc32c(identity.data(), identity.size())} << 32) |
+        crc32c(identity.data(), identity.size(), 0x5eed);
     return make_memcached_store(shape.size(), o);
   }
   return make_error(errc::invalid_argument,
@@ -61,28 +61,27 @@ expected<mlp_shape> shape_for(const job_config& cfg, const job_data& data) {
 
 }  // namespace
 
-expected<simulation_result> run_simulation(const job_config& cfg,
-                                           const job_data& data,
-                                           const progress_callback& on_progress) {
+expected<simulation_result> run_simulation(
+    const job_config& cfg, const job_data& data,
+    const progress_callback& on_progress) {
   auto shape = shape_for(cfg, data);
   if (!shape) return shape.error();
   const auto replicas = static_cast<std::size_t>(cfg.train.replicas);
   const auto batch = static_cast<std::size_t>(cfg.train.batch_size);
   if (data.train.size() / replicas < batch) {
-    return make_error(errc::invalid_argument,
-                      "train.batch_size = " + std::to_string(batch) +
-                          " is larger than a shard: " +
-                          std::to_string(data.train.size()) +
-                          " training samples over " + std::to_string(replicas) +
-                          " replicas");
+    return make_error(
+        errc::invalid_argument,
+        "train.batch_size = " + std::to_string(batch) +
+            " is larger than a shard: " + std::to_string(data.train.size()) +
+            " training samples over " + std::to_string(replicas) + " replicas");
   }
   auto store = make_store(cfg, *shape);
   if (!store) return store.error();
   std::vector<float> initial(shape->size());
-  init_parameters(*shape,
-                  seed_for(static_cast<std::uint64_t>(cfg.model.seed), 0,
-                           rng_stream::init),
-                  initial);
+  init_parameters(
+      *shape,
+      seed_for(static_cast<std::uint64_t>(cfg.model.seed), 0, rng_stream::init),
+      initial);
   if (auto ok = (*store)->initialize(initial); !ok) return ok.error();
 
   auto result = std::make_shared<simulation_result>();
@@ -107,10 +106,11 @@ expected<simulation_result> run_simulation(const job_config& cfg,
           if (on_progress) on_progress(p);
         },
         [&](done_atom) { running = false; },
-        caf::after(progress_silence_limit) >> [&] {
-          timed_out = true;
-          running = false;
-        });
+        caf::after(progress_silence_limit) >>
+            [&] {
+              timed_out = true;
+              running = false;
+            });
     if (timed_out) {
       self->send_exit(coordinator, caf::exit_reason::kill);
       return make_error(errc::internal,

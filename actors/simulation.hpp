@@ -31,8 +31,8 @@ struct worker_summary {
 
 /// One evaluation of the job: when it was asked for and when it ended.
 struct evaluation_record {
-  std::uint64_t steps = 0;    ///< minibatches of the job when asked for
-  double requested = 0;       ///< seconds since training started
+  std::uint64_t steps = 0;  ///< minibatches of the job when asked for
+  double requested = 0;     ///< seconds since training started
   double finished = 0;
   double accuracy = 0;
 };

@@ -39,9 +39,10 @@ struct sync_state {
     } else {
       ctx->store->fetch(ctx->fetch_buffer, std::get<fetch_op>(op).known_version,
                         [me](expected<std::uint64_t> r) {
-                          caf::anon_send(me, fetched_atom::value, r.has_value(),
-                                         r ? *r : parameter_store::mixed_version,
-                                         r ? std::string{} : r.error().message);
+                          caf::anon_send(
+                              me, fetched_atom::value, r.has_value(),
+                              r ? *r : parameter_store::mixed_version,
+                              r ? std::string{} : r.error().message);
                         });
     }
   }

@@ -43,7 +43,11 @@ void add_config_command(CLI::App& app, command& run) {
   opts->config.add_to(*cmd);
   cmd->add_flag("--keys", opts->keys,
                 "list every key with its type, default and meaning");
-  cmd->callback([opts, &run] { run = [opts] { return run_config(*opts); }; });
+  cmd->callback([opts, &run] {
+    run = [opts] {
+      return run_config(*opts);
+    };
+  });
 }
 
 }  // namespace emnist::cli

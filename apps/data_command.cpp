@@ -51,8 +51,9 @@ void add_data_command(CLI::App& app, command& run) {
       "fetch",
       "download the official files of a split (HTTP range requests into "
       "NIST's gzip.zip), verify their sha256, skip files already present");
-  fetch->add_option("--split", opts->split,
-                    "byclass, bymerge, balanced, letters, digits or mnist")
+  fetch
+      ->add_option("--split", opts->split,
+                   "byclass, bymerge, balanced, letters, digits or mnist")
       ->capture_default_str();
   fetch->add_option("--data,-d", opts->dir,
                     "destination directory (default: $EMNIST_DIR, else "
@@ -60,7 +61,11 @@ void add_data_command(CLI::App& app, command& run) {
   fetch->add_option("--url", opts->url, "the release archive")
       ->capture_default_str();
   fetch->add_flag("--quiet,-q", opts->quiet, "no progress bar");
-  fetch->callback([opts, &run] { run = [opts] { return run_fetch(*opts); }; });
+  fetch->callback([opts, &run] {
+    run = [opts] {
+      return run_fetch(*opts);
+    };
+  });
 }
 
 }  // namespace emnist::cli

@@ -20,7 +20,8 @@ void progress_display::show(const progress_report& p) {
     std::fprintf(out_, "\x1b[%zuA", lines_drawn_);  // back to the first line
   }
   char accuracy[32] = "-";
-  if (p.last_accuracy) std::snprintf(accuracy, sizeof accuracy, "%.4f", *p.last_accuracy);
+  if (p.last_accuracy)
+    std::snprintf(accuracy, sizeof accuracy, "%.4f", *p.last_accuracy);
   for (const auto& r : p.replicas) {
     std::fprintf(out_,
                  "%s[%7.2f s] replica %-3u epoch %-4llu samples %-10llu "
@@ -34,6 +35,8 @@ void progress_display::show(const progress_report& p) {
   std::fflush(out_);
 }
 
-void progress_display::close() { std::fflush(out_); }
+void progress_display::close() {
+  std::fflush(out_);
+}
 
 }  // namespace emnist::cli

@@ -118,7 +118,11 @@ void add_simulate_command(CLI::App& app, command& run) {
                 "missing (needs internet)");
   cmd->add_flag("--print-config", opts->print_config,
                 "print the effective configuration on stderr");
-  cmd->callback([opts, &run] { run = [opts] { return run_simulate(*opts); }; });
+  cmd->callback([opts, &run] {
+    run = [opts] {
+      return run_simulate(*opts);
+    };
+  });
 }
 
 }  // namespace emnist::cli

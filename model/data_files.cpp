@@ -10,8 +10,9 @@ namespace emnist {
 std::filesystem::path idx_path(const std::filesystem::path& dir,
                                const std::string& split,
                                const std::string& file, bool images) {
-  const std::string base = "emnist-" + split + "-" + file +
-                           (images ? "-images-idx3-ubyte" : "-labels-idx1-ubyte");
+  const std::string base =
+      "emnist-" + split + "-" + file +
+      (images ? "-images-idx3-ubyte" : "-labels-idx1-ubyte");
   const auto gz = dir / (base + ".gz");
   const auto raw = dir / base;
   if (!std::filesystem::exists(gz) && std::filesystem::exists(raw)) return raw;
@@ -70,12 +71,12 @@ expected<job_data> load_job_data(const data_request& r) {
   for (const auto& [name, f] : files) {
     for (std::size_t i = 0; i < f->count; ++i) {
       if (f->labels[i] >= out.classes) {
-        return make_error(
-            errc::invalid_argument,
-            f->name + " labels: byte offset " + std::to_string(8 + i) +
-                ": label " + std::to_string(f->labels[i]) +
-                " is not a class of the mapping (" +
-                std::to_string(out.classes) + " classes)");
+        return make_error(errc::invalid_argument,
+                          f->name + " labels: byte offset " +
+                              std::to_string(8 + i) + ": label " +
+                              std::to_string(f->labels[i]) +
+                              " is not a class of the mapping (" +
+                              std::to_string(out.classes) + " classes)");
       }
     }
   }
@@ -93,9 +94,8 @@ expected<job_data> load_job_data(const data_request& r) {
   if (out.train.size() == 0) {
     return make_error(errc::invalid_argument,
                       "data.train = '" + r.train.to_string() +
-                          "' selects no sample of " + train_file->name +
-                          " (" + std::to_string(train_file->count) +
-                          " samples)");
+                          "' selects no sample of " + train_file->name + " (" +
+                          std::to_string(train_file->count) + " samples)");
   }
   if (out.eval.size() == 0) {
     return make_error(errc::invalid_argument,
@@ -103,9 +103,9 @@ expected<job_data> load_job_data(const data_request& r) {
                           "' selects no sample of " + eval_file->name + " (" +
                           std::to_string(eval_file->count) + " samples)");
   }
-  out.load_seconds = std::chrono::duration<double>(
-                         std::chrono::steady_clock::now() - t0)
-                         .count();
+  out.load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   return out;
 }
 

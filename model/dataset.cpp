@@ -36,7 +36,8 @@ data_view data_view::shard(std::size_t index, std::size_t count) const {
 
 void to_float(const std::uint8_t* src, std::size_t n, float* dst) {
   constexpr float scale = 1.0f / 255.0f;
-  for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]) * scale;
+  for (std::size_t i = 0; i < n; ++i)
+    dst[i] = static_cast<float>(src[i]) * scale;
 }
 
 expected<class_mapping> read_class_mapping(const std::filesystem::path& file) {

@@ -64,24 +64,28 @@ expected<std::vector<std::uint8_t>> inflate_gzip(
     if (rc == Z_BUF_ERROR && consumed == in.size()) {
       inflateEnd(&zs);
       return make_error(errc::data_loss,
-                        name + ": gzip stream truncated at compressed byte "
-                               "offset " + std::to_string(consumed) +
-                            " (after " + std::to_string(produced) +
-                            " decompressed bytes)");
+                        name +
+                            ": gzip stream truncated at compressed byte "
+                            "offset " +
+                            std::to_string(consumed) + " (after " +
+                            std::to_string(produced) + " decompressed bytes)");
     }
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       std::string why = zs.msg != nullptr ? zs.msg : "inflate error";
       inflateEnd(&zs);
       return make_error(errc::data_loss,
-                        name + ": gzip data corrupt at compressed byte offset " +
+                        name +
+                            ": gzip data corrupt at compressed byte offset " +
                             std::to_string(consumed) + ": " + why);
     }
   }
   inflateEnd(&zs);
   if (consumed != in.size()) {
     return make_error(errc::data_loss,
-                      name + ": unexpected bytes after the gzip stream at "
-                             "byte offset " + std::to_string(consumed));
+                      name +
+                          ": unexpected bytes after the gzip stream at "
+                          "byte offset " +
+                          std::to_string(consumed));
   }
   out.resize(produced);
   return out;
@@ -112,8 +116,9 @@ expected<idx_images> check_images(std::span<const std::uint8_t> bytes,
                                   const std::string& name) {
   if (bytes.size() < 16) {
     return make_error(errc::data_loss,
-                      name + ": truncated IDX header: expected 16 bytes at "
-                             "byte offset 0, file has " +
+                      name +
+                          ": truncated IDX header: expected 16 bytes at "
+                          "byte offset 0, file has " +
                           std::to_string(bytes.size()));
   }
   const std::uint32_t magic = read_be32(bytes, 0);
@@ -132,8 +137,7 @@ expected<idx_images> check_images(std::span<const std::uint8_t> bytes,
                           std::to_string(out.rows) + "x" +
                           std::to_string(out.cols));
   }
-  const std::uint64_t want =
-      std::uint64_t{out.count} * out.rows * out.cols;
+  const std::uint64_t want = std::uint64_t{out.count} * out.rows * out.cols;
   const std::uint64_t have = bytes.size() - 16;
   if (have != want) {
     return make_error(
@@ -152,8 +156,9 @@ expected<void> check_labels(std::span<const std::uint8_t> bytes,
                             const std::string& name) {
   if (bytes.size() < 8) {
     return make_error(errc::data_loss,
-                      name + ": truncated IDX header: expected 8 bytes at "
-                             "byte offset 0, file has " +
+                      name +
+                          ": truncated IDX header: expected 8 bytes at "
+                          "byte offset 0, file has " +
                           std::to_string(bytes.size()));
   }
   const std::uint32_t magic = read_be32(bytes, 0);

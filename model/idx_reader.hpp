@@ -1,9 +1,12 @@
 // Readers for the IDX files of the EMNIST release (the MNIST format),
 // gzip-compressed or raw.
 //
-//   auto images = emnist::read_idx_images("emnist-bymerge-test-images-idx3-ubyte.gz");
-//   auto labels = emnist::read_idx_labels("emnist-bymerge-test-labels-idx1-ubyte.gz");
-//   if (!images) report(images.error().message);  // names file, offset, what was expected
+//   auto images =
+//   emnist::read_idx_images("emnist-bymerge-test-images-idx3-ubyte.gz"); auto
+//   labels =
+//   emnist::read_idx_labels("emnist-bymerge-test-labels-idx1-ubyte.gz"); if
+//   (!images) report(images.error().message);  // names file, offset, what was
+//   expected
 //
 // IDX: a big-endian u32 magic (0x00000803 images, 0x00000801 labels), the
 // dimensions as big-endian u32, then the uint8 payload. Byte offsets in

@@ -20,8 +20,12 @@ namespace {
 class flush_denormals {
  public:
 #if defined(__SSE__)
-  flush_denormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }
-  ~flush_denormals() { _mm_setcsr(saved_); }
+  flush_denormals() : saved_(_mm_getcsr()) {
+    _mm_setcsr(saved_ | 0x8040);
+  }
+  ~flush_denormals() {
+    _mm_setcsr(saved_);
+  }
 
  private:
   unsigned saved_;
@@ -70,8 +74,8 @@ const float* mlp_trainer::draw_mask() {
     const std::uint64_t v = rng_();
     m[i] = static_cast<std::uint32_t>(v) < keep_below_ ? keep_scale_ : 0.0f;
     if (i + 1 < n) {
-      m[i + 1] =
-          static_cast<std::uint32_t>(v >> 32) < keep_below_ ? keep_scale_ : 0.0f;
+      m[i + 1] = static_cast<std::uint32_t>(v >> 32) < keep_below_ ? keep_scale_
+                                                                   : 0.0f;
     }
   }
   return m;
@@ -87,8 +91,8 @@ float mlp_trainer::step(std::span<float> params, const sparse_batch& x,
   const float loss = math::hidden_and_output_step<float>(
       shape_, w1 + shape_.w1_size(), labels, draw_mask(), batch_, work,
       learning_rate);
-  kernels::first_layer_update_dispatch(x, work.dhidden.data(), h,
-                                       learning_rate, w1);
+  kernels::first_layer_update_dispatch(x, work.dhidden.data(), h, learning_rate,
+                                       w1);
   return loss;
 }
 

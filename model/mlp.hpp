@@ -9,7 +9,8 @@
 //   sparse_batch x;  x.reserve(32, 784);  x.assign(images, 32, 784);
 //   float loss = trainer.step(params, x, labels, /*learning_rate=*/0.1f);
 //   mlp_evaluator eval(shape, 512);
-//   std::size_t right = eval.count_correct(params, test_view, 0, test_view.size());
+//   std::size_t right = eval.count_correct(params, test_view, 0,
+//   test_view.size());
 #pragma once
 
 #include <cstddef>
@@ -69,8 +70,8 @@ class mlp_trainer {
 
   mlp_shape shape_;
   std::size_t batch_;
-  float keep_scale_;           ///< 1 / (1 - dropout)
-  std::uint32_t keep_below_;   ///< keep a unit when a draw is below this
+  float keep_scale_;          ///< 1 / (1 - dropout)
+  std::uint32_t keep_below_;  ///< keep a unit when a draw is below this
   bool dropout_on_;
   rng rng_;
   std::unique_ptr<buffers> buf_;

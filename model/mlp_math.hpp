@@ -18,7 +18,8 @@
 namespace emnist::math {
 
 template <class S>
-using matrix = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using matrix =
+    Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class S>
 using const_matrix_map = Eigen::Map<const matrix<S>>;
 

@@ -29,7 +29,8 @@ inline std::uint64_t seed_for(std::uint64_t seed, std::uint64_t replica,
                               rng_stream s) {
   std::uint64_t x = seed;
   std::uint64_t a = splitmix64(x) ^ (replica * 0xd1b54a32d192ed03ULL);
-  return splitmix64(a) ^ (static_cast<std::uint64_t>(s) * 0x8cb92ba72f3d8dd7ULL);
+  return splitmix64(a) ^
+         (static_cast<std::uint64_t>(s) * 0x8cb92ba72f3d8dd7ULL);
 }
 
 class rng {

@@ -72,8 +72,8 @@ expected<data_slice> parse_slice(std::string_view text) {
       !ok) {
     return ok.error();
   }
-  if (auto ok = parse_bound(inner.substr(colon + 1), bracket + 2 + colon,
-                            out.stop);
+  if (auto ok =
+          parse_bound(inner.substr(colon + 1), bracket + 2 + colon, out.stop);
       !ok) {
     return ok.error();
   }

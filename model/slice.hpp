@@ -1,8 +1,8 @@
 // Python-like selections of a data file: "train", "test[:100000]",
 // "test[100000:]", "train[-5000:]", "test[10:20]".
 //
-//   auto s = emnist::parse_slice("test[:100000]");   // {file "test", 0, 100000}
-//   auto r = s->resolve(116323);                      // [0, 100000)
+//   auto s = emnist::parse_slice("test[:100000]");   // {file "test", 0,
+//   100000} auto r = s->resolve(116323);                      // [0, 100000)
 #pragma once
 
 #include <cstddef>
@@ -23,7 +23,7 @@ struct index_range {
 };
 
 struct data_slice {
-  std::string file;                  ///< "train" or "test"
+  std::string file;                   ///< "train" or "test"
   std::optional<std::int64_t> start;  ///< Python semantics: negative from end
   std::optional<std::int64_t> stop;
 

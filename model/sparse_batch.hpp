@@ -25,8 +25,8 @@ namespace emnist {
 struct sparse_batch {
   std::size_t rows = 0;  ///< samples in the batch
   std::size_t features = 0;
-  std::vector<std::uint16_t> pixels;  ///< pixels nonzero somewhere, ascending
-  std::vector<std::uint32_t> starts;  ///< pixels.size() + 1 offsets
+  std::vector<std::uint16_t> pixels;   ///< pixels nonzero somewhere, ascending
+  std::vector<std::uint32_t> starts;   ///< pixels.size() + 1 offsets
   std::vector<std::uint16_t> rows_of;  ///< sample of each nonzero
   std::vector<float> values;           ///< its value in (0, 1]
 

@@ -31,7 +31,9 @@ inline vec16 load16(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store16(float* p, vec16 v) { std::memcpy(p, &v, sizeof v); }
+inline void store16(float* p, vec16 v) {
+  std::memcpy(p, &v, sizeof v);
+}
 
 /// How the last chunk of a row of h floats, loaded at h - 16, maps to the
 /// padded lanes 16 (C - 1) ... 16 C - 1, and back.
@@ -68,7 +70,8 @@ void first_layer_forward(const sparse_batch& x, const float* w1, std::size_t h,
     for (std::uint32_t e = x.starts[k]; e < x.starts[k + 1]; ++e) {
       float* o = out + std::size_t{x.rows_of[e]} * hp;
       const float v = x.values[e];
-      for (int c = 0; c < C; ++c) store16(o + 16 * c, load16(o + 16 * c) + v * w[c]);
+      for (int c = 0; c < C; ++c)
+        store16(o + 16 * c, load16(o + 16 * c) + v * w[c]);
     }
   }
 }
@@ -96,8 +99,9 @@ void first_layer_update(const sparse_batch& x, const float* dz, std::size_t h,
     // keep their old values here, so it is stored first and chunk C - 2
     // overwrites them with the updated ones.
     updated[C - 1] =
-        load16(row + h - 16) -
-        learning_rate * __builtin_shuffle(acc[C - 1], tail.to_row) * tail.row_mask;
+        load16(row + h - 16) - learning_rate *
+                                   __builtin_shuffle(acc[C - 1], tail.to_row) *
+                                   tail.row_mask;
     store16(row + h - 16, updated[C - 1]);
     for (int c = C - 2; c >= 0; --c) store16(row + 16 * c, updated[c]);
   }
@@ -136,15 +140,24 @@ inline void first_layer_update_any(const sparse_batch& x, const float* dz,
 inline void first_layer_forward_dispatch(const sparse_batch& x, const float* w1,
                                          std::size_t h, float* out) {
   switch (h < 16 ? 0 : (h + 15) / 16) {
-    case 1: return first_layer_forward<1>(x, w1, h, out);
-    case 2: return first_layer_forward<2>(x, w1, h, out);
-    case 3: return first_layer_forward<3>(x, w1, h, out);
-    case 4: return first_layer_forward<4>(x, w1, h, out);
-    case 5: return first_layer_forward<5>(x, w1, h, out);
-    case 6: return first_layer_forward<6>(x, w1, h, out);
-    case 7: return first_layer_forward<7>(x, w1, h, out);
-    case 8: return first_layer_forward<8>(x, w1, h, out);
-    default: return first_layer_forward_any(x, w1, h, out);
+    case 1:
+      return first_layer_forward<1>(x, w1, h, out);
+    case 2:
+      return first_layer_forward<2>(x, w1, h, out);
+    case 3:
+      return first_layer_forward<3>(x, w1, h, out);
+    case 4:
+      return first_layer_forward<4>(x, w1, h, out);
+    case 5:
+      return first_layer_forward<5>(x, w1, h, out);
+    case 6:
+      return first_layer_forward<6>(x, w1, h, out);
+    case 7:
+      return first_layer_forward<7>(x, w1, h, out);
+    case 8:
+      return first_layer_forward<8>(x, w1, h, out);
+    default:
+      return first_layer_forward_any(x, w1, h, out);
   }
 }
 
@@ -153,15 +166,24 @@ inline void first_layer_update_dispatch(const sparse_batch& x, const float* dz,
                                         std::size_t h, float learning_rate,
                                         float* w1) {
   switch (h < 16 ? 0 : (h + 15) / 16) {
-    case 1: return first_layer_update<1>(x, dz, h, learning_rate, w1);
-    case 2: return first_layer_update<2>(x, dz, h, learning_rate, w1);
-    case 3: return first_layer_update<3>(x, dz, h, learning_rate, w1);
-    case 4: return first_layer_update<4>(x, dz, h, learning_rate, w1);
-    case 5: return first_layer_update<5>(x, dz, h, learning_rate, w1);
-    case 6: return first_layer_update<6>(x, dz, h, learning_rate, w1);
-    case 7: return first_layer_update<7>(x, dz, h, learning_rate, w1);
-    case 8: return first_layer_update<8>(x, dz, h, learning_rate, w1);
-    default: return first_layer_update_any(x, dz, h, learning_rate, w1);
+    case 1:
+      return first_layer_update<1>(x, dz, h, learning_rate, w1);
+    case 2:
+      return first_layer_update<2>(x, dz, h, learning_rate, w1);
+    case 3:
+      return first_layer_update<3>(x, dz, h, learning_rate, w1);
+    case 4:
+      return first_layer_update<4>(x, dz, h, learning_rate, w1);
+    case 5:
+      return first_layer_update<5>(x, dz, h, learning_rate, w1);
+    case 6:
+      return first_layer_update<6>(x, dz, h, learning_rate, w1);
+    case 7:
+      return first_layer_update<7>(x, dz, h, learning_rate, w1);
+    case 8:
+      return first_layer_update<8>(x, dz, h, learning_rate, w1);
+    default:
+      return first_layer_update_any(x, dz, h, learning_rate, w1);
   }
 }
 

@@ -108,8 +108,8 @@ expected<decoded_block> decode_block(std::span<const std::byte> value,
   const std::size_t want = block_header_bytes + std::size_t{expect.count} * 4;
   if (value.size() != want) {
     return fail(errc::data_loss, "value of " + std::to_string(value.size()) +
-                                     " bytes, expected " + std::to_string(want) +
-                                     " (torn value)");
+                                     " bytes, expected " +
+                                     std::to_string(want) + " (torn value)");
   }
   if (const auto stored = get<std::uint32_t>(p + checksum_offset),
       actual = checksum(value);

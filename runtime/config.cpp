@@ -2,11 +2,12 @@
 // TOML file, the environment aliases and the --set overrides alike.
 #include "runtime/config.hpp"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <sstream>
-#include <toml++/toml.h>
 #include <variant>
 
 #include "model/data_files.hpp"
@@ -56,8 +57,15 @@ key_spec with_check(key_spec k, std::function<std::string(const value&)> c) {
 template <class Member>
 key_spec integer_key(std::string path, Member member, std::int64_t lo,
                      std::int64_t hi, std::string help) {
-  key_spec k{std::move(path), kind::integer, double(lo), double(hi), {},
-             std::move(help), {}, {}, {}};
+  key_spec k{std::move(path),
+             kind::integer,
+             double(lo),
+             double(hi),
+             {},
+             std::move(help),
+             {},
+             {},
+             {}};
   k.set = [member](job_config& c, const value& v) {
     member(c) = std::get<std::int64_t>(v);
   };
@@ -70,7 +78,8 @@ key_spec integer_key(std::string path, Member member, std::int64_t lo,
 template <class Member>
 key_spec real_key(std::string path, Member member, double lo, double hi,
                   std::string help) {
-  key_spec k{std::move(path), kind::real, lo, hi, {}, std::move(help), {}, {}, {}};
+  key_spec k{std::move(path), kind::real, lo, hi, {},
+             std::move(help), {},         {}, {}};
   k.set = [member](job_config& c, const value& v) {
     member(c) = std::get<double>(v);
   };
@@ -83,8 +92,8 @@ key_spec real_key(std::string path, Member member, double lo, double hi,
 template <class Member>
 key_spec text_key(std::string path, Member member,
                   std::vector<std::string> choices, std::string help) {
-  key_spec k{std::move(path), kind::text, 0, 0, std::move(choices),
-             std::move(help), {}, {}, {}};
+  key_spec k{std::move(path), kind::text, 0,  0, std::move(choices),
+             std::move(help), {},         {}, {}};
   k.set = [member](job_config& c, const value& v) {
     member(c) = std::get<std::string>(v);
   };
@@ -96,7 +105,8 @@ key_spec text_key(std::string path, Member member,
 
 template <class Member>
 key_spec text_list_key(std::string path, Member member, std::string help) {
-  key_spec k{std::move(path), kind::text_list, 0, 0, {}, std::move(help), {}, {}, {}};
+  key_spec k{
+      std::move(path), kind::text_list, 0, 0, {}, std::move(help), {}, {}, {}};
   k.set = [member](job_config& c, const value& v) {
     member(c) = std::get<std::vector<std::string>>(v);
   };
@@ -106,7 +116,10 @@ key_spec text_list_key(std::string path, Member member, std::string help) {
   return k;
 }
 
-#define EMNIST_FIELD(expr) [](job_config& c) -> auto& { return c.expr; }
+#define EMNIST_FIELD(expr)      \
+  [](job_config & c) -> auto& { \
+    return c.expr;              \
+  }
 
 const std::vector<key_spec>& specs() {
   static const std::vector<key_spec> table = [] {
@@ -114,8 +127,8 @@ const std::vector<key_spec>& specs() {
     t.push_back(text_key("data.dir", EMNIST_FIELD(data.dir), {},
                          "data directory; empty: --data, else EMNIST_DIR, "
                          "else data/emnist"));
-    t.push_back(text_key("data.split", EMNIST_FIELD(data.split),
-                         known_splits(), "EMNIST split"));
+    t.push_back(text_key("data.split", EMNIST_FIELD(data.split), known_splits(),
+                         "EMNIST split"));
     t.push_back(with_check(text_key("data.train", EMNIST_FIELD(data.train), {},
                                     "training samples: train or test, "
                                     "optionally sliced like test[:100000]"),
@@ -136,9 +149,8 @@ const std::vector<key_spec>& specs() {
                             256, "classes; 0: from the data"));
     t.push_back(integer_key("train.replicas", EMNIST_FIELD(train.replicas), 1,
                             1024, "training replicas (Downpour workers)"));
-    t.push_back(integer_key("train.batch_size",
-                            EMNIST_FIELD(train.batch_size), 1, 65536,
-                            "samples per minibatch"));
+    t.push_back(integer_key("train.batch_size", EMNIST_FIELD(train.batch_size),
+                            1, 65536, "samples per minibatch"));
     t.push_back(real_key("train.learning_rate",
                          EMNIST_FIELD(train.learning_rate), 1e-9, 100.0,
                          "SGD learning rate"));
@@ -154,23 +166,23 @@ const std::vector<key_spec>& specs() {
     t.push_back(text_key("sync.store", EMNIST_FIELD(sync.store),
                          {"memory", "memcached"},
                          "parameter store: memory (embedded) or memcached"));
-    t.push_back(with_check(
-        text_list_key("sync.servers", EMNIST_FIELD(sync.servers),
-                      "memcached pool, [\"host:port\", ...]"),
-        check_servers));
+    t.push_back(
+        with_check(text_list_key("sync.servers", EMNIST_FIELD(sync.servers),
+                                 "memcached pool, [\"host:port\", ...]"),
+                   check_servers));
     t.push_back(text_key("sync.job", EMNIST_FIELD(sync.job), {},
                          "the job's key namespace in the store"));
-    t.push_back(integer_key("sync.timeout_ms", EMNIST_FIELD(sync.timeout_ms),
-                            1, 600000, "memcached connect and I/O timeout"));
+    t.push_back(integer_key("sync.timeout_ms", EMNIST_FIELD(sync.timeout_ms), 1,
+                            600000, "memcached connect and I/O timeout"));
     t.push_back(integer_key("sync.block_bytes", EMNIST_FIELD(sync.block_bytes),
                             1024, 999960,
                             "bytes of parameters per memcached value"));
     t.push_back(integer_key("sync.fetch_every", EMNIST_FIELD(sync.fetch_every),
                             1, 1000000, "fetch parameters every N steps"));
-    t.push_back(integer_key("sync.push_every", EMNIST_FIELD(sync.push_every),
-                            1, 1000000, "push the pending delta every N steps"));
-    t.push_back(integer_key("actors.prefetch", EMNIST_FIELD(actors.prefetch),
-                            1, 4096, "minibatches the loader prepares ahead"));
+    t.push_back(integer_key("sync.push_every", EMNIST_FIELD(sync.push_every), 1,
+                            1000000, "push the pending delta every N steps"));
+    t.push_back(integer_key("actors.prefetch", EMNIST_FIELD(actors.prefetch), 1,
+                            4096, "minibatches the loader prepares ahead"));
     t.push_back(integer_key("actors.push_queue",
                             EMNIST_FIELD(actors.push_queue), 1, 64,
                             "deltas in flight from compute to sync"));
@@ -186,8 +198,9 @@ const std::vector<key_spec>& specs() {
                             EMNIST_FIELD(actors.compute_nice), 0, 19,
                             "niceness added to compute threads, so that "
                             "loading, sync and evaluation run first"));
-    t.push_back(integer_key("actors.eval_chunk", EMNIST_FIELD(actors.eval_chunk),
-                            1, 1 << 20, "rows the evaluator scores per message"));
+    t.push_back(integer_key("actors.eval_chunk",
+                            EMNIST_FIELD(actors.eval_chunk), 1, 1 << 20,
+                            "rows the evaluator scores per message"));
     return t;
   }();
   return table;
@@ -210,8 +223,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     row[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
       const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
-                         diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      row[j] = std::min(
+          {row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
       diag = up;
     }
   }
@@ -286,8 +299,7 @@ expected<value> convert_value(const key_spec& spec, const toml::node& n,
       if (!v) return fail("expected a number, got " + describe(n));
       if (!(*v >= spec.min && *v <= spec.max)) {
         std::ostringstream os;
-        os << *v << " is out of range [" << spec.min << ", " << spec.max
-           << "]";
+        os << *v << " is out of range [" << spec.min << ", " << spec.max << "]";
         return fail(os.str());
       }
       return value{*v};
@@ -299,7 +311,8 @@ expected<value> convert_value(const key_spec& spec, const toml::node& n,
       } else if (const auto* arr = n.as_array()) {
         for (const auto& item : *arr) {
           auto s = item.value_exact<std::string>();
-          if (!s) return fail("expected an array of strings, got " + describe(n));
+          if (!s)
+            return fail("expected an array of strings, got " + describe(n));
           list.push_back(*s);
         }
       } else {
@@ -315,7 +328,8 @@ expected<value> convert_value(const key_spec& spec, const toml::node& n,
           std::find(spec.choices.begin(), spec.choices.end(), *v) ==
               spec.choices.end()) {
         std::string list;
-        for (const auto& c : spec.choices) list += (list.empty() ? "" : ", ") + c;
+        for (const auto& c : spec.choices)
+          list += (list.empty() ? "" : ", ") + c;
         return fail("'" + *v + "' is not one of: " + list);
       }
       return value{*v};
@@ -325,12 +339,11 @@ expected<value> convert_value(const key_spec& spec, const toml::node& n,
 }
 
 expected<void> apply_table(job_config& cfg, const toml::table& table,
-                           const std::string& prefix,
-                           const std::string& file) {
+                           const std::string& prefix, const std::string& file) {
   for (const auto& [key, node] : table) {
-    const std::string path =
-        prefix.empty() ? std::string(key.str())
-                       : prefix + "." + std::string(key.str());
+    const std::string path = prefix.empty()
+                                 ? std::string(key.str())
+                                 : prefix + "." + std::string(key.str());
     const std::string where =
         file + ":" + std::to_string(node.source().begin.line);
     if (const auto* sub = node.as_table()) {
@@ -451,8 +464,8 @@ expected<job_config> load_config(const config_sources& sources) {
     } catch (const toml::parse_error& e) {
       const auto& where = e.source().begin;
       return make_error(errc::invalid_argument,
-                        *sources.file + ":" + std::to_string(where.line) +
-                            ":" + std::to_string(where.column) + ": " +
+                        *sources.file + ":" + std::to_string(where.line) + ":" +
+                            std::to_string(where.column) + ": " +
                             std::string(e.description()));
     }
     if (auto ok = apply_table(cfg, table, "", *sources.file); !ok) {

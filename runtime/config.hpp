@@ -50,20 +50,21 @@ struct train_config {
 struct sync_config {
   std::string store = "memory";
   std::vector<std::string> servers{"127.0.0.1:11211"};  ///< memcached pool
-  std::string job = "emnist";        ///< key namespace in the store
-  std::int64_t timeout_ms = 1000;    ///< memcached connect and I/O timeout
+  std::string job = "emnist";         ///< key namespace in the store
+  std::int64_t timeout_ms = 1000;     ///< memcached connect and I/O timeout
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 4;
   std::int64_t push_every = 4;
 };
 
 struct actors_config {
-  std::int64_t prefetch = 16;        ///< loader -> compute queue bound
-  std::int64_t push_queue = 4;       ///< compute -> sync deltas in flight
-  std::int64_t scheduler_threads = 1;  ///< shared threads: coordinator, evaluator
-  std::int64_t report_every = 8;       ///< steps between progress reports
-  std::int64_t compute_nice = 5;     ///< niceness added to compute threads
-  std::int64_t eval_chunk = 256;    ///< rows per evaluator message
+  std::int64_t prefetch = 16;   ///< loader -> compute queue bound
+  std::int64_t push_queue = 4;  ///< compute -> sync deltas in flight
+  std::int64_t scheduler_threads =
+      1;                          ///< shared threads: coordinator, evaluator
+  std::int64_t report_every = 8;  ///< steps between progress reports
+  std::int64_t compute_nice = 5;  ///< niceness added to compute threads
+  std::int64_t eval_chunk = 256;  ///< rows per evaluator message
 };
 
 struct job_config {

@@ -16,7 +16,8 @@ namespace {
     std::array<std::uint32_t, 256> out{};
     for (std::uint32_t i = 0; i < 256; ++i) {
       std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
+      for (int k = 0; k < 8; ++k)
+        c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
       out[i] = c;
     }
     return out;

@@ -32,7 +32,8 @@ expected<server_address> parse_server(const std::string& text) {
     return make_error(errc::invalid_argument,
                       "'" + text + "': port must be 1-65535");
   }
-  return server_address{text.substr(0, colon), static_cast<std::uint16_t>(port)};
+  return server_address{text.substr(0, colon),
+                        static_cast<std::uint16_t>(port)};
 }
 
 namespace {
@@ -102,8 +103,8 @@ class memcached_store final : public parameter_store {
   }
 
   store_stats stats() const override {
-    return {pushes_.load(), applied_.load(), fetches_.load(), sent_.load(),
-            received_.load(), cas_retries_.load()};
+    return {pushes_.load(), applied_.load(),  fetches_.load(),
+            sent_.load(),   received_.load(), cas_retries_.load()};
   }
 
  private:
@@ -138,7 +139,8 @@ class memcached_store final : public parameter_store {
   }
   std::uint32_t floats_in(std::size_t b) const {
     const std::size_t begin = b * options_.block_floats;
-    return static_cast<std::uint32_t>(std::min(options_.block_floats, floats_ - begin));
+    return static_cast<std::uint32_t>(
+        std::min(options_.block_floats, floats_ - begin));
   }
 
   error size_error(std::size_t got) const {
@@ -149,8 +151,8 @@ class memcached_store final : public parameter_store {
 
   error failure(memcached_st* h, memcached_return_t rc,
                 const std::string& key) const {
-    const errc code = rc == MEMCACHED_NOTFOUND ? errc::not_found
-                                               : errc::unavailable;
+    const errc code =
+        rc == MEMCACHED_NOTFOUND ? errc::not_found : errc::unavailable;
     std::string why = memcached_last_error_message(h);
     if (why.empty()) why = memcached_strerror(h, rc);
     std::string msg = "memcached, key '" + key + "': " + why;
@@ -182,9 +184,11 @@ class memcached_store final : public parameter_store {
     if (rc != MEMCACHED_SUCCESS) return failure(h, rc, keys_[b]);
     memcached_result_st* res = memcached_fetch_result(h, nullptr, &rc);
     if (res == nullptr) {
-      return failure(h, rc == MEMCACHED_END ? MEMCACHED_NOTFOUND : rc, keys_[b]);
+      return failure(h, rc == MEMCACHED_END ? MEMCACHED_NOTFOUND : rc,
+                     keys_[b]);
     }
-    const auto* v = reinterpret_cast<const std::byte*>(memcached_result_value(res));
+    const auto* v =
+        reinterpret_cast<const std::byte*>(memcached_result_value(res));
     value.assign(v, v + memcached_result_length(res));
     const std::uint64_t cas = memcached_result_cas(res);
     memcached_result_free(res);
@@ -216,10 +220,10 @@ class memcached_store final : public parameter_store {
         encode_block({static_cast<std::uint32_t>(b), block->version + 1,
                       options_.job_tag},
                      sum, value);
-        const auto rc = memcached_cas(
-            h.get(), keys_[b].data(), keys_[b].size(),
-            reinterpret_cast<const char*>(value.data()), value.size(), 0, 0,
-            *cas);
+        const auto rc =
+            memcached_cas(h.get(), keys_[b].data(), keys_[b].size(),
+                          reinterpret_cast<const char*>(value.data()),
+                          value.size(), 0, 0, *cas);
         if (rc == MEMCACHED_SUCCESS) {
           sent_.fetch_add(value.size(), std::memory_order_relaxed);
           next_block = b + 1;
@@ -230,8 +234,8 @@ class memcached_store final : public parameter_store {
         cas_retries_.fetch_add(1, std::memory_order_relaxed);
         if (attempt >= options_.max_cas_retries) {
           return make_error(errc::aborted,
-                            "memcached, key '" + keys_[b] + "': " +
-                                std::to_string(attempt + 1) +
+                            "memcached, key '" + keys_[b] +
+                                "': " + std::to_string(attempt + 1) +
                                 " compare-and-swap conflicts in a row");
         }
         std::this_thread::sleep_for(std::chrono::microseconds(
@@ -257,7 +261,8 @@ class memcached_store final : public parameter_store {
     std::optional<std::uint64_t> version;
     bool mixed = false;
     std::optional<error> first_error;
-    while (memcached_result_st* res = memcached_fetch_result(h.get(), nullptr, &rc)) {
+    while (memcached_result_st* res =
+               memcached_fetch_result(h.get(), nullptr, &rc)) {
       const std::string key(memcached_result_key_value(res),
                             memcached_result_key_length(res));
       const auto it = std::find(keys_.begin(), keys_.end(), key);
@@ -269,11 +274,13 @@ class memcached_store final : public parameter_store {
         const auto b = static_cast<std::size_t>(it - keys_.begin());
         const std::uint32_t count = floats_in(b);
         auto block = decode_block(
-            value, {static_cast<std::uint32_t>(b), count, options_.job_tag}, key);
+            value, {static_cast<std::uint32_t>(b), count, options_.job_tag},
+            key);
         if (!block) {
           first_error = block.error();
         } else {
-          read_payload(block->payload, out.subspan(b * options_.block_floats, count));
+          read_payload(block->payload,
+                       out.subspan(b * options_.block_floats, count));
           seen[b] = true;
           if (version && *version != block->version) mixed = true;
           version = block->version;
@@ -308,14 +315,16 @@ expected<std::shared_ptr<parameter_store>> make_memcached_store(
     return make_error(errc::invalid_argument, "sync.servers: no server given");
   }
   if (!valid_job_name(o.job)) {
-    return make_error(errc::invalid_argument,
-                      "sync.job: '" + o.job +
-                          "': use 1-64 characters of A-Z a-z 0-9 _ . -");
+    return make_error(
+        errc::invalid_argument,
+        "sync.job: '" + o.job + "': use 1-64 characters of A-Z a-z 0-9 _ . -");
   }
   // A value must fit memcached's 1 MiB item limit with header and key.
-  if (o.block_floats == 0 || o.block_floats * 4 + block_header_bytes > 1000000) {
-    return make_error(errc::invalid_argument,
-                      "sync.block_bytes: a block must hold 1 to 249,990 floats");
+  if (o.block_floats == 0 ||
+      o.block_floats * 4 + block_header_bytes > 1000000) {
+    return make_error(
+        errc::invalid_argument,
+        "sync.block_bytes: a block must hold 1 to 249,990 floats");
   }
   memc_ptr memc(memcached_create(nullptr), &memcached_free);
   if (!memc) return make_error(errc::internal, "memcached_create failed");
@@ -325,8 +334,8 @@ expected<std::shared_ptr<parameter_store>> make_memcached_store(
       return make_error(errc::invalid_argument,
                         "sync.servers: " + address.error().message);
     }
-    if (memcached_server_add(memc.get(), address->host.c_str(), address->port) !=
-        MEMCACHED_SUCCESS) {
+    if (memcached_server_add(memc.get(), address->host.c_str(),
+                             address->port) != MEMCACHED_SUCCESS) {
       return make_error(errc::invalid_argument,
                         "sync.servers: cannot add '" + s + "'");
     }

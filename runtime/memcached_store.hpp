@@ -29,10 +29,10 @@ struct memcached_options {
   std::vector<std::string> servers{"127.0.0.1:11211"};  ///< "host:port"
   std::string job = "emnist";  ///< key namespace: [A-Za-z0-9_.-], 1-64
   std::chrono::milliseconds timeout{1000};  ///< connect and poll timeout
-  std::size_t block_floats = 65536;  ///< 256 KiB of floats a block
-  std::uint64_t job_tag = 0;         ///< written in, and checked on, blocks
-  int max_cas_retries = 1000;        ///< conflicts before a push fails
-  std::size_t io_threads = 2;        ///< threads running libmemcached calls
+  std::size_t block_floats = 65536;         ///< 256 KiB of floats a block
+  std::uint64_t job_tag = 0;   ///< written in, and checked on, blocks
+  int max_cas_retries = 1000;  ///< conflicts before a push fails
+  std::size_t io_threads = 2;  ///< threads running libmemcached calls
 };
 
 /// Validates the options (server list, job name, block size) and connects

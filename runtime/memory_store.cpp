@@ -48,7 +48,8 @@ class memory_store final : public parameter_store {
     if (out.size() != values_.size()) return done(size_error(out.size()));
     // Consistent when no push was under way during the copy: every push
     // that had started had also finished, and none started meanwhile.
-    const std::uint64_t finished_before = applied_.load(std::memory_order_acquire);
+    const std::uint64_t finished_before =
+        applied_.load(std::memory_order_acquire);
     if (finished_before == known_version &&
         started_.load(std::memory_order_acquire) == finished_before) {
       return done(known_version);  // not modified: the caller has it all
@@ -61,7 +62,8 @@ class memory_store final : public parameter_store {
                 out.begin() + begin);
     }
     bytes_received_.fetch_add(out.size_bytes(), std::memory_order_relaxed);
-    const std::uint64_t started_after = started_.load(std::memory_order_acquire);
+    const std::uint64_t started_after =
+        started_.load(std::memory_order_acquire);
     done(started_after == finished_before ? finished_before : mixed_version);
   }
 

@@ -5,7 +5,8 @@
 //   auto store = make_memory_store(shape.size(), block_floats);
 //   store->initialize(initial);                      // job set-up, once
 //   store->push(delta, [](expected<void> r) { ... });   // params += delta
-//   store->fetch(out, known, [](expected<std::uint64_t> v) { ... });  // out = params
+//   store->fetch(out, known, [](expected<std::uint64_t> v) { ... });  // out =
+//   params
 //
 // Parameters are kept as fixed-size blocks of floats. push() adds a delta
 // atomically per block: concurrent pushes from several replicas are never

@@ -1,7 +1,8 @@
 // End-to-end jobs through the real actors on the real data.
+#include "actors/simulation.hpp"
+
 #include <doctest/doctest.h>
 
-#include "actors/simulation.hpp"
 #include "support/memcached_server.hpp"
 #include "test_support.hpp"
 
@@ -82,8 +83,7 @@ TEST_CASE("simulation: bad settings fail before anything starts") {
   cfg.model.classes = 62;
   r = run_simulation(cfg, test::bymerge_data(20000));
   REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().message ==
-        "model.classes = 62 but the data has 47 classes");
+  CHECK(r.error().message == "model.classes = 62 but the data has 47 classes");
 }
 
 TEST_CASE("simulation: replicas on a real memcached server") {

@@ -1,7 +1,6 @@
 // The `emnist` program as a user runs it: a real process, its exit status,
 // its stderr and its JSON summary.
 #include <doctest/doctest.h>
-
 #include <sys/wait.h>
 
 #include <array>
@@ -28,7 +27,8 @@ run_result run_emnist(const std::string& args, bool stdout_only = false) {
   REQUIRE(pipe != nullptr);
   std::array<char, 4096> buf{};
   std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0)
+    r.out.append(buf.data(), n);
   const int raw = ::pclose(pipe);
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return r;
@@ -64,13 +64,15 @@ TEST_CASE("cli: --help lists every command and option, exit 0") {
 TEST_CASE("cli: bad input exits 2 with a message that names it") {
   auto bad_set = run_emnist("simulate --set train.replicas=0" + data_option());
   CHECK(bad_set.status == 2);
-  CHECK(bad_set.out.find("train.replicas: 0 is out of range") != std::string::npos);
+  CHECK(bad_set.out.find("train.replicas: 0 is out of range") !=
+        std::string::npos);
 
   auto bad_option = run_emnist("simulate --replicas 3");
   CHECK(bad_option.status == 2);
 
   emnist::test::scratch_dir empty;
-  auto no_data = run_emnist("simulate -q --data '" + empty.path().string() + "'");
+  auto no_data =
+      run_emnist("simulate -q --data '" + empty.path().string() + "'");
   CHECK(no_data.status == 2);
   CHECK(no_data.out.find("emnist-bymerge-train-images-idx3-ubyte.gz") !=
         std::string::npos);
@@ -86,9 +88,9 @@ TEST_CASE("cli: simulate --json prints the summary; 0 reached, 3 not") {
   CHECK(summary.at("reached").as_bool());
   CHECK(summary.at("accuracy").as_double() >= 0.3);
   CHECK(summary.at("seconds_to_target").is_double());
-  for (const char* key : {"seconds", "load_seconds", "replicas", "samples",
-                          "samples_per_second", "evaluations", "store",
-                          "workers"}) {
+  for (const char* key :
+       {"seconds", "load_seconds", "replicas", "samples", "samples_per_second",
+        "evaluations", "store", "workers"}) {
     CAPTURE(key);
     CHECK(summary.contains(key));
   }
@@ -96,7 +98,8 @@ TEST_CASE("cli: simulate --json prints the summary; 0 reached, 3 not") {
 
   auto not_reached = run_emnist(
       "simulate --json --set train.target_accuracy=0.99 --set "
-      "train.max_epochs=1" + small_job + data_option(),
+      "train.max_epochs=1" +
+          small_job + data_option(),
       true);
   CHECK(not_reached.status == 3);
   auto s2 = boost::json::parse(not_reached.out).as_object();

@@ -1,12 +1,13 @@
 // IDX reader and data loading: the real ByMerge files, and every kind of
 // broken input (each error names the file, the offset and the expectation).
+#include "model/idx_reader.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
 #include <numeric>
 
 #include "model/data_files.hpp"
-#include "model/idx_reader.hpp"
 #include "test_support.hpp"
 
 using namespace emnist;
@@ -35,7 +36,8 @@ bool contains(const std::string& text, const std::string& part) {
 
 TEST_CASE("idx_reader: the real ByMerge test files") {
   const auto dir = test::data_dir();
-  auto labels = read_idx_labels(dir / "emnist-bymerge-test-labels-idx1-ubyte.gz");
+  auto labels =
+      read_idx_labels(dir / "emnist-bymerge-test-labels-idx1-ubyte.gz");
   REQUIRE_MESSAGE(labels.has_value(), labels.error().message);
   CHECK(labels->size() == 116323);
   CHECK(std::vector<int>(labels->begin(), labels->begin() + 5) ==
@@ -137,8 +139,10 @@ TEST_CASE("idx_reader: broken inputs name the file, offset and expectation") {
 TEST_CASE("idx_reader: labels checks and image/label count mismatch") {
   test::scratch_dir tmp;
   const auto dir = tmp.path();
-  test::write_file(dir / "emnist-mnist-test-images-idx3-ubyte", images_bytes(5));
-  test::write_file(dir / "emnist-mnist-test-labels-idx1-ubyte", labels_bytes(4));
+  test::write_file(dir / "emnist-mnist-test-images-idx3-ubyte",
+                   images_bytes(5));
+  test::write_file(dir / "emnist-mnist-test-labels-idx1-ubyte",
+                   labels_bytes(4));
   data_request r{dir, "mnist", *parse_slice("test"), *parse_slice("test")};
   auto d = load_job_data(r);
   REQUIRE_FALSE(d.has_value());
@@ -158,10 +162,12 @@ TEST_CASE("idx_reader: labels checks and image/label count mismatch") {
 TEST_CASE("data_files: classes come from the mapping, labels are checked") {
   test::scratch_dir tmp;
   const auto dir = tmp.path();
-  test::write_file(dir / "emnist-digits-test-images-idx3-ubyte", images_bytes(4));
+  test::write_file(dir / "emnist-digits-test-images-idx3-ubyte",
+                   images_bytes(4));
   test::write_file(dir / "emnist-digits-test-labels-idx1-ubyte",
                    labels_bytes(4, 9));
-  data_request r{dir, "digits", *parse_slice("test[:2]"), *parse_slice("test[2:]")};
+  data_request r{dir, "digits", *parse_slice("test[:2]"),
+                 *parse_slice("test[2:]")};
   SUBCASE("without a mapping: from the labels") {
     auto d = load_job_data(r);
     REQUIRE(d.has_value());

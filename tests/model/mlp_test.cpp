@@ -1,11 +1,12 @@
 // The network: finite-difference gradient check (in double, through the
 // very update code training uses), learning, determinism.
+#include "model/mlp.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <vector>
 
-#include "model/mlp.hpp"
 #include "model/mlp_math.hpp"
 #include "test_support.hpp"
 
@@ -43,7 +44,8 @@ TEST_CASE("mlp: gradient matches finite differences (with dropout mask)") {
     plus[i] += h;
     minus[i] -= h;
     const double numeric = (loss_at(plus) - loss_at(minus)) / (2 * h);
-    const double scale = std::max({std::abs(analytic), std::abs(numeric), 1e-4});
+    const double scale =
+        std::max({std::abs(analytic), std::abs(numeric), 1e-4});
     worst = std::max(worst, std::abs(analytic - numeric) / scale);
   }
   // Central differences in double: about 1e-6 of rounding noise; a wrong
@@ -57,8 +59,10 @@ TEST_CASE("mlp: init follows the prototype's ranges") {
   init_parameters(s, 5, p);
   float w1_max = 0;
   float w2_max = 0;
-  for (std::size_t i = 0; i < s.w1_size(); ++i) w1_max = std::max(w1_max, std::abs(p[i]));
-  for (std::size_t i = s.w1_size(); i < s.size(); ++i) w2_max = std::max(w2_max, std::abs(p[i]));
+  for (std::size_t i = 0; i < s.w1_size(); ++i)
+    w1_max = std::max(w1_max, std::abs(p[i]));
+  for (std::size_t i = s.w1_size(); i < s.size(); ++i)
+    w2_max = std::max(w2_max, std::abs(p[i]));
   CHECK(w1_max <= 0.01f);
   CHECK(w1_max > 0.009f);
   CHECK(w2_max <= 0.1f);
@@ -137,9 +141,9 @@ double sparse_vs_dense(std::size_t hidden, std::size_t steps) {
     CHECK(x.pixels.size() < 784);  // some pixels are zero in every sample
     CHECK(x.nonzeros() < batch * 784 / 2);
     const float sparse_loss = trainer.step(sparse_params, x, y.data(), 0.1f);
-    const double dense_loss = math::train_step<double>(
-        s, dense_params.data(), dense_x.data(), y.data(), nullptr, batch, w,
-        0.1);
+    const double dense_loss =
+        math::train_step<double>(s, dense_params.data(), dense_x.data(),
+                                 y.data(), nullptr, batch, w, 0.1);
     CHECK(sparse_loss == doctest::Approx(dense_loss).epsilon(1e-4));
   }
   double worst = 0;

@@ -1,11 +1,12 @@
 // The parameter block format: round trip, and every corruption detected
 // with the key and the field named.
+#include "runtime/block_codec.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstring>
 #include <vector>
 
-#include "runtime/block_codec.hpp"
 #include "runtime/crc32c.hpp"
 
 using namespace emnist;
@@ -55,8 +56,9 @@ TEST_CASE("block_codec: every corruption is detected and named") {
   std::vector<float> values;
   const auto good = sample_block(values);
 
-  CHECK(has(decode_error(std::vector<std::byte>(good.begin(), good.begin() + 10)),
-            "shorter than the 40-byte header"));
+  CHECK(
+      has(decode_error(std::vector<std::byte>(good.begin(), good.begin() + 10)),
+          "shorter than the 40-byte header"));
   auto bad = good;
   bad[0] = std::byte{'X'};
   CHECK(has(decode_error(bad), "not a parameter block"));

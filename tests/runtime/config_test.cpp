@@ -1,8 +1,9 @@
 // Config loading: defaults, file, environment aliases, --set; every error
 // names the file and line (or the override) and the key.
+#include "runtime/config.hpp"
+
 #include <doctest/doctest.h>
 
-#include "runtime/config.hpp"
 #include "test_support.hpp"
 
 using namespace emnist;
@@ -23,7 +24,8 @@ std::string config_error(const std::string& toml_text,
   // Messages name the file; replace its random path for the checks.
   std::string msg = c.error().message;
   const auto at = msg.find(file.string());
-  if (at != std::string::npos) msg.replace(at, file.string().size(), "job.toml");
+  if (at != std::string::npos)
+    msg.replace(at, file.string().size(), "job.toml");
   return msg;
 }
 
@@ -39,7 +41,8 @@ TEST_CASE("config: the shipped default.toml equals the built-in defaults") {
   for (const auto& k : config_keys()) {
     const auto dot = k.path.find('.');
     CAPTURE(k.path);
-    CHECK(to_toml(*c).find(k.path.substr(dot + 1) + " = ") != std::string::npos);
+    CHECK(to_toml(*c).find(k.path.substr(dot + 1) + " = ") !=
+          std::string::npos);
   }
 }
 
@@ -51,15 +54,15 @@ TEST_CASE("config: file values, environment aliases and --set, in order") {
                    "learning_rate = 1\n[data]\ntrain = \"test[:10]\"\n");
   config_sources src;
   src.file = file.string();
-  src.environment = {{"batch_size", "128"}, {"alpha", "0.05"},
-                     {"number_of_workers", "4"}};
+  src.environment = {
+      {"batch_size", "128"}, {"alpha", "0.05"}, {"number_of_workers", "4"}};
   src.overrides = {"train.replicas=3", "data.eval=test[100000:]",
                    "model.seed=7", "sync.store=memory"};
   auto c = load_config(src);
   REQUIRE_MESSAGE(c.has_value(), c.error().message);
-  CHECK(c->train.replicas == 3);         // --set beats environment and file
-  CHECK(c->train.batch_size == 128);     // environment beats file
-  CHECK(c->train.learning_rate == 0.05); // alias alpha
+  CHECK(c->train.replicas == 3);          // --set beats environment and file
+  CHECK(c->train.batch_size == 128);      // environment beats file
+  CHECK(c->train.learning_rate == 0.05);  // alias alpha
   CHECK(c->data.train == "test[:10]");
   CHECK(c->data.eval == "test[100000:]");  // not TOML: read as a string
   CHECK(c->model.seed == 7);
@@ -78,14 +81,14 @@ TEST_CASE("config: errors name file, line and key") {
         "job.toml:2: train.replicas: 0 is out of range [1, 1024]");
   CHECK(config_error("[sync]\nstore = \"redis\"\n") ==
         "job.toml:2: sync.store: 'redis' is not one of: memory, memcached");
-  CHECK(config_error("[data]\nsplit = \"kanji\"\n").find(
-            "job.toml:2: data.split: 'kanji' is not one of") == 0);
+  CHECK(config_error("[data]\nsplit = \"kanji\"\n")
+            .find("job.toml:2: data.split: 'kanji' is not one of") == 0);
   CHECK(config_error("[nope]\nx = 1\n") == "job.toml:2: unknown key 'nope.x'");
   CHECK(config_error("train = 3\n") ==
         "job.toml:1: 'train' must be a table ([train])");
   CHECK(config_error("[train\nreplicas = 2\n").find("job.toml:1:") == 0);
-  CHECK(config_error("[data]\ntrain = \"test[a:]\"\n").find(
-            "job.toml:2: data.train: data selection 'test[a:]'") == 0);
+  CHECK(config_error("[data]\ntrain = \"test[a:]\"\n")
+            .find("job.toml:2: data.train: data selection 'test[a:]'") == 0);
 }
 
 TEST_CASE("config: --set and environment errors name their source") {
@@ -121,11 +124,13 @@ TEST_CASE("config: the memcached pool as an array, or one string") {
   c = load_config(src);
   REQUIRE(c.has_value());
   CHECK(c->sync.servers == std::vector<std::string>{"127.0.0.1:11311"});
-  CHECK(to_toml(*c).find("servers = [ '127.0.0.1:11311' ]") != std::string::npos);
+  CHECK(to_toml(*c).find("servers = [ '127.0.0.1:11311' ]") !=
+        std::string::npos);
 
-  CHECK(config_error("", {"sync.servers=[1, 2]"}) ==
-        "--set sync.servers=[1, 2]: sync.servers: expected an array of strings, "
-        "got an array");
+  CHECK(
+      config_error("", {"sync.servers=[1, 2]"}) ==
+      "--set sync.servers=[1, 2]: sync.servers: expected an array of strings, "
+      "got an array");
   CHECK(config_error("[sync]\nservers = [\"localhost\"]\n") ==
         "job.toml:2: sync.servers: 'localhost': expected host:port");
 }

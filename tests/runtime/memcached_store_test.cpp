@@ -1,6 +1,7 @@
 // The memcached store against real memcached servers started by the test.
-#include <doctest/doctest.h>
+#include "runtime/memcached_store.hpp"
 
+#include <doctest/doctest.h>
 #include <libmemcached/memcached.h>
 
 #include <chrono>
@@ -8,7 +9,6 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/memcached_store.hpp"
 #include "support/memcached_server.hpp"
 
 using namespace emnist;
@@ -30,7 +30,8 @@ std::shared_ptr<parameter_store> store_on(const test::memcached_server& server,
   return *s;
 }
 
-expected<std::uint64_t> fetch_sync(parameter_store& s, std::vector<float>& out) {
+expected<std::uint64_t> fetch_sync(parameter_store& s,
+                                   std::vector<float>& out) {
   std::promise<expected<std::uint64_t>> done;
   s.fetch(out, parameter_store::mixed_version,
           [&](expected<std::uint64_t> r) { done.set_value(std::move(r)); });
@@ -48,8 +49,8 @@ void raw_set(const test::memcached_server& server, const std::string& key,
   memcached_st* m = memcached_create(nullptr);
   memcached_server_add(m, "127.0.0.1", server.port());
   memcached_behavior_set(m, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
-  REQUIRE(memcached_set(m, key.data(), key.size(), value.data(), value.size(), 0,
-                        0) == MEMCACHED_SUCCESS);
+  REQUIRE(memcached_set(m, key.data(), key.size(), value.data(), value.size(),
+                        0, 0) == MEMCACHED_SUCCESS);
   memcached_free(m);
 }
 
@@ -85,7 +86,8 @@ TEST_CASE("memcached_store: concurrent pushers lose no update") {
   std::size_t wrong = 0;
   for (std::size_t i = 0; i < n; ++i) {
     float want = initial[i];
-    for (int t = 0; t < pushers; ++t) want += float(pushes_each) * float((i + t) % 3);
+    for (int t = 0; t < pushers; ++t)
+      want += float(pushes_each) * float((i + t) % 3);
     wrong += out[i] == want ? 0 : 1;
   }
   CHECK(wrong == 0);
@@ -120,14 +122,16 @@ TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
     auto r = fetch_sync(*store, out);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().message.find("'emnist:j1:b:0'") != std::string::npos);
-    CHECK(push_sync(*store, std::vector<float>(100, 1.0f)).has_value() == false);
+    CHECK(push_sync(*store, std::vector<float>(100, 1.0f)).has_value() ==
+          false);
   }
   SUBCASE("a block of another job's shape") {
     auto other = store_on(server, 50, "j1");  // same keys, other size
     REQUIRE(other->initialize(std::vector<float>(50, 1.0f)).has_value());
     auto r = fetch_sync(*store, out);
     REQUIRE_FALSE(r.has_value());
-    CHECK(r.error().message.find("50 floats, expected 100") != std::string::npos);
+    CHECK(r.error().message.find("50 floats, expected 100") !=
+          std::string::npos);
   }
   SUBCASE("a missing block (server restarted empty)") {
     server.stop();

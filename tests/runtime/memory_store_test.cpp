@@ -1,11 +1,11 @@
 // The embedded store: concurrent pushes are never lost, sizes are checked.
+#include "runtime/memory_store.hpp"
+
 #include <doctest/doctest.h>
 
 #include <optional>
 #include <thread>
 #include <vector>
-
-#include "runtime/memory_store.hpp"
 
 using namespace emnist;
 
@@ -27,8 +27,9 @@ TEST_CASE("memory_store: concurrent pushers lose no update") {
       std::vector<float> seen(n);
       for (int k = 0; k < pushes_each; ++k) {
         store->push(delta, [](expected<void> r) { REQUIRE(r.has_value()); });
-        if (k % 50 == 0) store->fetch(seen, parameter_store::mixed_version,
-                                        [](expected<std::uint64_t>) {});
+        if (k % 50 == 0)
+          store->fetch(seen, parameter_store::mixed_version,
+                       [](expected<std::uint64_t>) {});
       }
     });
   }
@@ -38,9 +39,9 @@ TEST_CASE("memory_store: concurrent pushers lose no update") {
   std::uint64_t version = 0;
   store->fetch(final_values, parameter_store::mixed_version,
                [&](expected<std::uint64_t> r) {
-    REQUIRE(r.has_value());
-    version = *r;
-  });
+                 REQUIRE(r.has_value());
+                 version = *r;
+               });
   CHECK(version == pushers * pushes_each);
   std::size_t wrong = 0;
   for (std::size_t i = 0; i < n; ++i) {

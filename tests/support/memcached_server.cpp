@@ -26,7 +26,8 @@ std::uint16_t free_port() {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+  if (fd < 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     if (fd >= 0) ::close(fd);
     throw std::runtime_error("no free loopback port");
@@ -41,7 +42,8 @@ bool accepts(std::uint16_t port) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  const bool ok =
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
   return ok;
 }
@@ -56,7 +58,9 @@ memcached_server::memcached_server() {
   throw std::runtime_error("memcached did not start (is it installed?)");
 }
 
-memcached_server::~memcached_server() { stop(); }
+memcached_server::~memcached_server() {
+  stop();
+}
 
 void memcached_server::start() {
   if (!running() && !try_start()) {
@@ -67,8 +71,9 @@ void memcached_server::start() {
 
 bool memcached_server::try_start() {
   const std::string port = std::to_string(port_);
-  std::vector<std::string> args = {"memcached", "-l", "127.0.0.1", "-p", port,
-                                   "-U", "0", "-m", "64", "-t", "2"};
+  std::vector<std::string> args = {"memcached", "-l", "127.0.0.1", "-p",
+                                   port,        "-U", "0",         "-m",
+                                   "64",        "-t", "2"};
   if (::geteuid() == 0) {
     args.push_back("-u");
     args.push_back("root");  // memcached refuses to run as root otherwise
@@ -77,11 +82,13 @@ bool memcached_server::try_start() {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = -1;
-  if (::posix_spawnp(&pid, "memcached", nullptr, nullptr, argv.data(), environ) != 0) {
+  if (::posix_spawnp(&pid, "memcached", nullptr, nullptr, argv.data(),
+                     environ) != 0) {
     return false;
   }
   pid_ = pid;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline) {
     if (accepts(port_)) return true;
     int status = 0;
