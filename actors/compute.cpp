@@ -30,6 +30,8 @@ struct compute_state {
   // Store versions (pushes applied), to tell whether a fetched copy holds
   // anything this replica does not already have.
   bool fetch_in_flight = false;
+  bool restore_in_flight = false;
+  std::uint64_t restores = 0;
   bool have_version = false;
   std::uint64_t known_version = 0;  ///< store version as far as we know
   std::uint64_t version_at_request = 0;
@@ -186,7 +188,10 @@ struct compute_state {
     if (steps_since_push > 0) push(self);
     const bool pushes_idle =
         free_push_buffers.size() == ctx->push_buffers.size();
-    if (steps_since_push > 0 || !pushes_idle || fetch_in_flight) return;
+    if (steps_since_push > 0 || !pushes_idle || fetch_in_flight ||
+        restore_in_flight) {
+      return;
+    }
     done_sent = true;
     const double seconds =
         steps == 0
@@ -196,6 +201,24 @@ struct compute_state {
     self->send(replica, done_atom::value, ctx->id, epochs_done,
                static_cast<std::uint64_t>(steps * ctx->batch_size()), seconds,
                sync_wait_seconds);
+  }
+
+  /// A block missing from the store (evicted, or its server restarted
+  /// empty) is written back from B: everything this replica has pushed, as
+  /// far as it knows. What it has not pushed yet stays pending (L - B);
+  /// other errors stop the job.
+  void on_store_error(caf::event_based_actor* self, std::int32_t code,
+                      const std::string& why) {
+    if (code != 1 + static_cast<std::int32_t>(errc::not_found)) {
+      fail(self, why);
+      return;
+    }
+    have_version = false;  // the store's versions restart
+    if (restore_in_flight) return;
+    restore_in_flight = true;
+    ++restores;
+    std::copy(base.begin(), base.end(), ctx->restore_buffer.begin());
+    self->send(sync, restore_atom::value);
   }
 
   void fail(caf::event_based_actor* self, const std::string& why) {
@@ -240,17 +263,22 @@ caf::behavior compute_actor(caf::event_based_actor* self,
       [self, st](batch_atom, std::uint32_t index) {
         st->on_batch(self, index);
       },
-      [self, st](pushed_atom, std::uint32_t index, bool ok,
+      [self, st](pushed_atom, std::uint32_t index, std::int32_t code,
                  const std::string& why) {
-        if (!ok) st->fail(self, why);
+        if (code != 0) st->on_store_error(self, code, why);
         st->on_pushed(self, index);
         st->try_finish(self);
       },
-      [self, st](fetched_atom, bool ok, std::uint64_t version,
+      [self, st](fetched_atom, std::int32_t code, std::uint64_t version,
                  const std::string& why) {
-        if (!ok) {
+        if (code != 0) {
           st->fetch_in_flight = false;
-          st->fail(self, why);
+          if (!st->loader_started) {
+            st->fail(self, why);  // no parameters yet: nothing to restore
+            return;
+          }
+          st->on_store_error(self, code, why);
+          st->try_finish(self);
           return;
         }
         st->on_fetched(version);
@@ -259,6 +287,11 @@ caf::behavior compute_actor(caf::event_based_actor* self,
           st->loader_started = true;
           self->send(st->loader, start_atom::value);
         }
+        st->try_finish(self);
+      },
+      [self, st](restored_atom, std::int32_t code, const std::string& why) {
+        st->restore_in_flight = false;
+        if (code != 0) st->fail(self, "restoring missing blocks: " + why);
         st->try_finish(self);
       },
       [self, st](end_atom) {

@@ -205,10 +205,26 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
             st->next_eval_at += st->eval_period;
           }
           st->request_eval(self, st->total_steps);
+        } else if (st->eval_wanted && !st->eval_in_flight && !st->stopping) {
+          st->request_eval(self, st->total_steps);  // a retry
         }
       },
-      [self, st](evaluated_atom, std::uint64_t tag, double accuracy) {
+      [self, st](evaluated_atom, std::uint64_t tag, double accuracy,
+                 std::int32_t code, const std::string& why) {
         st->eval_in_flight = false;
+        if (code != 0) {
+          // Blocks missing from the store come back when a replica
+          // restores them: try again at the next report. After the end,
+          // or for any other error, the job fails.
+          const bool missing = code == 1 + static_cast<std::int32_t>(errc::not_found);
+          if (missing && tag != final_eval_tag) {
+            st->eval_wanted = true;
+          } else {
+            st->fail(self, why);
+          }
+          st->maybe_finish(self);
+          return;
+        }
         ++st->evaluations;
         st->last_accuracy = accuracy;
         auto& res = *st->setup.result;

@@ -32,14 +32,17 @@ caf::behavior evaluator_actor(caf::event_based_actor* self,
                                [me, tag](expected<std::uint64_t> r) {
                                  caf::anon_send(
                                      me, chunk_atom::value, tag,
-                                     std::uint64_t{0}, r.has_value(),
+                                     std::uint64_t{0},
+                                     r ? 0 : 1 + static_cast<std::int32_t>(
+                                                     r.error().code),
                                      r ? std::string{} : r.error().message);
                                });
       },
-      [self, st](chunk_atom, std::uint64_t tag, std::uint64_t begin, bool ok,
-                 const std::string& why) {
-        if (!ok) {
-          self->send(st->coordinator, failed_atom::value, "evaluator: " + why);
+      [self, st](chunk_atom, std::uint64_t tag, std::uint64_t begin,
+                 std::int32_t code, const std::string& why) {
+        if (code != 0) {
+          self->send(st->coordinator, evaluated_atom::value, tag, 0.0, code,
+                     "evaluator: " + why);
           return;
         }
         const std::size_t total = st->setup.data.size();
@@ -48,13 +51,13 @@ caf::behavior evaluator_actor(caf::event_based_actor* self,
         st->correct +=
             st->model.count_correct(st->params, st->setup.data, begin, end);
         if (end < total) {
-          self->send(self, chunk_atom::value, tag, std::uint64_t{end}, true,
-                     std::string{});
+          self->send(self, chunk_atom::value, tag, std::uint64_t{end},
+                     std::int32_t{0}, std::string{});
           return;
         }
-        self->send(
-            st->coordinator, evaluated_atom::value, tag,
-            static_cast<double>(st->correct) / static_cast<double>(total));
+        self->send(st->coordinator, evaluated_atom::value, tag,
+                   static_cast<double>(st->correct) / static_cast<double>(total),
+                   std::int32_t{0}, std::string{});
       },
   };
 }

@@ -3,7 +3,8 @@
 // holds a scheduler thread for long, while the replicas keep training.
 //
 //   idle --(eval, tag)--> fetch from the store --> (chunk) ... (chunk)
-//        --> (evaluated, tag, accuracy) to the coordinator --> idle
+//        --> (evaluated, tag, accuracy, code, why) to the coordinator --> idle
+//   (code 0: success; else 1 + the errc of the failed fetch)
 #pragma once
 
 #include <memory>

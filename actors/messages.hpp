@@ -2,8 +2,10 @@
 //
 //   coordinator --start/stop--> replica --start--> loader, compute
 //   loader  --(batch, slot)-->  compute  --(slot, slot)-->  loader
-//   compute --(push, buffer)--> sync --(pushed, buffer, ok)--> compute
-//   compute --(fetch)--> sync --(fetched, ok)--> compute
+//   compute --(push, buffer)--> sync --(pushed, buffer, code, why)--> compute
+//   compute --(fetch, known)--> sync --(fetched, code, version, why)--> compute
+//   compute --(restore)--> sync --(restored, code, why)--> compute
+//   (code: 0 for success, else 1 + the errc of the failure)
 //   compute --(progress, replica, steps, epochs)--> coordinator
 //   coordinator --(eval, tag)--> evaluator --(evaluated, tag, accuracy)-->
 //   replica --(done, replica, epochs, samples, seconds)--> coordinator
@@ -32,5 +34,7 @@ using chunk_atom = caf::atom_constant<caf::atom("chunk")>;
 using evaluated_atom = caf::atom_constant<caf::atom("evaluated")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
+using restored_atom = caf::atom_constant<caf::atom("restored")>;
 
 }  // namespace emnist

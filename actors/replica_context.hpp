@@ -33,6 +33,7 @@ struct replica_context {
   std::vector<batch_slot> slots;                 ///< loader <-> compute
   std::vector<std::vector<float>> push_buffers;  ///< compute <-> sync
   std::vector<float> fetch_buffer;               ///< sync -> compute
+  std::vector<float> restore_buffer;             ///< compute -> sync
 
   replica_context(std::uint32_t replica, const job_config& config,
                   const mlp_shape& s, data_view data,
@@ -45,7 +46,8 @@ struct replica_context {
         slots(static_cast<std::size_t>(config.actors.prefetch)),
         push_buffers(static_cast<std::size_t>(config.actors.push_queue),
                      std::vector<float>(s.size())),
-        fetch_buffer(s.size()) {
+        fetch_buffer(s.size()),
+        restore_buffer(s.size()) {
     const auto batch = static_cast<std::size_t>(config.train.batch_size);
     for (auto& slot : slots) {
       slot.x.reserve(batch, s.inputs);

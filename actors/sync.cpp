@@ -13,11 +13,17 @@ struct push_op {
 struct fetch_op {
   std::uint64_t known_version;
 };
+struct restore_op {};
+
+/// 0 for success, else 1 + the error's errc: what compute should do.
+std::int32_t code_of(const error* e) {
+  return e == nullptr ? 0 : 1 + static_cast<std::int32_t>(e->code);
+}
 
 struct sync_state {
   std::shared_ptr<replica_context> ctx;
   caf::actor compute;
-  std::deque<std::variant<push_op, fetch_op>> queue;
+  std::deque<std::variant<push_op, fetch_op, restore_op>> queue;
   bool busy = false;
 
   /// Starts the next operation when none is in flight. Their completions
@@ -33,18 +39,30 @@ struct sync_state {
     if (const auto* p = std::get_if<push_op>(&op)) {
       const std::uint32_t index = p->buffer;
       ctx->store->push(ctx->push_buffers[index], [me, index](expected<void> r) {
-        caf::anon_send(me, pushed_atom::value, index, r.has_value(),
+        caf::anon_send(me, pushed_atom::value, index,
+                       code_of(r ? nullptr : &r.error()),
                        r ? std::string{} : r.error().message);
       });
+    } else if (const auto* f = std::get_if<fetch_op>(&op)) {
+      ctx->store->fetch(
+          ctx->fetch_buffer, f->known_version, [me](expected<std::uint64_t> r) {
+            caf::anon_send(me, fetched_atom::value,
+                           code_of(r ? nullptr : &r.error()),
+                           r ? *r : parameter_store::mixed_version,
+                           r ? std::string{} : r.error().message);
+          });
     } else {
-      ctx->store->fetch(ctx->fetch_buffer, std::get<fetch_op>(op).known_version,
-                        [me](expected<std::uint64_t> r) {
-                          caf::anon_send(
-                              me, fetched_atom::value, r.has_value(),
-                              r ? *r : parameter_store::mixed_version,
-                              r ? std::string{} : r.error().message);
-                        });
+      ctx->store->restore(ctx->restore_buffer, [me](expected<void> r) {
+        caf::anon_send(me, restored_atom::value,
+                       code_of(r ? nullptr : &r.error()),
+                       r ? std::string{} : r.error().message);
+      });
     }
+  }
+
+  void done(caf::event_based_actor* self) {
+    busy = false;
+    pump(self);
   }
 };
 
@@ -65,17 +83,23 @@ caf::behavior sync_actor(caf::event_based_actor* self,
         st->queue.push_back(fetch_op{known_version});
         st->pump(self);
       },
-      [self, st](pushed_atom, std::uint32_t index, bool ok,
-                 const std::string& why) {
-        self->send(st->compute, pushed_atom::value, index, ok, why);
-        st->busy = false;
+      [self, st](restore_atom) {
+        st->queue.push_back(restore_op{});
         st->pump(self);
       },
-      [self, st](fetched_atom, bool ok, std::uint64_t version,
+      [self, st](pushed_atom, std::uint32_t index, std::int32_t code,
                  const std::string& why) {
-        self->send(st->compute, fetched_atom::value, ok, version, why);
-        st->busy = false;
-        st->pump(self);
+        self->send(st->compute, pushed_atom::value, index, code, why);
+        st->done(self);
+      },
+      [self, st](fetched_atom, std::int32_t code, std::uint64_t version,
+                 const std::string& why) {
+        self->send(st->compute, fetched_atom::value, code, version, why);
+        st->done(self);
+      },
+      [self, st](restored_atom, std::int32_t code, const std::string& why) {
+        self->send(st->compute, restored_atom::value, code, why);
+        st->done(self);
       },
   };
 }

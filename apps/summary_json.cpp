@@ -82,6 +82,7 @@ std::string summary_json(const simulation_result& r) {
   o["pushes"] = r.sync.pushes;
   o["pushes_applied"] = r.sync.pushes_applied;
   o["cas_retries"] = r.sync.cas_retries;
+  o["blocks_restored"] = r.sync.blocks_restored;
   o["fetches"] = r.sync.fetches;
   o["bytes_sent"] = r.sync.bytes_sent;
   o["bytes_received"] = r.sync.bytes_received;

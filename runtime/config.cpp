@@ -174,6 +174,10 @@ const std::vector<key_spec>& specs() {
                          "the job's key namespace in the store"));
     t.push_back(integer_key("sync.timeout_ms", EMNIST_FIELD(sync.timeout_ms), 1,
                             600000, "memcached connect and I/O timeout"));
+    t.push_back(integer_key("sync.retry_ms", EMNIST_FIELD(sync.retry_ms), 0,
+                            3600000,
+                            "how long a store operation retries an "
+                            "unreachable server before the job fails"));
     t.push_back(integer_key("sync.block_bytes", EMNIST_FIELD(sync.block_bytes),
                             1024, 999960,
                             "bytes of parameters per memcached value"));

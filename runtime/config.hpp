@@ -52,6 +52,7 @@ struct sync_config {
   std::vector<std::string> servers{"127.0.0.1:11211"};  ///< memcached pool
   std::string job = "emnist";         ///< key namespace in the store
   std::int64_t timeout_ms = 1000;     ///< memcached connect and I/O timeout
+  std::int64_t retry_ms = 5000;       ///< retrying an unreachable server
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 4;
   std::int64_t push_every = 4;

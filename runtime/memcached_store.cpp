@@ -102,9 +102,17 @@ class memcached_store final : public parameter_store {
     });
   }
 
+  void restore(std::span<const float> params, completion done) override {
+    if (params.size() != floats_) return done(size_error(params.size()));
+    boost::asio::post(pool_, [this, params, done = std::move(done)] {
+      done(with_reconnect([&] { return restore_now(params); }));
+    });
+  }
+
   store_stats stats() const override {
     return {pushes_.load(), applied_.load(),  fetches_.load(),
-            sent_.load(),   received_.load(), cas_retries_.load()};
+            sent_.load(),   received_.load(), cas_retries_.load(),
+            restored_.load()};
   }
 
  private:
@@ -162,17 +170,25 @@ class memcached_store final : public parameter_store {
     return make_error(code, msg);
   }
 
-  /// Runs `op` once more when it failed on a connection: a server that
-  /// restarted, or a connection it closed, costs one reconnect, not an
-  /// error. A retried push resumes at the block that failed, so no block
-  /// whose cas succeeded is added twice. (A cas the server applied but
-  /// whose answer was lost would be; the block format has no writer id to
-  /// tell yet.)
+  /// Runs `op` again while it fails on a connection, with backoff, for up
+  /// to options_.retry_for: a server that restarts, or a connection it
+  /// closed, costs a reconnect, not the job. A retried push resumes at the
+  /// block that failed, so no block whose cas succeeded is added twice. (A
+  /// cas the server applied but whose answer was lost would be; the block
+  /// format has no writer id to tell yet.)
   template <class Op>
   std::invoke_result_t<Op&> with_reconnect(Op op) {
-    auto r = op();
-    if (!r && r.error().code == errc::unavailable) r = op();
-    return r;
+    const auto deadline = std::chrono::steady_clock::now() + options_.retry_for;
+    auto backoff = std::chrono::milliseconds(5);
+    for (;;) {
+      auto r = op();
+      if (r || r.error().code != errc::unavailable ||
+          std::chrono::steady_clock::now() + backoff > deadline) {
+        return r;
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+    }
   }
 
   /// Reads one block with its CAS token into `value`.
@@ -203,11 +219,19 @@ class memcached_store final : public parameter_store {
     handle h(*this);
     std::vector<std::byte> value;
     std::vector<float> sum;
+    // A missing block does not stop the others from getting the delta: the
+    // caller restores it from a copy that includes this delta.
+    std::optional<error> missing;
     for (std::size_t b = next_block; b < blocks_; ++b) {
       const std::uint32_t count = floats_in(b);
       const auto part = delta.subspan(b * options_.block_floats, count);
       for (int attempt = 0;; ++attempt) {
         auto cas = gets(h.get(), b, value);
+        if (!cas && cas.error().code == errc::not_found) {
+          if (!missing) missing = cas.error();
+          next_block = b + 1;
+          break;
+        }
         if (!cas) return cas.error();
         received_.fetch_add(value.size(), std::memory_order_relaxed);
         auto block = decode_block(
@@ -242,7 +266,33 @@ class memcached_store final : public parameter_store {
             std::min(1000, 10 << std::min(attempt, 6))));
       }
     }
+    if (missing) return *missing;
     applied_.fetch_add(1, std::memory_order_relaxed);
+    return {};
+  }
+
+  expected<void> restore_now(std::span<const float> params) {
+    handle h(*this);
+    std::vector<std::byte> value;
+    // A version far from any count of pushes, so that no replica takes the
+    // restored parameters for ones it already has.
+    const auto version =
+        static_cast<std::uint64_t>(
+            std::chrono::steady_clock::now().time_since_epoch().count()) |
+        (1ull << 62);
+    for (std::size_t b = 0; b < blocks_; ++b) {
+      encode_block({static_cast<std::uint32_t>(b), version, options_.job_tag},
+                   block_of(params, b), value);
+      const auto rc = memcached_add(h.get(), keys_[b].data(), keys_[b].size(),
+                                    reinterpret_cast<const char*>(value.data()),
+                                    value.size(), 0, 0);
+      if (rc == MEMCACHED_SUCCESS) {
+        restored_.fetch_add(1, std::memory_order_relaxed);
+        sent_.fetch_add(value.size(), std::memory_order_relaxed);
+      } else if (rc != MEMCACHED_NOTSTORED && rc != MEMCACHED_DATA_EXISTS) {
+        return failure(h.get(), rc, keys_[b]);  // NOTSTORED: it exists
+      }
+    }
     return {};
   }
 
@@ -304,6 +354,7 @@ class memcached_store final : public parameter_store {
   std::vector<memcached_st*> idle_;
   std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};
   std::atomic<std::uint64_t> sent_{0}, received_{0}, cas_retries_{0};
+  std::atomic<std::uint64_t> restored_{0};
   boost::asio::thread_pool pool_;  ///< last: joined before the rest goes
 };
 
@@ -350,6 +401,9 @@ expected<std::shared_ptr<parameter_store>> make_memcached_store(
   memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
   memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000);
   memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000);
+  // Retry a failed server at once on the next call: with_reconnect paces
+  // the retries itself.
+  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 0);
   return std::shared_ptr<parameter_store>(
       std::make_shared<memcached_store>(floats, o, std::move(memc)));
 }

@@ -29,6 +29,9 @@ struct memcached_options {
   std::vector<std::string> servers{"127.0.0.1:11211"};  ///< "host:port"
   std::string job = "emnist";  ///< key namespace: [A-Za-z0-9_.-], 1-64
   std::chrono::milliseconds timeout{1000};  ///< connect and poll timeout
+  /// How long an operation keeps retrying an unreachable server before it
+  /// fails (a restart takes a moment).
+  std::chrono::milliseconds retry_for{5000};
   std::size_t block_floats = 65536;         ///< 256 KiB of floats a block
   std::uint64_t job_tag = 0;   ///< written in, and checked on, blocks
   int max_cas_retries = 1000;  ///< conflicts before a push fails

@@ -32,6 +32,7 @@ struct store_stats {
   std::uint64_t bytes_sent = 0;      ///< from the replicas to the store
   std::uint64_t bytes_received = 0;  ///< from the store to the replicas
   std::uint64_t cas_retries = 0;     ///< compare-and-swap conflicts retried
+  std::uint64_t blocks_restored = 0;  ///< missing blocks written back
 };
 
 class parameter_store {
@@ -69,6 +70,13 @@ class parameter_store {
   /// unchanged. Pass mixed_version to always copy.
   virtual void fetch(std::span<float> out, std::uint64_t known_version,
                      fetch_completion done) = 0;
+
+  /// Writes the blocks of `params` that are missing from the store (a
+  /// memcached server evicted them, or restarted empty); never overwrites
+  /// a block that exists, so the first replica to restore wins and the
+  /// others' deltas then add to it. `params` must stay alive until `done`.
+  /// Restored blocks get a new version that no replica expects.
+  virtual void restore(std::span<const float> params, completion done) = 0;
 
   virtual store_stats stats() const = 0;
 };

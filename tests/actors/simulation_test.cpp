@@ -1,4 +1,7 @@
 // End-to-end jobs through the real actors on the real data.
+#include <chrono>
+#include <thread>
+
 #include "actors/simulation.hpp"
 
 #include <doctest/doctest.h>
@@ -117,7 +120,25 @@ TEST_CASE("simulation: replicas on a real memcached server") {
     CHECK(a->final_parameters == m->final_parameters);
     CHECK(a->sync.cas_retries == 0);
   }
+  SUBCASE("memcached restarted empty mid-run: restored, target reached") {
+    cfg.data.train = "test[:60000]";
+    cfg.train.replicas = 2;
+    cfg.train.target_accuracy = 0.73;
+    cfg.train.max_epochs = 10;
+    const auto& data = test::bymerge_data(60000);  // loaded before the clock
+    std::thread restarter([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      server.stop();
+      server.start();  // empty
+    });
+    auto r = run_simulation(cfg, data);
+    restarter.join();
+    REQUIRE_MESSAGE(r.has_value(), r.error().message);
+    CHECK(r->reached);
+    CHECK(r->sync.blocks_restored > 0);
+  }
   SUBCASE("a stopped server is an error, not a hang") {
+    cfg.sync.retry_ms = 300;
     server.stop();
     auto r = run_simulation(cfg, test::bymerge_data(20000));
     REQUIRE_FALSE(r.has_value());

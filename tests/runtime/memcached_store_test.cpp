@@ -25,6 +25,7 @@ std::shared_ptr<parameter_store> store_on(const test::memcached_server& server,
   o.block_floats = block_floats;
   o.job_tag = 77;
   o.timeout = std::chrono::milliseconds(500);
+  o.retry_for = std::chrono::milliseconds(300);
   auto s = make_memcached_store(floats, o);
   REQUIRE_MESSAGE(s.has_value(), s.error().message);
   return *s;
