@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "model/mlp.hpp"
 #include "model/sparse_batch.hpp"
@@ -136,55 +137,47 @@ inline void first_layer_update_any(const sparse_batch& x, const float* dz,
   }
 }
 
-/// out = X W1 (out: x.rows x padded_hidden(h)).
-inline void first_layer_forward_dispatch(const sparse_batch& x, const float* w1,
-                                         std::size_t h, float* out) {
+/// Calls f(std::integral_constant<int, C>{}) with C the number of 16-lane
+/// chunks of a row of h floats (1 to 8), or C = 0 for the plain loops.
+template <class F>
+void with_chunk_count(std::size_t h, F&& f) {
   switch (h < 16 ? 0 : (h + 15) / 16) {
-    case 1:
-      return first_layer_forward<1>(x, w1, h, out);
-    case 2:
-      return first_layer_forward<2>(x, w1, h, out);
-    case 3:
-      return first_layer_forward<3>(x, w1, h, out);
-    case 4:
-      return first_layer_forward<4>(x, w1, h, out);
-    case 5:
-      return first_layer_forward<5>(x, w1, h, out);
-    case 6:
-      return first_layer_forward<6>(x, w1, h, out);
-    case 7:
-      return first_layer_forward<7>(x, w1, h, out);
-    case 8:
-      return first_layer_forward<8>(x, w1, h, out);
-    default:
-      return first_layer_forward_any(x, w1, h, out);
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    case 8: return f(std::integral_constant<int, 8>{});
+    default: return f(std::integral_constant<int, 0>{});
   }
+}
+
+/// out = X W1 (out: x.rows x padded_hidden(h)).
+inline void first_layer_forward_dispatch(const sparse_batch& x,
+                                         const float* w1, std::size_t h,
+                                         float* out) {
+  with_chunk_count(h, [&](auto chunks) {
+    if constexpr (decltype(chunks)::value == 0) {
+      first_layer_forward_any(x, w1, h, out);
+    } else {
+      first_layer_forward<decltype(chunks)::value>(x, w1, h, out);
+    }
+  });
 }
 
 /// W1 -= learning_rate X^T dz (dz: x.rows x padded_hidden(h)).
 inline void first_layer_update_dispatch(const sparse_batch& x, const float* dz,
                                         std::size_t h, float learning_rate,
                                         float* w1) {
-  switch (h < 16 ? 0 : (h + 15) / 16) {
-    case 1:
-      return first_layer_update<1>(x, dz, h, learning_rate, w1);
-    case 2:
-      return first_layer_update<2>(x, dz, h, learning_rate, w1);
-    case 3:
-      return first_layer_update<3>(x, dz, h, learning_rate, w1);
-    case 4:
-      return first_layer_update<4>(x, dz, h, learning_rate, w1);
-    case 5:
-      return first_layer_update<5>(x, dz, h, learning_rate, w1);
-    case 6:
-      return first_layer_update<6>(x, dz, h, learning_rate, w1);
-    case 7:
-      return first_layer_update<7>(x, dz, h, learning_rate, w1);
-    case 8:
-      return first_layer_update<8>(x, dz, h, learning_rate, w1);
-    default:
-      return first_layer_update_any(x, dz, h, learning_rate, w1);
-  }
+  with_chunk_count(h, [&](auto chunks) {
+    if constexpr (decltype(chunks)::value == 0) {
+      first_layer_update_any(x, dz, h, learning_rate, w1);
+    } else {
+      first_layer_update<decltype(chunks)::value>(x, dz, h, learning_rate, w1);
+    }
+  });
 }
 
 }  // namespace emnist::kernels
