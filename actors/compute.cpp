@@ -24,6 +24,7 @@ struct compute_state {
   /// Minibatches that arrived while a push waited for a free buffer.
   std::deque<std::uint32_t> held;
   bool push_due = false;
+  bool waiting = false;  ///< minibatches wait while blocked()
   clock_type::time_point wait_started{};
   double sync_wait_seconds = 0;
 
@@ -36,6 +37,9 @@ struct compute_state {
   std::uint64_t known_version = 0;  ///< store version as far as we know
   std::uint64_t version_at_request = 0;
   std::uint64_t pushes_since_request = 0;
+  /// Own pushes since the fetch that last refreshed the parameters was
+  /// asked for: the clock of sync.max_staleness.
+  std::uint64_t pushes_since_fresh = 0;
 
   bool loader_started = false;
   bool loader_ended = false;  ///< (end): train what is held, then finish
@@ -49,11 +53,39 @@ struct compute_state {
 
   void on_batch(caf::event_based_actor* self, std::uint32_t index) {
     if (stopped) return;
-    if (push_due || !held.empty()) {
-      held.push_back(index);  // backpressure: sync has every buffer
-      return;
+    held.push_back(index);
+    drain(self);
+  }
+
+  /// Compute waits while a push has no free buffer (backpressure), or while
+  /// its parameters are more than sync.max_staleness pushes old.
+  bool blocked() const {
+    const auto bound = ctx->cfg.sync.max_staleness;
+    return push_due ||
+           (bound >= 0 && pushes_since_fresh > static_cast<std::uint64_t>(bound));
+  }
+
+  /// Trains the minibatches that are waiting, as far as it may.
+  void drain(caf::event_based_actor* self) {
+    while (!held.empty() && !stopped) {
+      if (blocked()) {
+        if (!waiting) {
+          waiting = true;
+          wait_started = clock_type::now();
+        }
+        if (!push_due && !fetch_in_flight) request_fetch(self);  // too stale
+        return;
+      }
+      if (waiting) {
+        waiting = false;
+        sync_wait_seconds +=
+            std::chrono::duration<double>(clock_type::now() - wait_started)
+                .count();
+      }
+      const std::uint32_t next = held.front();
+      held.pop_front();
+      train(self, next);
     }
-    train(self, index);
   }
 
   void train(caf::event_based_actor* self, std::uint32_t index) {
@@ -66,10 +98,7 @@ struct compute_state {
     ++steps_since_push;
     if (epoch_end) ++epochs_done;
     if (steps % static_cast<std::uint64_t>(ctx->cfg.sync.push_every) == 0) {
-      if (!push(self)) {
-        push_due = true;
-        wait_started = clock_type::now();
-      }
+      push_due = !push(self);
     }
     if (steps % static_cast<std::uint64_t>(ctx->cfg.sync.fetch_every) == 0 &&
         !fetch_in_flight) {
@@ -126,6 +155,7 @@ struct compute_state {
       }
     }
     ++known_version;
+    ++pushes_since_fresh;
     steps_since_push = 0;
     self->send(sync, push_atom::value, index);
     return true;
@@ -141,6 +171,7 @@ struct compute_state {
     pushed_valid = false;
     have_version = version != parameter_store::mixed_version;
     known_version = version + pushes_since_request;
+    pushes_since_fresh = pushes_since_request;
   }
 
   /// B = S + P; L = B + (L - B_old): fresh parameters, own work kept.
@@ -167,18 +198,8 @@ struct compute_state {
 
   void on_pushed(caf::event_based_actor* self, std::uint32_t index) {
     free_push_buffers.push_back(index);
-    if (push_due) {
-      push(self);
-      push_due = false;
-      sync_wait_seconds +=
-          std::chrono::duration<double>(clock_type::now() - wait_started)
-              .count();
-    }
-    while (!held.empty() && !push_due && !stopped) {
-      const std::uint32_t next = held.front();
-      held.pop_front();
-      train(self, next);
-    }
+    if (push_due) push_due = !push(self);
+    drain(self);
   }
 
   /// Once stopping: push what is pending, then report when sync is idle.
@@ -287,6 +308,7 @@ caf::behavior compute_actor(caf::event_based_actor* self,
           st->loader_started = true;
           self->send(st->loader, start_atom::value);
         }
+        st->drain(self);
         st->try_finish(self);
       },
       [self, st](restored_atom, std::int32_t code, const std::string& why) {

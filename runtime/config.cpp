@@ -185,6 +185,11 @@ const std::vector<key_spec>& specs() {
                             1, 1000000, "fetch parameters every N steps"));
     t.push_back(integer_key("sync.push_every", EMNIST_FIELD(sync.push_every), 1,
                             1000000, "push the pending delta every N steps"));
+    t.push_back(integer_key("sync.max_staleness",
+                            EMNIST_FIELD(sync.max_staleness), -1, 1000000,
+                            "pushes a replica may make on parameters "
+                            "before a fresh fetch; 0: synchronous; -1: "
+                            "no bound"));
     t.push_back(integer_key("actors.prefetch", EMNIST_FIELD(actors.prefetch), 1,
                             4096, "minibatches the loader prepares ahead"));
     t.push_back(integer_key("actors.push_queue",

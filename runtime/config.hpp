@@ -55,6 +55,7 @@ struct sync_config {
   std::int64_t retry_ms = 5000;       ///< retrying an unreachable server
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 4;
+  std::int64_t max_staleness = -1;  ///< own pushes between fetches; -1: any
   std::int64_t push_every = 4;
 };
 

@@ -73,6 +73,23 @@ TEST_CASE("simulation: one replica is deterministic for a seed") {
   CHECK(a->accuracy > 0.5);
 }
 
+TEST_CASE("simulation: bounded staleness makes replicas wait for fetches") {
+  auto cfg = small_job();
+  cfg.train.replicas = 2;
+  cfg.train.target_accuracy = 0.6;
+  cfg.sync.max_staleness = 0;  // every push waits for a fresh fetch
+  auto r = run_simulation(cfg, test::bymerge_data(20000));
+  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  CHECK(r->reached);
+  // Each push was followed by a fetch before the next step trained.
+  CHECK(r->sync.fetches + 2 >= r->sync.pushes);
+  cfg.sync.max_staleness = -1;
+  cfg.sync.fetch_every = 64;
+  auto loose = run_simulation(cfg, test::bymerge_data(20000));
+  REQUIRE(loose.has_value());
+  CHECK(loose->sync.fetches * 4 < loose->sync.pushes);
+}
+
 TEST_CASE("simulation: bad settings fail before anything starts") {
   auto cfg = small_job();
   cfg.train.replicas = 8;
