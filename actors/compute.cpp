@@ -21,7 +21,7 @@ struct compute_state {
   std::vector<float> pushed;  ///< P, valid while pushed_valid
   bool pushed_valid = false;
   std::vector<std::uint32_t> free_push_buffers;
-  /// Minibatches that arrived while a push waited for a free buffer.
+  /// Minibatches waiting to be trained: more than one while blocked().
   std::deque<std::uint32_t> held;
   bool push_due = false;
   bool waiting = false;  ///< minibatches wait while blocked()
@@ -32,7 +32,6 @@ struct compute_state {
   // anything this replica does not already have.
   bool fetch_in_flight = false;
   bool restore_in_flight = false;
-  std::uint64_t restores = 0;
   bool have_version = false;
   std::uint64_t known_version = 0;  ///< store version as far as we know
   std::uint64_t version_at_request = 0;
@@ -237,7 +236,6 @@ struct compute_state {
     have_version = false;  // the store's versions restart
     if (restore_in_flight) return;
     restore_in_flight = true;
-    ++restores;
     std::copy(base.begin(), base.end(), ctx->restore_buffer.begin());
     self->send(sync, restore_atom::value);
   }
@@ -299,6 +297,7 @@ caf::behavior compute_actor(caf::event_based_actor* self,
             return;
           }
           st->on_store_error(self, code, why);
+          st->drain(self);  // a staleness wait asks for the fetch again
           st->try_finish(self);
           return;
         }
@@ -314,6 +313,7 @@ caf::behavior compute_actor(caf::event_based_actor* self,
       [self, st](restored_atom, std::int32_t code, const std::string& why) {
         st->restore_in_flight = false;
         if (code != 0) st->fail(self, "restoring missing blocks: " + why);
+        st->drain(self);
         st->try_finish(self);
       },
       [self, st](end_atom) {
