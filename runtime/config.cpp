@@ -54,71 +54,55 @@ key_spec with_check(key_spec k, std::function<std::string(const value&)> c) {
   return k;
 }
 
-template <class Member>
-key_spec integer_key(std::string path, Member member, std::int64_t lo,
+/// A key of kind `type` whose value, of C++ type T, is the field that
+/// `field` (a generic lambda, for const and non-const configs) refers to.
+template <class T, class Field>
+key_spec field_key(std::string path, kind type, Field field, double lo,
+                   double hi, std::vector<std::string> choices,
+                   std::string help) {
+  key_spec k{std::move(path), type, lo, hi, std::move(choices),
+             std::move(help), {},   {}, {}};
+  k.set = [field](job_config& c, const value& v) {
+    field(c) = std::get<T>(v);
+  };
+  k.get = [field](const job_config& c) {
+    return value{field(c)};
+  };
+  return k;
+}
+
+template <class Field>
+key_spec integer_key(std::string path, Field field, std::int64_t lo,
                      std::int64_t hi, std::string help) {
-  key_spec k{std::move(path),
-             kind::integer,
-             double(lo),
-             double(hi),
-             {},
-             std::move(help),
-             {},
-             {},
-             {}};
-  k.set = [member](job_config& c, const value& v) {
-    member(c) = std::get<std::int64_t>(v);
-  };
-  k.get = [member](const job_config& c) {
-    return value{member(const_cast<job_config&>(c))};
-  };
-  return k;
+  return field_key<std::int64_t>(std::move(path), kind::integer, field,
+                                 double(lo), double(hi), {}, std::move(help));
 }
 
-template <class Member>
-key_spec real_key(std::string path, Member member, double lo, double hi,
+template <class Field>
+key_spec real_key(std::string path, Field field, double lo, double hi,
                   std::string help) {
-  key_spec k{std::move(path), kind::real, lo, hi, {},
-             std::move(help), {},         {}, {}};
-  k.set = [member](job_config& c, const value& v) {
-    member(c) = std::get<double>(v);
-  };
-  k.get = [member](const job_config& c) {
-    return value{member(const_cast<job_config&>(c))};
-  };
-  return k;
+  return field_key<double>(std::move(path), kind::real, field, lo, hi, {},
+                           std::move(help));
 }
 
-template <class Member>
-key_spec text_key(std::string path, Member member,
+template <class Field>
+key_spec text_key(std::string path, Field field,
                   std::vector<std::string> choices, std::string help) {
-  key_spec k{std::move(path), kind::text, 0,  0, std::move(choices),
-             std::move(help), {},         {}, {}};
-  k.set = [member](job_config& c, const value& v) {
-    member(c) = std::get<std::string>(v);
-  };
-  k.get = [member](const job_config& c) {
-    return value{member(const_cast<job_config&>(c))};
-  };
-  return k;
+  return field_key<std::string>(std::move(path), kind::text, field, 0, 0,
+                                std::move(choices), std::move(help));
 }
 
-template <class Member>
-key_spec text_list_key(std::string path, Member member, std::string help) {
-  key_spec k{
-      std::move(path), kind::text_list, 0, 0, {}, std::move(help), {}, {}, {}};
-  k.set = [member](job_config& c, const value& v) {
-    member(c) = std::get<std::vector<std::string>>(v);
-  };
-  k.get = [member](const job_config& c) {
-    return value{member(const_cast<job_config&>(c))};
-  };
-  return k;
+template <class Field>
+key_spec text_list_key(std::string path, Field field, std::string help) {
+  return field_key<std::vector<std::string>>(std::move(path), kind::text_list,
+                                             field, 0, 0, {}, std::move(help));
 }
 
-#define EMNIST_FIELD(expr)      \
-  [](job_config & c) -> auto& { \
-    return c.expr;              \
+// A generic lambda, so that one accessor serves a const and a mutable
+// config.
+#define EMNIST_FIELD(expr) \
+  [](auto& c) -> auto& {   \
+    return c.expr;         \
   }
 
 const std::vector<key_spec>& specs() {
