@@ -28,6 +28,7 @@
 #include <system_error>
 #include <utility>
 
+#include "runtime/file_io.hpp"
 #include "runtime/sha256.hpp"
 #include "runtime/zip_directory.hpp"
 
@@ -48,35 +49,12 @@ constexpr long max_redirects = 10;
 /// has 30 entries, a few KB).
 constexpr std::uint64_t max_central_directory_bytes = 64u << 20;
 constexpr std::size_t inflate_chunk_bytes = 256u << 10;
-constexpr std::size_t file_chunk_bytes = 1u << 20;
 constexpr auto tty_redraw_interval = std::chrono::milliseconds(100);
 
 std::string hex32(std::uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(v));
   return buf;
-}
-
-errc errno_code(int e) {
-  switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-      return errc::not_found;
-    case EIO:
-      return errc::data_loss;
-    case ENOSPC:
-    case EDQUOT:
-    case EAGAIN:
-    case EINTR:
-      return errc::unavailable;
-    default:
-      return errc::invalid_argument;
-  }
-}
-
-error errno_error(const fs::path& file, std::string_view what, int e) {
-  return make_error(errno_code(e), file.string() + ": " + std::string(what) +
-                                       ": " + std::strerror(e));
 }
 
 bool iequals_prefix(std::string_view s, std::string_view prefix) {
@@ -658,22 +636,11 @@ struct wanted_file {
 };
 
 expected<std::uint32_t> crc32_file(const fs::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_error(file, "cannot open for reading", errno);
-  std::vector<unsigned char> buf(file_chunk_bytes);
   uLong crc = crc32_z(0, nullptr, 0);
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      return errno_error(file, "read failed", e);
-    }
-    crc = crc32_z(crc, buf.data(), static_cast<std::size_t>(n));
-  }
-  ::close(fd);
+  auto ok = read_file_chunks(file, [&](const unsigned char* p, std::size_t n) {
+    crc = crc32_z(crc, p, n);
+  });
+  if (!ok) return ok.error();
   return static_cast<std::uint32_t>(crc);
 }
 

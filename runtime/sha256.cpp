@@ -1,20 +1,15 @@
 // SHA-256 over OpenSSL EVP (see sha256.hpp).
 #include "runtime/sha256.hpp"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <utility>
-#include <vector>
+
+#include "runtime/file_io.hpp"
 
 namespace emnist {
 
 namespace {
-
-constexpr std::size_t file_chunk_bytes = std::size_t{1} << 20;
 
 std::string to_hex(const unsigned char* bytes, std::size_t n) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -24,11 +19,6 @@ std::string to_hex(const unsigned char* bytes, std::size_t n) {
     out[2 * i + 1] = digits[bytes[i] & 0x0f];
   }
   return out;
-}
-
-errc errno_code(int e) {
-  return (e == ENOENT || e == ENOTDIR) ? errc::not_found
-                                       : errc::invalid_argument;
 }
 
 }  // namespace
@@ -83,29 +73,10 @@ expected<std::string> sha256_hex(std::span<const std::byte> bytes) {
 }
 
 expected<std::string> sha256_file(const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int e = errno;
-    return make_error(errno_code(e), file.string() +
-                                         ": cannot open for "
-                                         "reading: " +
-                                         std::strerror(e));
-  }
   sha256 h;
-  std::vector<unsigned char> buf(file_chunk_bytes);
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      return make_error(e == EIO ? errc::data_loss : errno_code(e),
-                        file.string() + ": read failed: " + std::strerror(e));
-    }
-    h.update(buf.data(), static_cast<std::size_t>(n));
-  }
-  ::close(fd);
+  auto ok = read_file_chunks(
+      file, [&](const unsigned char* p, std::size_t n) { h.update(p, n); });
+  if (!ok) return ok.error();
   auto hex = h.hex_digest();
   if (!hex)
     return make_error(errc::internal,
