@@ -23,7 +23,8 @@ struct compute_state {
   std::vector<std::uint32_t> free_push_buffers;
   /// Minibatches waiting to be trained: more than one while blocked().
   std::deque<std::uint32_t> held;
-  bool push_due = false;
+  bool push_due = false;  ///< a push waits for a free delta buffer
+  bool coalesce = true;   ///< sync.push_backlog == "coalesce"
   bool waiting = false;  ///< minibatches wait while blocked()
   clock_type::time_point wait_started{};
   double sync_wait_seconds = 0;
@@ -56,11 +57,15 @@ struct compute_state {
     drain(self);
   }
 
-  /// Compute waits while a push has no free buffer (backpressure), or while
-  /// its parameters are more than sync.max_staleness pushes old.
+  /// Compute waits while its parameters are more than sync.max_staleness
+  /// pushes old. While every delta buffer is in flight (a slow store), with
+  /// sync.push_backlog = "coalesce" it goes on: the pending delta grows and
+  /// goes out whole when a buffer comes back. With "wait" it waits for the
+  /// buffer, so that every push covers exactly push_every steps and a
+  /// single replica's run is reproducible to the bit.
   bool blocked() const {
     const auto bound = ctx->cfg.sync.max_staleness;
-    return push_due ||
+    return (push_due && !coalesce) ||
            (bound >= 0 && pushes_since_fresh > static_cast<std::uint64_t>(bound));
   }
 
@@ -261,6 +266,7 @@ caf::behavior compute_actor(caf::event_based_actor* self,
   st->base.resize(n);
   st->pushed.resize(n);
   st->learning_rate = static_cast<float>(ctx->cfg.train.learning_rate);
+  st->coalesce = ctx->cfg.sync.push_backlog == "coalesce";
   for (std::uint32_t i = 0; i < ctx->push_buffers.size(); ++i) {
     st->free_push_buffers.push_back(i);
   }

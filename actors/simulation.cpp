@@ -25,6 +25,9 @@ expected<std::shared_ptr<parameter_store>> make_store(const job_config& cfg,
     o.job = cfg.sync.job;
     o.timeout = std::chrono::milliseconds(cfg.sync.timeout_ms);
     o.retry_for = std::chrono::milliseconds(cfg.sync.retry_ms);
+    o.on_server_failure = cfg.sync.on_server_failure == "failover"
+                              ? server_failure_policy::failover
+                              : server_failure_policy::fail;
     o.block_floats = static_cast<std::size_t>(cfg.sync.block_bytes) / 4;
     // Blocks carry a tag of the job and its shapes: a value of another job
     // or of another model size under the same keys is refused.

@@ -57,6 +57,7 @@ void encode_block(const block_header& header, std::span<const float> values,
   put<std::uint64_t>(p + 24, header.job_tag);
   put<std::uint32_t>(p + checksum_offset, 0);
   put<std::uint32_t>(p + 36, 0);
+  put<std::uint64_t>(p + 40, header.writer);
   std::memcpy(p + block_header_bytes, values.data(), values.size_bytes());
   put<std::uint32_t>(p + checksum_offset, checksum(out));
 }
@@ -118,7 +119,7 @@ expected<decoded_block> decode_block(std::span<const std::byte> value,
                                      " does not match the content (" +
                                      hex(actual) + "): corrupt value");
   }
-  return decoded_block{get<std::uint64_t>(p + 16),
+  return decoded_block{get<std::uint64_t>(p + 16), get<std::uint64_t>(p + 40),
                        value.subspan(block_header_bytes)};
 }
 

@@ -6,10 +6,12 @@
 //   auto block = decode_block(value, {7, count, tag}, "emnist/j1/b/7");
 //   if (!block) report(block.error().message);  // names the key and the field
 //
-// Layout, little-endian, 40-byte header then the floats:
-//   u32 magic 'EMPB' | u16 format 1 | u16 header size 40 | u32 block index |
+// Layout, little-endian, 48-byte header then the floats:
+//   u32 magic 'EMPB' | u16 format 2 | u16 header size 48 | u32 block index |
 //   u32 float count  | u64 version (pushes applied) | u64 job tag |
-//   u32 CRC-32C of header (this field zero) and payload | u32 reserved 0
+//   u32 CRC-32C of header (this field zero) and payload | u32 reserved 0 |
+//   u64 writer: the push that wrote this value, so that a push retried
+//   after a lost reply can tell that its compare-and-swap was applied
 #pragma once
 
 #include <cstddef>
@@ -23,13 +25,14 @@
 namespace emnist {
 
 inline constexpr std::uint32_t block_magic = 0x42504d45;  // "EMPB"
-inline constexpr std::uint16_t block_format = 1;
-inline constexpr std::size_t block_header_bytes = 40;
+inline constexpr std::uint16_t block_format = 2;
+inline constexpr std::size_t block_header_bytes = 48;
 
 struct block_header {
   std::uint32_t index = 0;
   std::uint64_t version = 0;  ///< pushes applied to this block
   std::uint64_t job_tag = 0;  ///< identifies the job (and its shapes)
+  std::uint64_t writer = 0;   ///< the push that wrote it; 0 for set-up
 };
 
 /// What a reader expects of a block.
@@ -41,6 +44,7 @@ struct block_expectation {
 
 struct decoded_block {
   std::uint64_t version = 0;
+  std::uint64_t writer = 0;
   std::span<const std::byte> payload;  ///< count floats, little-endian
 };
 

@@ -161,7 +161,13 @@ const std::vector<key_spec>& specs() {
     t.push_back(integer_key("sync.retry_ms", EMNIST_FIELD(sync.retry_ms), 0,
                             3600000,
                             "how long a store operation retries an "
-                            "unreachable server before the job fails"));
+                            "unreachable server before "
+                            "sync.on_server_failure applies"));
+    t.push_back(text_key("sync.on_server_failure",
+                         EMNIST_FIELD(sync.on_server_failure),
+                         {"fail", "failover"},
+                         "a server unreachable for sync.retry_ms: fail "
+                         "the job, or failover to the other servers"));
     t.push_back(integer_key("sync.block_bytes", EMNIST_FIELD(sync.block_bytes),
                             1024, 999960,
                             "bytes of parameters per memcached value"));
@@ -169,6 +175,10 @@ const std::vector<key_spec>& specs() {
                             1, 1000000, "fetch parameters every N steps"));
     t.push_back(integer_key("sync.push_every", EMNIST_FIELD(sync.push_every), 1,
                             1000000, "push the pending delta every N steps"));
+    t.push_back(text_key("sync.push_backlog", EMNIST_FIELD(sync.push_backlog),
+                         {"coalesce", "wait"},
+                         "every delta buffer in flight: coalesce the next "
+                         "pushes into one, or wait (reproducible)"));
     t.push_back(integer_key("sync.max_staleness",
                             EMNIST_FIELD(sync.max_staleness), -1, 1000000,
                             "pushes a replica may make on parameters "

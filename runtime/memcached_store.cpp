@@ -1,20 +1,22 @@
-// gets/cas block updates and multi-get fetches over libmemcached, on a
-// thread pool with one memcached handle per call in flight.
+// The memcached store's operations as coroutines on its own io_context:
+// pushes add each block by gets/cas (all blocks at once, each retried on
+// conflict), fetches read every block in one multi-get unless the job's
+// version counter says nothing changed, and every call is retried while a
+// server is unreachable, then failed over or reported.
 #include "runtime/memcached_store.hpp"
-
-#include <libmemcached/memcached.h>
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <charconv>
-#include <mutex>
-#include <optional>
+#include <cstdio>
+#include <random>
 #include <thread>
-#include <type_traits>
 
 #include "runtime/block_codec.hpp"
+#include "runtime/coro.hpp"
+#include "runtime/memcached_pool.hpp"
 
 namespace emnist {
 
@@ -38,7 +40,9 @@ expected<server_address> parse_server(const std::string& text) {
 
 namespace {
 
-using memc_ptr = std::unique_ptr<memcached_st, decltype(&memcached_free)>;
+namespace asio = boost::asio;
+using asio::awaitable;
+using clock_type = std::chrono::steady_clock;
 
 bool valid_job_name(const std::string& job) {
   if (job.empty() || job.size() > 64) return false;
@@ -48,22 +52,35 @@ bool valid_job_name(const std::string& job) {
   });
 }
 
+const char* value_ptr(const std::vector<std::byte>& v) {
+  return reinterpret_cast<const char*>(v.data());
+}
+
 class memcached_store final : public parameter_store {
  public:
-  memcached_store(std::size_t floats, memcached_options o, memc_ptr prototype)
+  memcached_store(std::size_t floats, memcached_options o,
+                  std::unique_ptr<memcached_pool> pool)
       : floats_(floats),
         options_(std::move(o)),
-        prototype_(std::move(prototype)),
         blocks_((floats + options_.block_floats - 1) / options_.block_floats),
-        pool_(options_.io_threads) {
+        prefix_("emnist:" + options_.job + ":"),
+        version_key_(prefix_ + "version"),
+        connections_(std::move(pool)),
+        writer_base_(std::random_device{}() | (std::uint64_t{1} << 63)),
+        work_(asio::make_work_guard(io_)),
+        calls_(options_.io_threads),
+        io_thread_([this] { io_.run(); }) {
     for (std::size_t b = 0; b < blocks_; ++b) {
-      keys_.push_back("emnist:" + options_.job + ":b:" + std::to_string(b));
+      keys_.push_back(prefix_ + "b:" + std::to_string(b));
     }
   }
 
+  // Operations still under way finish first (bounded by retry_for): the
+  // io thread runs until no coroutine is left, then the call threads.
   ~memcached_store() override {
-    pool_.join();
-    for (auto* h : idle_) memcached_free(h);
+    work_.reset();
+    io_thread_.join();
+    calls_.join();
   }
 
   std::size_t size() const override { return floats_; }
@@ -71,15 +88,20 @@ class memcached_store final : public parameter_store {
 
   expected<void> initialize(std::span<const float> params) override {
     if (params.size() != floats_) return size_error(params.size());
-    handle h(*this);
-    std::vector<std::byte> value;
+    auto c = connections_->acquire();
     for (std::size_t b = 0; b < blocks_; ++b) {
       encode_block({static_cast<std::uint32_t>(b), 0, options_.job_tag},
-                   block_of(params, b), value);
-      const auto rc = memcached_set(h.get(), keys_[b].data(), keys_[b].size(),
-                                    reinterpret_cast<const char*>(value.data()),
-                                    value.size(), 0, 0);
-      if (rc != MEMCACHED_SUCCESS) return failure(h.get(), rc, keys_[b]);
+                   block_of(params, b), c->value);
+      if (auto rc = memcached_set(c.memc(), keys_[b].data(), keys_[b].size(),
+                                  value_ptr(c->value), c->value.size(), 0, 0);
+          rc != MEMCACHED_SUCCESS) {
+        return c.failure(rc, keys_[b]);
+      }
+    }
+    if (auto rc = memcached_set(c.memc(), version_key_.data(),
+                                version_key_.size(), "0", 1, 0, 0);
+        rc != MEMCACHED_SUCCESS) {
+      return c.failure(rc, version_key_);
     }
     return {};
   }
@@ -87,58 +109,69 @@ class memcached_store final : public parameter_store {
   void push(std::span<const float> delta, completion done) override {
     pushes_.fetch_add(1, std::memory_order_relaxed);
     if (delta.size() != floats_) return done(size_error(delta.size()));
-    boost::asio::post(pool_, [this, delta, done = std::move(done)] {
-      std::size_t next_block = 0;  // a retry resumes after the blocks done
-      done(with_reconnect([&] { return push_now(delta, next_block); }));
-    });
+    const std::uint64_t writer =
+        writer_base_ + writer_seq_.fetch_add(1, std::memory_order_relaxed);
+    spawn(push_op(delta, writer), std::move(done));
   }
 
-  void fetch(std::span<float> out, std::uint64_t /*known_version*/,
+  void fetch(std::span<float> out, std::uint64_t known_version,
              fetch_completion done) override {
     fetches_.fetch_add(1, std::memory_order_relaxed);
     if (out.size() != floats_) return done(size_error(out.size()));
-    boost::asio::post(pool_, [this, out, done = std::move(done)] {
-      done(with_reconnect([&] { return fetch_now(out); }));
-    });
+    spawn(fetch_op(out, known_version), std::move(done));
   }
 
   void restore(std::span<const float> params, completion done) override {
     if (params.size() != floats_) return done(size_error(params.size()));
-    boost::asio::post(pool_, [this, params, done = std::move(done)] {
-      done(with_reconnect([&] { return restore_now(params); }));
-    });
+    spawn(restore_op(params), std::move(done));
+  }
+
+  void read_record(const std::string& name, record_completion done) override {
+    spawn(read_record_op(prefix_ + name), std::move(done));
+  }
+
+  void write_record(const std::string& name, std::string value,
+                    completion done) override {
+    spawn(write_record_op(prefix_ + name, std::move(value)), std::move(done));
+  }
+
+  void erase_record(const std::string& name, completion done) override {
+    spawn(erase_record_op(prefix_ + name), std::move(done));
   }
 
   store_stats stats() const override {
-    return {pushes_.load(), applied_.load(),  fetches_.load(),
-            sent_.load(),   received_.load(), cas_retries_.load(),
-            restored_.load()};
+    store_stats s;
+    s.pushes = pushes_.load();
+    s.pushes_applied = applied_.load();
+    s.fetches = fetches_.load();
+    s.fetches_not_modified = not_modified_.load();
+    s.bytes_sent = sent_.load();
+    s.bytes_received = received_.load();
+    s.cas_retries = cas_retries_.load();
+    s.blocks_restored = restored_.load();
+    s.servers_failed_over = failed_over_.load();
+    return s;
   }
 
  private:
-  /// A memcached handle for one call: one per thread in flight, reused.
-  class handle {
-   public:
-    explicit handle(memcached_store& s) : store_(s) {
-      std::lock_guard guard(s.idle_mutex_);
-      if (!s.idle_.empty()) {
-        h_ = s.idle_.back();
-        s.idle_.pop_back();
+  /// Runs `op` on the io thread and hands its result to `done` there. An
+  /// exception (a bug) becomes an internal error, never a lost completion.
+  template <class T, class Done>
+  void spawn(awaitable<expected<T>> op, Done done) {
+    auto wrapped = [](awaitable<expected<T>> inner,
+                      Done d) -> awaitable<void> {
+      std::optional<expected<T>> r;
+      try {
+        r.emplace(co_await std::move(inner));
+      } catch (const std::exception& e) {
+        r.emplace(make_error(errc::internal,
+                             std::string("memcached store: ") + e.what()));
       }
-      if (h_ == nullptr) h_ = memcached_clone(nullptr, s.prototype_.get());
-    }
-    ~handle() {
-      std::lock_guard guard(store_.idle_mutex_);
-      store_.idle_.push_back(h_);
-    }
-    handle(const handle&) = delete;
-    handle& operator=(const handle&) = delete;
-    memcached_st* get() const { return h_; }
-
-   private:
-    memcached_store& store_;
-    memcached_st* h_ = nullptr;
-  };
+      d(std::move(*r));
+    };
+    asio::co_spawn(io_, wrapped(std::move(op), std::move(done)),
+                   asio::detached);
+  }
 
   std::span<const float> block_of(std::span<const float> all,
                                   std::size_t b) const {
@@ -150,6 +183,9 @@ class memcached_store final : public parameter_store {
     return static_cast<std::uint32_t>(
         std::min(options_.block_floats, floats_ - begin));
   }
+  block_expectation expect(std::size_t b) const {
+    return {static_cast<std::uint32_t>(b), floats_in(b), options_.job_tag};
+  }
 
   error size_error(std::size_t got) const {
     return make_error(errc::invalid_argument,
@@ -157,147 +193,160 @@ class memcached_store final : public parameter_store {
                           " floats, got " + std::to_string(got));
   }
 
-  error failure(memcached_st* h, memcached_return_t rc,
-                const std::string& key) const {
-    const errc code =
-        rc == MEMCACHED_NOTFOUND ? errc::not_found : errc::unavailable;
-    std::string why = memcached_last_error_message(h);
-    if (why.empty()) why = memcached_strerror(h, rc);
-    std::string msg = "memcached, key '" + key + "': " + why;
-    if (rc == MEMCACHED_NOTFOUND) {
-      msg += " (the block is missing: evicted, or its server restarted empty)";
-    }
-    return make_error(code, msg);
-  }
-
-  /// Runs `op` again while it fails on a connection, with backoff, for up
-  /// to options_.retry_for: a server that restarts, or a connection it
-  /// closed, costs a reconnect, not the job. A retried push resumes at the
-  /// block that failed, so no block whose cas succeeded is added twice. (A
-  /// cas the server applied but whose answer was lost would be; the block
-  /// format has no writer id to tell yet.)
-  template <class Op>
-  std::invoke_result_t<Op&> with_reconnect(Op op) {
-    const auto deadline = std::chrono::steady_clock::now() + options_.retry_for;
+  /// Runs the blocking `call` (returning expected<T>) on a call thread,
+  /// again while it reports an unreachable server, with backoff. After
+  /// options_.retry_for without success, fails, or with the failover
+  /// policy drops the server that holds `failed_key` (which `call` may
+  /// update to the key that failed) and goes on with the others.
+  template <class T, class Call>
+  awaitable<expected<T>> with_retry(std::string& failed_key, Call& call) {
+    auto deadline = clock_type::now() + options_.retry_for;
     auto backoff = std::chrono::milliseconds(5);
     for (;;) {
-      auto r = op();
-      if (r || r.error().code != errc::unavailable ||
-          std::chrono::steady_clock::now() + backoff > deadline) {
-        return r;
+      std::optional<expected<T>> r;
+      auto run = [&] { r.emplace(call()); };
+      co_await coro::on_pool(calls_, run);
+      if (*r || r->error().code != errc::unavailable) co_return std::move(*r);
+      if (clock_type::now() + backoff <= deadline) {
+        co_await coro::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+        continue;
       }
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+      const std::string why = r->error().message;
+      if (options_.on_server_failure == server_failure_policy::failover) {
+        if (auto gone = connections_->eject_server_of(failed_key)) {
+          failed_over_.fetch_add(1, std::memory_order_relaxed);
+          std::fprintf(stderr,
+                       "memcached: server %s unreachable for %lld ms; failing "
+                       "over to the other %zu (sync.on_server_failure = "
+                       "\"failover\"): %s\n",
+                       gone->c_str(),
+                       static_cast<long long>(options_.retry_for.count()),
+                       connections_->servers(), why.c_str());
+          deadline = clock_type::now() + options_.retry_for;
+          backoff = std::chrono::milliseconds(5);
+          continue;
+        }
+      }
+      co_return make_error(
+          errc::unavailable,
+          why + " (unreachable for " +
+              std::to_string(options_.retry_for.count()) +
+              " ms, sync.retry_ms; sync.on_server_failure = \"" +
+              (options_.on_server_failure == server_failure_policy::failover
+                   ? "failover\", no other server left)"
+                   : "fail\")"));
     }
   }
 
-  /// Reads one block with its CAS token into `value`.
-  expected<std::uint64_t> gets(memcached_st* h, std::size_t b,
-                               std::vector<std::byte>& value) {
-    const char* key = keys_[b].data();
-    const std::size_t len = keys_[b].size();
-    memcached_return_t rc = memcached_mget(h, &key, &len, 1);
-    if (rc != MEMCACHED_SUCCESS) return failure(h, rc, keys_[b]);
-    memcached_result_st* res = memcached_fetch_result(h, nullptr, &rc);
-    if (res == nullptr) {
-      return failure(h, rc == MEMCACHED_END ? MEMCACHED_NOTFOUND : rc,
-                     keys_[b]);
-    }
-    const auto* v =
-        reinterpret_cast<const std::byte*>(memcached_result_value(res));
-    value.assign(v, v + memcached_result_length(res));
-    const std::uint64_t cas = memcached_result_cas(res);
-    memcached_result_free(res);
-    // Drain the end-of-results marker so that the handle is ready again.
-    while (memcached_fetch_result(h, nullptr, &rc) != nullptr) {
-    }
-    return cas;
+  /// One gets/add/cas attempt on block `b`: applied, or aborted on a CAS
+  /// conflict, not_found when the block is missing, or another error. A
+  /// block whose writer is this push already holds it: an earlier cas was
+  /// applied though its reply was lost.
+  expected<void> add_to_block(std::size_t b, std::span<const float> part,
+                              std::uint64_t writer) {
+    auto c = connections_->acquire();
+    auto v = c.get(keys_[b]);
+    if (!v) return v.error();
+    received_.fetch_add(v->bytes.size(), std::memory_order_relaxed);
+    auto block = decode_block(v->bytes, expect(b), keys_[b]);
+    if (!block) return block.error();
+    if (block->writer == writer) return {};
+    c->sum.resize(part.size());
+    read_payload(block->payload, c->sum);
+    for (std::size_t i = 0; i < part.size(); ++i) c->sum[i] += part[i];
+    encode_block(
+        {static_cast<std::uint32_t>(b), block->version + 1, options_.job_tag,
+         writer},
+        c->sum, c->value);
+    const auto rc =
+        memcached_cas(c.memc(), keys_[b].data(), keys_[b].size(),
+                      value_ptr(c->value), c->value.size(), 0, 0, v->cas);
+    if (rc != MEMCACHED_SUCCESS) return c.failure(rc, keys_[b]);
+    sent_.fetch_add(c->value.size(), std::memory_order_relaxed);
+    return {};
   }
 
-  expected<void> push_now(std::span<const float> delta,
-                          std::size_t& next_block) {
-    handle h(*this);
-    std::vector<std::byte> value;
-    std::vector<float> sum;
-    // A missing block does not stop the others from getting the delta: the
-    // caller restores it from a copy that includes this delta.
-    std::optional<error> missing;
-    for (std::size_t b = next_block; b < blocks_; ++b) {
-      const std::uint32_t count = floats_in(b);
-      const auto part = delta.subspan(b * options_.block_floats, count);
-      for (int attempt = 0;; ++attempt) {
-        auto cas = gets(h.get(), b, value);
-        if (!cas && cas.error().code == errc::not_found) {
-          if (!missing) missing = cas.error();
-          next_block = b + 1;
-          break;
-        }
-        if (!cas) return cas.error();
-        received_.fetch_add(value.size(), std::memory_order_relaxed);
-        auto block = decode_block(
-            value, {static_cast<std::uint32_t>(b), count, options_.job_tag},
-            keys_[b]);
-        if (!block) return block.error();
-        sum.resize(count);
-        read_payload(block->payload, sum);
-        for (std::uint32_t i = 0; i < count; ++i) sum[i] += part[i];
-        encode_block({static_cast<std::uint32_t>(b), block->version + 1,
-                      options_.job_tag},
-                     sum, value);
-        const auto rc =
-            memcached_cas(h.get(), keys_[b].data(), keys_[b].size(),
-                          reinterpret_cast<const char*>(value.data()),
-                          value.size(), 0, 0, *cas);
-        if (rc == MEMCACHED_SUCCESS) {
-          sent_.fetch_add(value.size(), std::memory_order_relaxed);
-          next_block = b + 1;
-          break;
-        }
-        if (rc != MEMCACHED_DATA_EXISTS) return failure(h.get(), rc, keys_[b]);
-        // Another replica changed the block since our gets: read it again.
-        cas_retries_.fetch_add(1, std::memory_order_relaxed);
-        if (attempt >= options_.max_cas_retries) {
-          return make_error(errc::aborted,
-                            "memcached, key '" + keys_[b] +
-                                "': " + std::to_string(attempt + 1) +
-                                " compare-and-swap conflicts in a row");
-        }
-        std::this_thread::sleep_for(std::chrono::microseconds(
-            std::min(1000, 10 << std::min(attempt, 6))));
+  awaitable<expected<void>> push_block(std::size_t b,
+                                       std::span<const float> delta,
+                                       std::uint64_t writer) {
+    const auto part = delta.subspan(b * options_.block_floats, floats_in(b));
+    std::string key = keys_[b];
+    auto attempt = [&] { return add_to_block(b, part, writer); };
+    for (int conflicts = 0;; ++conflicts) {
+      auto r = co_await with_retry<void>(key, attempt);
+      if (r || r.error().code != errc::aborted) co_return r;
+      // Another replica changed the block since our gets: read it again.
+      cas_retries_.fetch_add(1, std::memory_order_relaxed);
+      if (conflicts >= options_.max_cas_retries) {
+        co_return make_error(errc::aborted,
+                             "memcached, key '" + keys_[b] +
+                                 "': " + std::to_string(conflicts + 1) +
+                                 " compare-and-swap conflicts in a row");
       }
+      co_await coro::sleep_for(std::chrono::microseconds(
+          std::min(1000, 10 << std::min(conflicts, 6))));
     }
-    if (missing) return *missing;
+  }
+
+  /// Adds `delta` to every block at once. A missing block does not stop
+  /// the others from getting the delta: the caller restores it from a
+  /// copy that includes this delta.
+  awaitable<expected<void>> push_op(std::span<const float> delta,
+                                    std::uint64_t writer) {
+    std::vector<std::optional<error>> errors(blocks_);
+    auto one = [&](std::size_t b) -> awaitable<void> {
+      auto r = co_await push_block(b, delta, writer);
+      if (!r) errors[b] = r.error();
+    };
+    co_await coro::run_parallel(blocks_, one);
+    const error* missing = nullptr;
+    for (const auto& e : errors) {
+      if (!e) continue;
+      if (e->code != errc::not_found) co_return *e;
+      if (missing == nullptr) missing = &*e;
+    }
+    if (missing != nullptr) co_return *missing;
     applied_.fetch_add(1, std::memory_order_relaxed);
-    return {};
+    // Counted once every block has it, so that a fetch that sees the new
+    // count sees the push. The count only saves fetches: a lost increment
+    // costs one unneeded copy, never a missed update.
+    std::string key = version_key_;
+    auto bump = [&]() -> expected<void> {
+      auto c = connections_->acquire();
+      std::uint64_t value = 0;
+      const auto rc = memcached_increment(c.memc(), key.data(), key.size(), 1,
+                                          &value);
+      if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND) return {};
+      return c.failure(rc, key);
+    };
+    co_return co_await with_retry<void>(key, bump);
   }
 
-  expected<void> restore_now(std::span<const float> params) {
-    handle h(*this);
-    std::vector<std::byte> value;
-    // A version far from any count of pushes, so that no replica takes the
-    // restored parameters for ones it already has.
-    const auto version =
-        static_cast<std::uint64_t>(
-            std::chrono::steady_clock::now().time_since_epoch().count()) |
-        (1ull << 62);
-    for (std::size_t b = 0; b < blocks_; ++b) {
-      encode_block({static_cast<std::uint32_t>(b), version, options_.job_tag},
-                   block_of(params, b), value);
-      const auto rc = memcached_add(h.get(), keys_[b].data(), keys_[b].size(),
-                                    reinterpret_cast<const char*>(value.data()),
-                                    value.size(), 0, 0);
-      if (rc == MEMCACHED_SUCCESS) {
-        restored_.fetch_add(1, std::memory_order_relaxed);
-        sent_.fetch_add(value.size(), std::memory_order_relaxed);
-      } else if (rc != MEMCACHED_NOTSTORED && rc != MEMCACHED_DATA_EXISTS) {
-        return failure(h.get(), rc, keys_[b]);  // NOTSTORED: it exists
+  /// The job's count of applied pushes, or nullopt when it is missing.
+  expected<std::optional<std::uint64_t>> read_version() {
+    auto c = connections_->acquire();
+    auto v = c.get(version_key_);
+    if (!v) {
+      if (v.error().code == errc::not_found) {
+        return std::optional<std::uint64_t>{};
       }
+      return v.error();
     }
-    return {};
+    std::uint64_t n = 0;
+    const auto* text = reinterpret_cast<const char*>(v->bytes.data());
+    auto [ptr, ec] = std::from_chars(text, text + v->bytes.size(), n);
+    if (ec != std::errc{} || ptr != text + v->bytes.size()) {
+      return make_error(errc::data_loss,
+                        "memcached, key '" + version_key_ +
+                            "': not a decimal count (foreign value)");
+    }
+    return std::optional<std::uint64_t>{n};
   }
 
-  expected<std::uint64_t> fetch_now(std::span<float> out) {
-    handle h(*this);
+  /// Reads every block into `out` with one multi-get.
+  expected<void> read_blocks(std::span<float> out, std::string& failed_key) {
+    auto c = connections_->acquire();
     std::vector<const char*> keys;
     std::vector<std::size_t> lengths;
     for (const auto& k : keys_) {
@@ -305,66 +354,176 @@ class memcached_store final : public parameter_store {
       lengths.push_back(k.size());
     }
     memcached_return_t rc =
-        memcached_mget(h.get(), keys.data(), lengths.data(), keys.size());
-    if (rc != MEMCACHED_SUCCESS) return failure(h.get(), rc, keys_[0]);
+        memcached_mget(c.memc(), keys.data(), lengths.data(), keys.size());
+    if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_SOME_ERRORS) {
+      failed_key = keys_[0];
+      return c.failure(rc, keys_[0]);
+    }
+    bool server_failed = rc == MEMCACHED_SOME_ERRORS;
     std::vector<bool> seen(blocks_, false);
-    std::optional<std::uint64_t> version;
-    bool mixed = false;
     std::optional<error> first_error;
     while (memcached_result_st* res =
-               memcached_fetch_result(h.get(), nullptr, &rc)) {
-      const std::string key(memcached_result_key_value(res),
-                            memcached_result_key_length(res));
+               memcached_fetch_result(c.memc(), &c->result, &rc)) {
+      const std::string_view key(memcached_result_key_value(res),
+                                 memcached_result_key_length(res));
       const auto it = std::find(keys_.begin(), keys_.end(), key);
       const std::span<const std::byte> value(
           reinterpret_cast<const std::byte*>(memcached_result_value(res)),
           memcached_result_length(res));
       received_.fetch_add(value.size(), std::memory_order_relaxed);
-      if (it != keys_.end() && !first_error) {
-        const auto b = static_cast<std::size_t>(it - keys_.begin());
-        const std::uint32_t count = floats_in(b);
-        auto block = decode_block(
-            value, {static_cast<std::uint32_t>(b), count, options_.job_tag},
-            key);
-        if (!block) {
-          first_error = block.error();
-        } else {
-          read_payload(block->payload,
-                       out.subspan(b * options_.block_floats, count));
-          seen[b] = true;
-          if (version && *version != block->version) mixed = true;
-          version = block->version;
-        }
+      if (it == keys_.end() || first_error) continue;
+      const auto b = static_cast<std::size_t>(it - keys_.begin());
+      auto block = decode_block(value, expect(b), keys_[b]);
+      if (!block) {
+        first_error = block.error();
+        continue;
       }
-      memcached_result_free(res);
+      read_payload(block->payload,
+                   out.subspan(b * options_.block_floats, floats_in(b)));
+      seen[b] = true;
+    }
+    if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS &&
+        rc != MEMCACHED_NOTFOUND) {
+      server_failed = true;
     }
     if (first_error) return *first_error;
     for (std::size_t b = 0; b < blocks_; ++b) {
-      if (!seen[b]) return failure(h.get(), MEMCACHED_NOTFOUND, keys_[b]);
+      if (seen[b]) continue;
+      failed_key = keys_[b];
+      // A block not returned is missing, unless a server failed: then it
+      // may be on that server, which a retry (or failover) finds out.
+      return c.failure(server_failed ? MEMCACHED_CONNECTION_FAILURE
+                                     : MEMCACHED_NOTFOUND,
+                       keys_[b]);
     }
-    return mixed ? mixed_version : version.value_or(0);
+    return {};
+  }
+
+  awaitable<expected<std::uint64_t>> fetch_op(std::span<float> out,
+                                              std::uint64_t known) {
+    std::string key = version_key_;
+    auto version_call = [&] { return read_version(); };
+    auto version = co_await with_retry<std::optional<std::uint64_t>>(
+        key, version_call);
+    if (!version) co_return version.error();
+    if (*version && **version == known && known != mixed_version) {
+      not_modified_.fetch_add(1, std::memory_order_relaxed);
+      co_return known;  // nothing new: the caller has it all
+    }
+    auto blocks_call = [&] { return read_blocks(out, key); };
+    auto r = co_await with_retry<void>(key, blocks_call);
+    if (!r) co_return r.error();
+    // The count read before the blocks: they hold at least those pushes.
+    co_return version->value_or(mixed_version);
+  }
+
+  awaitable<expected<void>> restore_op(std::span<const float> params) {
+    // A version far from any count of pushes, so that no replica takes the
+    // restored parameters for ones it already has.
+    const auto version =
+        static_cast<std::uint64_t>(clock_type::now().time_since_epoch().count()) |
+        (std::uint64_t{1} << 62);
+    std::string key;
+    auto write_missing = [&]() -> expected<void> {
+      auto c = connections_->acquire();
+      for (std::size_t b = 0; b < blocks_; ++b) {
+        encode_block({static_cast<std::uint32_t>(b), version, options_.job_tag},
+                     block_of(params, b), c->value);
+        const auto rc =
+            memcached_add(c.memc(), keys_[b].data(), keys_[b].size(),
+                          value_ptr(c->value), c->value.size(), 0, 0);
+        if (rc == MEMCACHED_SUCCESS) {
+          restored_.fetch_add(1, std::memory_order_relaxed);
+          sent_.fetch_add(c->value.size(), std::memory_order_relaxed);
+        } else if (rc != MEMCACHED_NOTSTORED && rc != MEMCACHED_DATA_EXISTS) {
+          key = keys_[b];
+          return c.failure(rc, keys_[b]);  // NOTSTORED: it exists
+        }
+      }
+      // A fresh count no replica holds, in case the count went too.
+      const std::string count = std::to_string(version);
+      const auto rc = memcached_add(c.memc(), version_key_.data(),
+                                    version_key_.size(), count.data(),
+                                    count.size(), 0, 0);
+      if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTSTORED &&
+          rc != MEMCACHED_DATA_EXISTS) {
+        key = version_key_;
+        return c.failure(rc, version_key_);
+      }
+      return {};
+    };
+    co_return co_await with_retry<void>(key, write_missing);
+  }
+
+  awaitable<expected<std::optional<std::string>>> read_record_op(
+      std::string key) {
+    auto call = [&]() -> expected<std::optional<std::string>> {
+      auto c = connections_->acquire();
+      auto v = c.get(key);
+      if (!v) {
+        if (v.error().code == errc::not_found) {
+          return std::optional<std::string>{};
+        }
+        return v.error();
+      }
+      return std::optional<std::string>{std::in_place,
+                                        reinterpret_cast<const char*>(
+                                            v->bytes.data()),
+                                        v->bytes.size()};
+    };
+    co_return co_await with_retry<std::optional<std::string>>(key, call);
+  }
+
+  awaitable<expected<void>> write_record_op(std::string key,
+                                            std::string value) {
+    auto call = [&]() -> expected<void> {
+      auto c = connections_->acquire();
+      const auto rc = memcached_set(c.memc(), key.data(), key.size(),
+                                    value.data(), value.size(), 0, 0);
+      if (rc != MEMCACHED_SUCCESS) return c.failure(rc, key);
+      return {};
+    };
+    co_return co_await with_retry<void>(key, call);
+  }
+
+  awaitable<expected<void>> erase_record_op(std::string key) {
+    auto call = [&]() -> expected<void> {
+      auto c = connections_->acquire();
+      const auto rc = memcached_delete(c.memc(), key.data(), key.size(), 0);
+      if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) {
+        return c.failure(rc, key);
+      }
+      return {};
+    };
+    co_return co_await with_retry<void>(key, call);
   }
 
   std::size_t floats_;
   memcached_options options_;
-  memc_ptr prototype_;
   std::size_t blocks_;
+  std::string prefix_;       ///< "emnist:<job>:"
+  std::string version_key_;  ///< count of pushes applied
   std::vector<std::string> keys_;
-  std::mutex idle_mutex_;
-  std::vector<memcached_st*> idle_;
+  std::unique_ptr<memcached_pool> connections_;
+  /// Writer ids of pushes: random per store, then one more per push.
+  std::uint64_t writer_base_;
+  std::atomic<std::uint64_t> writer_seq_{0};
   std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};
+  std::atomic<std::uint64_t> not_modified_{0}, failed_over_{0};
   std::atomic<std::uint64_t> sent_{0}, received_{0}, cas_retries_{0};
   std::atomic<std::uint64_t> restored_{0};
-  boost::asio::thread_pool pool_;  ///< last: joined before the rest goes
+  // Last, in this order: the io thread stops before the call threads, and
+  // both before anything above goes.
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  asio::thread_pool calls_;
+  std::thread io_thread_;
 };
 
 }  // namespace
 
 expected<std::shared_ptr<parameter_store>> make_memcached_store(
     std::size_t floats, const memcached_options& o) {
-  if (o.servers.empty()) {
-    return make_error(errc::invalid_argument, "sync.servers: no server given");
-  }
   if (!valid_job_name(o.job)) {
     return make_error(
         errc::invalid_argument,
@@ -375,37 +534,12 @@ expected<std::shared_ptr<parameter_store>> make_memcached_store(
       o.block_floats * 4 + block_header_bytes > 1000000) {
     return make_error(
         errc::invalid_argument,
-        "sync.block_bytes: a block must hold 1 to 249,990 floats");
+        "sync.block_bytes: a block must hold 1 to 249,988 floats");
   }
-  memc_ptr memc(memcached_create(nullptr), &memcached_free);
-  if (!memc) return make_error(errc::internal, "memcached_create failed");
-  for (const auto& s : o.servers) {
-    auto address = parse_server(s);
-    if (!address) {
-      return make_error(errc::invalid_argument,
-                        "sync.servers: " + address.error().message);
-    }
-    if (memcached_server_add(memc.get(), address->host.c_str(),
-                             address->port) != MEMCACHED_SUCCESS) {
-      return make_error(errc::invalid_argument,
-                        "sync.servers: cannot add '" + s + "'");
-    }
-  }
-  const auto ms = static_cast<std::uint64_t>(o.timeout.count());
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_DISTRIBUTION,
-                         MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000);
-  // Retry a failed server at once on the next call: with_reconnect paces
-  // the retries itself.
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 0);
+  auto pool = memcached_pool::create(o);
+  if (!pool) return pool.error();
   return std::shared_ptr<parameter_store>(
-      std::make_shared<memcached_store>(floats, o, std::move(memc)));
+      std::make_shared<memcached_store>(floats, o, std::move(*pool)));
 }
 
 }  // namespace emnist

@@ -8,11 +8,16 @@
 //   auto store = make_memcached_store(shape.size(), o);
 //   if (!store) fail(store.error().message);
 //
-// Keys: "emnist:<job>:b:<index>" for block <index>, "emnist:<job>:meta" for
-// the job's metadata. Blocks spread over the servers by consistent hashing
-// (ketama). libmemcached calls block, so they run on a small thread pool of
-// the store's own, each thread with its own memcached handle; completions
-// run on those threads.
+// Keys: "emnist:<job>:b:<index>" for block <index>, "emnist:<job>:version"
+// for the count of pushes applied, "emnist:<job>:<name>" for the records
+// (metadata, progress). Blocks spread over the servers by consistent
+// hashing (ketama).
+//
+// Every operation is a C++20 coroutine on the store's own io_context
+// thread: it retries, backs off and fails over there, and the blocks of a
+// push go out at once. The blocking libmemcached calls themselves run on a
+// small thread pool, each with a connection of its own; completions run on
+// the io thread.
 #pragma once
 
 #include <chrono>
@@ -25,17 +30,25 @@
 
 namespace emnist {
 
+/// What to do when a server stays unreachable for `retry_for`.
+enum class server_failure_policy {
+  fail,      ///< the operation fails, naming the server: the job stops
+  failover,  ///< drop the server from the pool; its blocks are restored
+             ///< on the others from the replicas' copies
+};
+
 struct memcached_options {
   std::vector<std::string> servers{"127.0.0.1:11211"};  ///< "host:port"
   std::string job = "emnist";  ///< key namespace: [A-Za-z0-9_.-], 1-64
   std::chrono::milliseconds timeout{1000};  ///< connect and poll timeout
-  /// How long an operation keeps retrying an unreachable server before it
-  /// fails (a restart takes a moment).
+  /// How long an operation keeps retrying an unreachable server before
+  /// `on_server_failure` applies (a restart takes a moment).
   std::chrono::milliseconds retry_for{5000};
+  server_failure_policy on_server_failure = server_failure_policy::fail;
   std::size_t block_floats = 65536;         ///< 256 KiB of floats a block
   std::uint64_t job_tag = 0;   ///< written in, and checked on, blocks
   int max_cas_retries = 1000;  ///< conflicts before a push fails
-  std::size_t io_threads = 2;  ///< threads running libmemcached calls
+  std::size_t io_threads = 4;  ///< threads running libmemcached calls
 };
 
 /// Validates the options (server list, job name, block size) and connects

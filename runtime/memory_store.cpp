@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -72,6 +73,34 @@ class memory_store final : public parameter_store {
     done({});
   }
 
+  void read_record(const std::string& name, record_completion done) override {
+    std::optional<std::string> value;
+    {
+      std::lock_guard guard(records_mutex_);
+      if (auto it = records_.find(name); it != records_.end()) {
+        value = it->second;
+      }
+    }
+    done(std::move(value));
+  }
+
+  void write_record(const std::string& name, std::string value,
+                    completion done) override {
+    {
+      std::lock_guard guard(records_mutex_);
+      records_[name] = std::move(value);
+    }
+    done({});
+  }
+
+  void erase_record(const std::string& name, completion done) override {
+    {
+      std::lock_guard guard(records_mutex_);
+      records_.erase(name);
+    }
+    done({});
+  }
+
   store_stats stats() const override {
     return {pushes_.load(), applied_.load(), fetches_.load(),
             bytes_sent_.load(), bytes_received_.load()};
@@ -91,6 +120,8 @@ class memory_store final : public parameter_store {
   std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};
   std::atomic<std::uint64_t> started_{0};  ///< pushes that began adding
   std::atomic<std::uint64_t> bytes_sent_{0}, bytes_received_{0};
+  std::mutex records_mutex_;
+  std::map<std::string, std::string> records_;
 };
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -33,6 +34,8 @@ struct store_stats {
   std::uint64_t bytes_received = 0;  ///< from the store to the replicas
   std::uint64_t cas_retries = 0;     ///< compare-and-swap conflicts retried
   std::uint64_t blocks_restored = 0;  ///< missing blocks written back
+  std::uint64_t fetches_not_modified = 0;  ///< fetches with nothing new
+  std::uint64_t servers_failed_over = 0;   ///< servers dropped from a pool
 };
 
 class parameter_store {
@@ -45,6 +48,9 @@ class parameter_store {
   /// straddles a concurrent push.
   using fetch_completion = std::function<void(expected<std::uint64_t>)>;
   static constexpr std::uint64_t mixed_version = ~std::uint64_t{0};
+  /// A small record's value, or nullopt when there is none.
+  using record_completion =
+      std::function<void(expected<std::optional<std::string>>)>;
 
   virtual ~parameter_store() = default;
 
@@ -77,6 +83,17 @@ class parameter_store {
   /// others' deltas then add to it. `params` must stay alive until `done`.
   /// Restored blocks get a new version that no replica expects.
   virtual void restore(std::span<const float> params, completion done) = 0;
+
+  /// Small named records beside the parameters: the job's metadata, each
+  /// replica's progress. `name` is [a-z0-9:_-], short; values are at most
+  /// 64 KiB. Thread-safe; `done` runs as for push().
+  virtual void read_record(const std::string& name,
+                           record_completion done) = 0;
+  /// Overwrites the record.
+  virtual void write_record(const std::string& name, std::string value,
+                            completion done) = 0;
+  /// Removes the record; removing one that does not exist succeeds.
+  virtual void erase_record(const std::string& name, completion done) = 0;
 
   virtual store_stats stats() const = 0;
 };

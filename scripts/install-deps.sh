@@ -17,7 +17,7 @@ packages=(
 # The PyTorch peer of the benchmark (bench/) is optional: install with
 # `WITH_BENCH=1 scripts/install-deps.sh`.
 if [[ "${WITH_BENCH:-0}" == 1 ]]; then
-  packages+=(python3 python3-torch python3-numpy)
+  packages+=(python3 python3-torch python3-numpy python3-pylibmc)
 fi
 
 missing=()

@@ -56,6 +56,7 @@ TEST_CASE("simulation: one replica is deterministic for a seed") {
   auto cfg = small_job();
   cfg.train.target_accuracy = 1.0;  // not reached: runs max_epochs passes
   cfg.train.max_epochs = 1;
+  cfg.sync.push_backlog = "wait";  // each push covers exactly push_every
   const auto& data = test::bymerge_data(20000);
   auto a = run_simulation(cfg, data);
   auto b = run_simulation(cfg, data);
@@ -123,9 +124,21 @@ TEST_CASE("simulation: replicas on a real memcached server") {
     CHECK(r->sync.pushes > 0);
     CHECK(r->sync.pushes_applied == r->sync.pushes);
   }
+  SUBCASE("pushes coalesce while the store is slower than compute") {
+    cfg.sync.push_every = 1;
+    cfg.actors.push_queue = 1;
+    cfg.train.target_accuracy = 0.6;
+    auto r = run_simulation(cfg, test::bymerge_data(20000));
+    REQUIRE_MESSAGE(r.has_value(), r.error().message);
+    CHECK(r->reached);
+    // A round trip to memcached takes far longer than one step.
+    CHECK(r->sync.pushes * 2 < r->samples / 32);
+    CHECK(r->sync.pushes_applied == r->sync.pushes);
+  }
   SUBCASE("one replica is as deterministic as on the embedded store") {
     cfg.train.target_accuracy = 1.0;
     cfg.train.max_epochs = 1;
+    cfg.sync.push_backlog = "wait";
     auto a = run_simulation(cfg, test::bymerge_data(20000));
     auto b = run_simulation(cfg, test::bymerge_data(20000));
     cfg.sync.store = "memory";

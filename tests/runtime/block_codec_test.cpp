@@ -16,7 +16,7 @@ namespace {
 std::vector<std::byte> sample_block(std::vector<float>& values) {
   values = {1.5f, -2.0f, 0.25f, 1e-20f, 3.0f};
   std::vector<std::byte> out;
-  encode_block({7, 42, 0xabcdef}, values, out);
+  encode_block({7, 42, 0xabcdef, 0x5eed}, values, out);
   return out;
 }
 
@@ -47,6 +47,7 @@ TEST_CASE("block_codec: round trip") {
   auto r = decode_block(bytes, {7, 5, 0xabcdef}, "k");
   REQUIRE(r.has_value());
   CHECK(r->version == 42);
+  CHECK(r->writer == 0x5eed);
   std::vector<float> back(5);
   read_payload(r->payload, back);
   CHECK(back == values);
@@ -58,7 +59,7 @@ TEST_CASE("block_codec: every corruption is detected and named") {
 
   CHECK(
       has(decode_error(std::vector<std::byte>(good.begin(), good.begin() + 10)),
-          "shorter than the 40-byte header"));
+          "shorter than the 48-byte header"));
   auto bad = good;
   bad[0] = std::byte{'X'};
   CHECK(has(decode_error(bad), "not a parameter block"));
@@ -76,5 +77,8 @@ TEST_CASE("block_codec: every corruption is detected and named") {
   CHECK(has(decode_error(bad), "corrupt value"));
   bad = good;
   bad[16] ^= std::byte{0x01};  // the version, covered by the checksum too
+  CHECK(has(decode_error(bad), "corrupt value"));
+  bad = good;
+  bad[40] ^= std::byte{0x01};  // the writer, likewise
   CHECK(has(decode_error(bad), "corrupt value"));
 }

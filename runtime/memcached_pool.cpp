@@ -1,0 +1,181 @@
+// Connections, the server list, failover and error text for the memcached
+// store.
+#include "runtime/memcached_pool.hpp"
+
+#include <algorithm>
+
+namespace emnist {
+
+memcached_pool::connection::~connection() {
+  if (memc != nullptr) {
+    memcached_result_free(&result);
+    memcached_free(memc);
+  }
+}
+
+memcached_pool::lease::~lease() { pool_.give_back(std::move(c_)); }
+
+expected<memcached_pool::value_view> memcached_pool::lease::get(
+    const std::string& key) {
+  const char* k = key.data();
+  const std::size_t len = key.size();
+  memcached_return_t rc = memcached_mget(c_->memc, &k, &len, 1);
+  if (rc != MEMCACHED_SUCCESS) return failure(rc, key);
+  // The connection's own result struct keeps its buffer between calls.
+  memcached_result_st* res = memcached_fetch_result(c_->memc, &c_->result, &rc);
+  if (res == nullptr) {
+    return failure(rc == MEMCACHED_END ? MEMCACHED_NOTFOUND : rc, key);
+  }
+  // Drain the end-of-results marker so that the connection is ready again;
+  // fetching into nullptr would free our result, so use a scratch one.
+  memcached_return_t end_rc = MEMCACHED_SUCCESS;
+  while (memcached_result_st* more =
+             memcached_fetch_result(c_->memc, nullptr, &end_rc)) {
+    memcached_result_free(more);
+  }
+  return value_view{
+      {reinterpret_cast<const std::byte*>(memcached_result_value(res)),
+       memcached_result_length(res)},
+      memcached_result_cas(res)};
+}
+
+std::string memcached_pool::lease::server_of(const std::string& key) const {
+  memcached_return_t rc = MEMCACHED_SUCCESS;
+  const memcached_instance_st* s =
+      memcached_server_by_key(c_->memc, key.data(), key.size(), &rc);
+  if (s == nullptr) return "?";
+  return std::string(memcached_server_name(s)) + ":" +
+         std::to_string(memcached_server_port(s));
+}
+
+error memcached_pool::lease::failure(memcached_return_t rc,
+                                     const std::string& key) const {
+  if (rc == MEMCACHED_NOTFOUND) {
+    return make_error(errc::not_found,
+                      "memcached, key '" + key +
+                          "': not found (the value is missing: evicted, or "
+                          "its server restarted empty)");
+  }
+  if (rc == MEMCACHED_DATA_EXISTS) {
+    return make_error(errc::aborted, "memcached, key '" + key +
+                                         "': changed since it was read");
+  }
+  std::string why = memcached_last_error_message(c_->memc);
+  if (why.empty()) why = memcached_strerror(c_->memc, rc);
+  return make_error(errc::unavailable, "memcached server " + server_of(key) +
+                                           ", key '" + key + "': " + why);
+}
+
+namespace {
+
+expected<memcached_st*> make_prototype(const std::vector<std::string>& servers,
+                                       const memcached_options& o) {
+  memcached_st* memc = memcached_create(nullptr);
+  if (memc == nullptr) return make_error(errc::internal, "memcached_create");
+  for (const auto& s : servers) {
+    auto address = parse_server(s);
+    if (!address || memcached_server_add(memc, address->host.c_str(),
+                                         address->port) != MEMCACHED_SUCCESS) {
+      memcached_free(memc);
+      return make_error(errc::invalid_argument,
+                        "sync.servers: " + (address ? "cannot add '" + s + "'"
+                                                    : address.error().message));
+    }
+  }
+  const auto ms = static_cast<std::uint64_t>(o.timeout.count());
+  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
+  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
+  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
+  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_DISTRIBUTION,
+                         MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA);
+  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms);
+  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
+  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000);
+  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000);
+  // Retry a failed server at once on the next call: the store paces its
+  // retries itself, and decides itself when a server is gone for good.
+  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 0);
+  return memc;
+}
+
+}  // namespace
+
+memcached_pool::memcached_pool(std::vector<std::string> servers,
+                               memcached_options options)
+    : options_(std::move(options)), servers_(std::move(servers)) {}
+
+memcached_pool::~memcached_pool() {
+  idle_.clear();
+  if (prototype_ != nullptr) memcached_free(prototype_);
+}
+
+expected<std::unique_ptr<memcached_pool>> memcached_pool::create(
+    const memcached_options& options) {
+  if (options.servers.empty()) {
+    return make_error(errc::invalid_argument, "sync.servers: no server given");
+  }
+  std::unique_ptr<memcached_pool> pool(
+      new memcached_pool(options.servers, options));
+  if (auto r = pool->rebuild(); !r) return r.error();
+  return pool;
+}
+
+expected<void> memcached_pool::rebuild() {
+  auto memc = make_prototype(servers_, options_);
+  if (!memc) return memc.error();
+  if (prototype_ != nullptr) memcached_free(prototype_);
+  prototype_ = *memc;
+  ++generation_;
+  return {};
+}
+
+memcached_pool::lease memcached_pool::acquire() {
+  std::lock_guard guard(mutex_);
+  while (!idle_.empty()) {
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    if (c->generation == generation_) return lease(*this, std::move(c));
+  }
+  auto c = std::make_unique<connection>();
+  c->memc = memcached_clone(nullptr, prototype_);
+  memcached_result_create(c->memc, &c->result);
+  c->generation = generation_;
+  return lease(*this, std::move(c));
+}
+
+void memcached_pool::give_back(std::unique_ptr<connection> c) {
+  std::lock_guard guard(mutex_);
+  // A connection to a server list that has changed since is dropped.
+  if (c->generation == generation_) idle_.push_back(std::move(c));
+}
+
+std::optional<std::string> memcached_pool::eject_server_of(
+    const std::string& key) {
+  std::lock_guard guard(mutex_);
+  if (servers_.size() <= 1) return std::nullopt;
+  memcached_return_t rc = MEMCACHED_SUCCESS;
+  const memcached_instance_st* s =
+      memcached_server_by_key(prototype_, key.data(), key.size(), &rc);
+  if (s == nullptr) return std::nullopt;
+  const std::string name = std::string(memcached_server_name(s)) + ":" +
+                           std::to_string(memcached_server_port(s));
+  auto previous = servers_;
+  std::erase_if(servers_, [&](const std::string& entry) {
+    auto a = parse_server(entry);
+    return a && std::string(memcached_server_name(s)) == a->host &&
+           memcached_server_port(s) == a->port;
+  });
+  if (servers_.size() == previous.size() || !rebuild()) {
+    servers_ = std::move(previous);
+    return std::nullopt;
+  }
+  idle_.clear();
+  return name;
+}
+
+std::size_t memcached_pool::servers() const {
+  std::lock_guard guard(mutex_);
+  return servers_.size();
+}
+
+}  // namespace emnist

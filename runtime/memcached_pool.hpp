@@ -1,0 +1,105 @@
+// The libmemcached side of the memcached store: connections to a server
+// list, leased to one blocking call at a time, and the server list itself,
+// which can shrink when a server is failed over.
+//
+//   auto pool = memcached_pool::create(options);
+//   {
+//     auto c = (*pool)->acquire();                  // one thread at a time
+//     auto v = c.get("emnist:j1:b:0");            // blocking
+//     if (!v) report(v.error().message);          // names key and server
+//   }
+//
+// Each lease reuses its connection's result and value buffers, so that a
+// 256 KiB block does not cost a fresh allocation (and its page faults)
+// per call. Thread-safe; the calls on one lease are not.
+#pragma once
+
+#include <libmemcached/memcached.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/memcached_store.hpp"
+
+namespace emnist {
+
+class memcached_pool {
+ public:
+  /// One connection with its reusable buffers.
+  struct connection {
+    memcached_st* memc = nullptr;
+    memcached_result_st result{};
+    std::vector<std::byte> value;  ///< encode buffer
+    std::vector<float> sum;        ///< block arithmetic
+    std::uint64_t generation = 0;  ///< of the server list it was made for
+    ~connection();
+  };
+
+  /// A value read by get(), valid until the next call on the lease.
+  struct value_view {
+    std::span<const std::byte> bytes;
+    std::uint64_t cas = 0;
+  };
+
+  class lease {
+   public:
+    lease(memcached_pool& pool, std::unique_ptr<connection> c)
+        : pool_(pool), c_(std::move(c)) {}
+    ~lease();
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+
+    memcached_st* memc() const { return c_->memc; }
+    connection& operator*() const { return *c_; }
+    connection* operator->() const { return c_.get(); }
+
+    /// Reads one key with its CAS token. not_found when absent;
+    /// unavailable when its server cannot be reached.
+    [[nodiscard]] expected<value_view> get(const std::string& key);
+    /// An error for the return code `rc` of a call on `key`, naming the
+    /// key and the server: not_found, aborted (a CAS conflict), or
+    /// unavailable.
+    [[nodiscard]] error failure(memcached_return_t rc,
+                                const std::string& key) const;
+    /// "host:port" of the server that holds `key`.
+    [[nodiscard]] std::string server_of(const std::string& key) const;
+
+   private:
+    memcached_pool& pool_;
+    std::unique_ptr<connection> c_;
+  };
+
+  /// Checks and adds every server; connects lazily.
+  [[nodiscard]] static expected<std::unique_ptr<memcached_pool>> create(
+      const memcached_options& options);
+  ~memcached_pool();
+
+  /// A connection for one blocking call (made on first use).
+  [[nodiscard]] lease acquire();
+
+  /// Drops the server that holds `key` from the list, unless it is the
+  /// last one left: later calls hash its keys onto the others. Returns its
+  /// "host:port", or nullopt when nothing was dropped.
+  std::optional<std::string> eject_server_of(const std::string& key);
+
+  std::size_t servers() const;
+
+ private:
+  memcached_pool(std::vector<std::string> servers, memcached_options options);
+  [[nodiscard]] expected<void> rebuild();  ///< prototype_ from servers_
+  void give_back(std::unique_ptr<connection> c);
+
+  memcached_options options_;
+  mutable std::mutex mutex_;
+  std::vector<std::string> servers_;  ///< alive: "host:port"
+  memcached_st* prototype_ = nullptr;
+  std::uint64_t generation_ = 0;
+  std::vector<std::unique_ptr<connection>> idle_;
+};
+
+}  // namespace emnist
