@@ -63,7 +63,7 @@ struct sync_config {
 
 struct actors_config {
   std::int64_t prefetch = 16;   ///< loader -> compute queue bound
-  std::int64_t push_queue = 4;  ///< compute -> sync deltas in flight
+  std::int64_t push_queue = 1;  ///< compute -> sync deltas in flight
   std::int64_t scheduler_threads =
       1;                          ///< shared threads: coordinator, evaluator
   std::int64_t report_every = 8;  ///< steps between progress reports
