@@ -12,12 +12,18 @@ minibatches of the job, stop at 0.75):
       0.75 and the ratio delayed/loopback. Target <= 1.5x.
   (c) the prototype's algorithm (bench/prototype_peer.py, one worker: whole
       float64 weights fetched and stored around every minibatch) against
-      `emnist simulate` memcached N=1: seconds to 0.75 and the speedup.
-      Target >= 50x.
+      `emnist simulate` memcached N=1 on loopback: seconds to 0.75 and the
+      speedup, for each of --peer-gradients (default prototype,mean):
+      prototype, the prototype's update as it was (output delta / batch**2):
+      the issue's figure, target >= 50x; mean, the corrected-gradient peer,
+      shown beside it with no target. A peer run stopped by its cap
+      (--peer-max-seconds, default 900) counts as taking the cap, so its
+      speedup is printed as a lower bound (">= Nx").
 
   bench/memcached_bench.py                            # all, N=1,2, 5 runs
   bench/memcached_bench.py --sections a --repeat 9
   bench/memcached_bench.py --sections a,c --repeat 1 --replicas 1
+  bench/memcached_bench.py --sections c --peer-gradients mean --repeat 3
   bench/memcached_bench.py --json > result.json       # table on stderr
 
 The memcached-on-loopback runs of a configuration serve every section that
@@ -28,8 +34,8 @@ memcached on a free loopback port (and the delay proxy, --proxy, for (b))
 and stops them at the end. It also prints pushes against pushes_applied of
 every memcached run: they differ when an update was lost.
 
-Exit status: 0 when every run reached 0.75, 3 when some did not, 1 when a
-run failed, 2 on bad arguments.
+Exit status: 0 when every run reached 0.75, 3 when some did not (a peer run
+stopped by its cap included), 1 when a run failed, 2 on bad arguments.
 """
 
 import argparse
@@ -54,7 +60,10 @@ DATA_FILES = ("emnist-bymerge-test-images-idx3-ubyte.gz",
               "emnist-bymerge-test-labels-idx1-ubyte.gz")
 SECTIONS = {"a": "embedded store vs memcached on loopback",
             "b": "memcached behind the delay proxy vs loopback",
-            "c": "prototype peer vs emnist simulate memcached N=1"}
+            "c": "prototype peer vs emnist simulate memcached N=1 loopback"}
+PEER_GRADIENTS = ("prototype", "mean")
+PEER_GROUPS = {"prototype": "prototype-gradient peer (output delta / batch**2): the issue's figure",
+               "mean": "corrected-gradient peer (mean gradient): no target"}
 
 
 class RunFailed(Exception):
@@ -188,8 +197,8 @@ class Config:
 
     @property
     def name(self):
-        if self.kind == "peer":
-            return "peer N=1"
+        if self.kind == "peer":  # store holds the peer's gradient
+            return f"peer {self.store} N=1"
         return f"{self.store} N={self.replicas}" + (
             f" {self.where}" if self.store == "memcached" else "")
 
@@ -225,9 +234,21 @@ def cpp_command(args, cfg, servers, job):
     return cmd
 
 
-def peer_command(args, server, job):
+def peer_command(args, server, job, gradient):
     return [args.python, PEER, "--server", server, "--data", args.data, "--workers", "1",
-            "--max-seconds", args.peer_max_seconds, "--job", job, "--target", TARGET]
+            "--gradient", gradient, "--max-seconds", args.peer_max_seconds, "--job", job,
+            "--target", TARGET]
+
+
+def capped_seconds(runs, cap):
+    """Median seconds to 0.75 of peer runs, a run stopped by the cap counting
+    as the cap, and whether that median is only a lower bound (some run did
+    not reach 0.75: its true time is longer than the cap)."""
+    vals = [r["seconds_to_target"] if r.get("reached") and r.get("seconds_to_target") is not None
+            else cap for r in runs]
+    if not vals:
+        return None, False
+    return statistics.median(vals), not all(r.get("reached") for r in runs)
 
 
 def median(runs, key, reached_only=False):
@@ -244,9 +265,11 @@ def fnum(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-def verdict(value, op, bound):
+def verdict(value, op, bound, lower_bound=False):
     if value is None:
         return "n/a"
+    if lower_bound:  # only a ">=" bound can be decided from below
+        return "met" if value >= bound else "undecided (cap)"
     return "met" if (value >= bound if op == ">=" else value <= bound) else "NOT MET"
 
 
@@ -304,34 +327,45 @@ def build_report(args, runs, rtt):
         report["b"] = {"columns": ["loopback", f"+{args.delay_ms:g} ms/way"], "rows": rows,
                        "round_trip_ms": rtt}
     if "c" in args.sections:
-        peer, mc = get("peer"), get("cpp", "memcached", 1)
-        speed = ratio(median(peer, "seconds_to_target", True),
-                      median(mc, "seconds_to_target", True))
-        rows = [
-            {"n": 1, "what": "runs reaching 0.75",
-             "left": f"{sum(r['reached'] for r in peer)}/{len(peer)}",
-             "right": f"{sum(r['reached'] for r in mc)}/{len(mc)}"},
-            {"n": 1, "what": "seconds to 0.75", "left": median(peer, "seconds_to_target", True),
-             "right": median(mc, "seconds_to_target", True), "ratio": speed,
-             "target": ">= 50x", "verdict": verdict(speed, ">=", 50),
-             "fmt": ".3f"},
-            {"n": 1, "what": "training samples/s", "left": median(peer, "samples_per_second"),
-             "right": median(mc, "samples_per_second"),
-             "ratio": ratio(median(mc, "samples_per_second"),
-                            median(peer, "samples_per_second")),
-             "fmt": ",.0f"},
-            {"n": 1, "what": "samples trained to 0.75", "left": median(peer, "samples", True),
-             "right": median(mc, "samples", True), "fmt": ",.0f"},
-        ]
+        mc = get("cpp", "memcached", 1)
+        cpp_secs = median(mc, "seconds_to_target", True)
+        rows = []
+        blas = None
+        for g in args.peer_gradients:
+            peer = get("peer", g)
+            blas = blas or (peer[0].get("blas") if peer else None)
+            secs, bound = capped_seconds(peer, args.peer_max_seconds)
+            speed = ratio(secs, cpp_secs)
+            target = {"target": ">= 50x", "verdict": verdict(speed, ">=", 50, bound)} \
+                if g == "prototype" else {"target": "none"}
+            rows += [
+                {"group": g, "what": "runs reaching 0.75",
+                 "left": f"{sum(bool(r['reached']) for r in peer)}/{len(peer)}",
+                 "right": f"{sum(bool(r['reached']) for r in mc)}/{len(mc)}"},
+                {"group": g, "what": "seconds to 0.75", "left": secs, "right": cpp_secs,
+                 "ratio": speed, "lower_bound": bound, "fmt": ".3f", **target},
+                {"group": g, "what": "training samples/s",
+                 "left": median(peer, "samples_per_second"),
+                 "right": median(mc, "samples_per_second"),
+                 "ratio": ratio(median(mc, "samples_per_second"),
+                                median(peer, "samples_per_second")), "fmt": ",.0f"},
+                {"group": g, "what": "samples trained to 0.75",
+                 "left": median(peer, "samples", True), "right": median(mc, "samples", True),
+                 "fmt": ",.0f"},
+            ]
+            if bound:
+                rows.append({"group": g, "what": "accuracy at the cap (median)",
+                             "left": median([r for r in peer if not r.get("reached")],
+                                            "accuracy"), "fmt": ".4f"})
         report["c"] = {"columns": ["peer", "C++ memcached"], "rows": rows,
-                       "peer_blas": peer[0].get("blas") if peer else None}
+                       "peer_max_seconds": args.peer_max_seconds, "peer_blas": blas}
     return report
 
 
 def print_report(args, report, runs, out):
     print(f"EMNIST ByMerge, train test[:100000], eval test[100000:] every 500 minibatches, "
           f"target {TARGET}; medians of {args.repeat} C++ run(s)"
-          + (f", {args.repeat_peer} peer run(s)" if "c" in args.sections else "")
+          + (f", {args.repeat_peer} peer run(s) per gradient" if "c" in args.sections else "")
           + f"; {os.cpu_count()} cores", file=out)
     for sec in "abc":
         if sec not in report:
@@ -344,24 +378,28 @@ def print_report(args, report, runs, out):
             print(f"    measured round trip: loopback {rt['loopback']:.3f} ms, "
                   f"through the proxy {rt['delayed']:.3f} ms", file=out)
         label = "speedup" if sec == "c" else "ratio"
-        header = f"    {'':28}{left:>14}{right:>15}{label:>9}  {'target':<9}"
+        header = f"    {'':28}{left:>14}{right:>15}{label:>13}  {'target':<9}"
         print(header, file=out)
-        last_n = None
+        last_group = None
         for row in rep["rows"]:
-            if sec != "c" and row["n"] != last_n:
-                print(f"  N={row['n']}", file=out)
-                last_n = row["n"]
+            group = row["group"] if sec == "c" else row["n"]
+            if group != last_group:
+                print(f"  {PEER_GROUPS[group]}" if sec == "c" else f"  N={group}", file=out)
+                last_group = group
             spec = row.get("fmt")
+            bound = ">= " if row.get("lower_bound") else ""
             cells = []
             for side in ("left", "right"):
                 v = row.get(side)
                 cells.append(v if isinstance(v, str) else ("" if v is None and side not in row
                                                           else fnum(v, spec)))
+            if bound and row.get("left") is not None:
+                cells[0] = bound + cells[0]
             r = row.get("ratio")
-            rtxt = "" if "ratio" not in row else ("-" if r is None else f"{r:.2f}x")
+            rtxt = "" if "ratio" not in row else ("-" if r is None else f"{bound}{r:.2f}x")
             tgt = row.get("target", "")
             ver = row.get("verdict", "")
-            print(f"    {row['what']:28}{cells[0]:>14}{cells[1]:>15}{rtxt:>9}  {tgt:<9}{ver}",
+            print(f"    {row['what']:28}{cells[0]:>14}{cells[1]:>15}{rtxt:>13}  {tgt:<9}{ver}",
                   file=out)
         if sec == "a":
             print("    ratio: memcached / memory", file=out)
@@ -369,6 +407,10 @@ def print_report(args, report, runs, out):
             print("    ratio: delayed / loopback", file=out)
         else:
             print("    speedup: peer / C++ for seconds, C++ / peer for samples/s", file=out)
+            if any(row.get("lower_bound") for row in rep["rows"]):
+                print(f"    \">= \": some peer run stopped at its cap "
+                      f"({rep['peer_max_seconds']:g} s) before 0.75; the cap stands in for "
+                      f"its time, so the speedup is a lower bound", file=out)
             blas = rep.get("peer_blas") or []
             if blas and not any(k in b.lower() for b in blas for k in ("openblas", "mkl", "blis")):
                 print(f"    note: the peer's numpy runs on {', '.join(blas)} (reference BLAS)",
@@ -385,10 +427,12 @@ def print_report(args, report, runs, out):
             flag = "ok" if not lost else f"LOST UPDATES in run(s) {lost}"
             print(f"    {Config(*key).name:28}{applied:>10,}/{pushes:<10,}  {flag}", file=out)
 
-    print("\nper run (seconds to 0.75, training samples/s):", file=out)
+    print("\nper run (seconds to 0.75, training samples/s; a run that did not reach "
+          "0.75: >seconds run [accuracy]):", file=out)
     for key, rs in runs.items():
-        cells = " ".join(f"{fnum(r.get('seconds_to_target'), '.3f')}/"
-                         f"{fnum(r.get('samples_per_second'), ',.0f')}" for r in rs)
+        cells = " ".join((f"{fnum(r.get('seconds_to_target'), '.3f')}" if r.get("reached") else
+                          f">{fnum(r.get('seconds'), '.1f')}[{fnum(r.get('accuracy'), '.4f')}]")
+                         + f"/{fnum(r.get('samples_per_second'), ',.0f')}" for r in rs)
         print(f"    {Config(*key).name:28}{cells}", file=out)
 
 
@@ -426,7 +470,12 @@ def main(argv=None):
         REPO.parent / "shared" / "data" / "emnist"))
     p.add_argument("--python", default="/usr/bin/python3",
                    help="Python for the peer, with numpy and pylibmc (default /usr/bin/python3)")
-    p.add_argument("--peer-max-seconds", type=float, default=900)
+    p.add_argument("--peer-max-seconds", type=float, default=900,
+                   help="cap of each peer run, in seconds (default 900)")
+    p.add_argument("--peer-gradients", default=list(PEER_GRADIENTS),
+                   type=lambda t: parse_list(t, str, PEER_GRADIENTS),
+                   help="the peer's gradients for (c): prototype (the issue's figure) "
+                        "and/or mean (default prototype,mean)")
     p.add_argument("--timeout", type=float, default=600, help="seconds per C++ run")
     p.add_argument("--json", action="store_true",
                    help="print the result as JSON on stdout (the table goes to stderr)")
@@ -434,6 +483,8 @@ def main(argv=None):
 
     if args.repeat < 1 or args.repeat_peer < 1 or any(n < 1 for n in args.replicas):
         p.error("--repeat, --repeat-peer and --replicas must be >= 1")
+    if args.peer_max_seconds <= 0:
+        p.error("--peer-max-seconds must be > 0")
     args.data = str(Path(args.data).resolve())
     missing = [f for f in DATA_FILES if not (Path(args.data) / f).is_file()]
     if missing:
@@ -474,15 +525,18 @@ def main(argv=None):
                 log(f"[{what}] reached={r['reached']} seconds_to_target="
                     f"{fnum(r.get('seconds_to_target'), '.3f')} samples/s="
                     f"{fnum(r.get('samples_per_second'), ',.0f')}{lost}")
-            if "c" in args.sections and i < args.repeat_peer:
-                what = f"prototype peer run {i + 1}/{args.repeat_peer}"
-                log(f"[{what}] ... (tens of seconds to minutes)")
-                r = run_json(what, peer_command(args, loopback, f"mcb{stamp}-peer-{i}"),
+            for g in (args.peer_gradients if "c" in args.sections else []):
+                if i >= args.repeat_peer:
+                    break
+                what = f"peer {g} run {i + 1}/{args.repeat_peer}"
+                log(f"[{what}] ... (up to {args.peer_max_seconds:g} s)")
+                r = run_json(what, peer_command(args, loopback, f"mcb{stamp}-peer{g}-{i}", g),
                              args.peer_max_seconds + 900)
-                runs.setdefault(Config("peer").key(), []).append(r)
+                runs.setdefault(Config("peer", g).key(), []).append(r)
                 log(f"[{what}] reached={r['reached']} seconds_to_target="
-                    f"{fnum(r.get('seconds_to_target'), '.2f')} samples/s="
-                    f"{fnum(r.get('samples_per_second'), ',.0f')}")
+                    f"{fnum(r.get('seconds_to_target'), '.2f')} accuracy="
+                    f"{fnum(r.get('accuracy'), '.4f')} seconds={fnum(r.get('seconds'), '.1f')} "
+                    f"samples/s={fnum(r.get('samples_per_second'), ',.0f')}")
     except RunFailed as e:
         log(f"memcached_bench: {e}")
         return 1
@@ -497,6 +551,8 @@ def main(argv=None):
         print(json.dumps({
             "config": {"sections": args.sections, "replicas": args.replicas,
                        "repeat": args.repeat, "repeat_peer": args.repeat_peer,
+                       "peer_gradients": args.peer_gradients,
+                       "peer_max_seconds": args.peer_max_seconds,
                        "delay_ms": args.delay_ms, "set": args.set, "data": args.data,
                        "emnist": args.emnist, "target": TARGET, "cores": os.cpu_count()},
             "report": report,

@@ -10,16 +10,20 @@ bias). W1 ~ U[-0.01, 0.01), W2 ~ U[-0.1, 0.1), float64. Plain SGD, learning
 rate 0.1, batch 32, each worker's shard shuffled every epoch (last partial
 batch dropped).
 
-Two differences from the prototype, both deliberate:
+The gradient (--gradient):
 
-- The gradient is the correct one of the mean cross-entropy over the
-  minibatch, (softmax - onehot) / batch. The prototype divided the output
-  delta by batch_size squared, a bug that made it learn batch_size times
-  slower; copying it would make the comparison meaningless.
-- Evaluation follows the project's standard split instead of one pass per
-  "iteration": train on ByMerge test[:100000], evaluate on test[100000:]
-  every 500 minibatches of the job, stop at accuracy >= 0.75 (or after
-  --max-seconds).
+- prototype (the default): the prototype's update as it was, output delta
+  (softmax - onehot) / batch**2, so the step is batch_size times smaller
+  than the mean gradient's (a bug: it learned that much slower). This is
+  the algorithm the issue's ">= 50x faster to 0.75" is measured against.
+- mean: the corrected gradient of the mean cross-entropy over the
+  minibatch, (softmax - onehot) / batch. Everything else is the same.
+
+One difference from the prototype, deliberate: evaluation follows the
+project's standard split instead of one pass per "iteration": train on
+ByMerge test[:100000], evaluate on test[100000:] every 500 minibatches of
+the job, stop at accuracy >= 0.75 (or after --max-seconds, default 900,
+reporting reached=false with the accuracy the cap left).
 
 What the prototype did and this peer keeps: around every minibatch each
 worker gets W1 and W2 (two memcached keys, float64 bytes) and afterwards
@@ -35,6 +39,7 @@ them (EMNIST's transposed orientation, as the C++ reader does), as pixels
 / 255.
 
   /usr/bin/python3 bench/prototype_peer.py --server 127.0.0.1:11211
+  /usr/bin/python3 bench/prototype_peer.py --server 127.0.0.1:11211 --gradient mean
   /usr/bin/python3 bench/prototype_peer.py --server 127.0.0.1:11211 --workers 2
 
 Prints a JSON object on stdout. The times leave out loading the data
@@ -69,6 +74,7 @@ TRAIN = slice(0, 100000)    # test[:100000]
 EVAL = slice(100000, None)  # test[100000:]
 INPUTS = 784
 CLASSES = 47
+GRADIENTS = ("prototype", "mean")
 IMAGES = "emnist-bymerge-test-images-idx3-ubyte.gz"
 LABELS = "emnist-bymerge-test-labels-idx1-ubyte.gz"
 
@@ -136,8 +142,10 @@ def set_weights(mc, keys, w1, w2):
         raise Failure("memcached refused a set (item size limit?)")
 
 
-def sgd_step(w1, w2, x, y, lr, dropout, rng):
-    """One minibatch of SGD on the mean cross-entropy; returns new arrays."""
+def sgd_step(w1, w2, x, y, lr, dropout, rng, gradient):
+    """One minibatch of SGD; returns new arrays. gradient "mean": the
+    gradient of the mean cross-entropy; "prototype": the prototype's, whose
+    output delta was divided by batch**2 instead of batch."""
     batch = x.shape[0]
     h = np.tanh(x @ w1)
     keep = 1.0 - dropout
@@ -148,7 +156,7 @@ def sgd_step(w1, w2, x, y, lr, dropout, rng):
     p = np.exp(logits)
     p /= p.sum(axis=1, keepdims=True)
     p[np.arange(batch), y] -= 1.0
-    dlogits = p / batch  # the prototype divided by batch * batch here
+    dlogits = p / (batch * batch if gradient == "prototype" else batch)
     dz = (dlogits @ w2.T) * mask * (1.0 - h * h)
     return w1 - lr * (x.T @ dz), w2 - lr * (hd.T @ dlogits)
 
@@ -207,7 +215,8 @@ def worker(wid, args, keys, counter, barrier, stop, results):
                 t0 = time.monotonic()
                 w1, w2 = get_weights(mc, keys, args.hidden)
                 t1 = time.monotonic()
-                w1, w2 = sgd_step(w1, w2, x, y_train[idx], args.lr, args.dropout, rng)
+                w1, w2 = sgd_step(w1, w2, x, y_train[idx], args.lr, args.dropout, rng,
+                                  args.gradient)
                 t2 = time.monotonic()
                 set_weights(mc, keys, w1, w2)
                 mc_seconds += (t1 - t0) + (time.monotonic() - t2)
@@ -268,6 +277,9 @@ def main(argv=None):
                    help="folder with the gzip'd ByMerge test IDX files "
                         "(default $EMNIST_DIR, else /work/shared/data/emnist)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--gradient", choices=GRADIENTS, default="prototype",
+                   help="prototype: output delta / batch**2, as the prototype had it "
+                        "(default); mean: the corrected mean cross-entropy gradient")
     p.add_argument("--max-seconds", type=float, default=900,
                    help="stop training after this many seconds (default 900)")
     p.add_argument("--job", default=None,
@@ -348,6 +360,7 @@ def main(argv=None):
     minibatches = sum(o["minibatches"] for o in outs)
     seconds = head["seconds_to_target"] if head["reached"] else max(o["seconds"] for o in outs)
     result = {
+        "gradient": args.gradient,
         "seconds_to_target": head["seconds_to_target"],
         "reached": head["reached"],
         "accuracy": head["accuracy"],
@@ -366,6 +379,7 @@ def main(argv=None):
         "history": head["history"],
         "blas": loaded_blas(),
         "config": {"server": args.server, "workers": args.workers, "job": job,
+                   "gradient": args.gradient,
                    "batch_size": args.batch_size, "hidden": args.hidden, "lr": args.lr,
                    "dropout": args.dropout, "eval_every": args.eval_every,
                    "target": args.target, "seed": args.seed,
