@@ -25,7 +25,7 @@ struct compute_state {
   std::deque<std::uint32_t> held;
   bool push_due = false;  ///< a push waits for a free delta buffer
   bool coalesce = true;   ///< sync.push_backlog == "coalesce"
-  bool waiting = false;  ///< minibatches wait while blocked()
+  bool waiting = false;   ///< minibatches wait while blocked()
   clock_type::time_point wait_started{};
   double sync_wait_seconds = 0;
 
@@ -45,7 +45,8 @@ struct compute_state {
   bool loader_ended = false;  ///< (end): train what is held, then finish
   bool stopped = false;       ///< (stop): finish now
   bool done_sent = false;
-  std::uint64_t steps = 0;
+  std::uint64_t steps = 0;  ///< including those before a resume
+  std::uint64_t start_steps = 0;
   std::uint64_t steps_since_push = 0;
   std::uint32_t epochs_done = 0;
   float learning_rate = 0;
@@ -66,7 +67,8 @@ struct compute_state {
   bool blocked() const {
     const auto bound = ctx->cfg.sync.max_staleness;
     return (push_due && !coalesce) ||
-           (bound >= 0 && pushes_since_fresh > static_cast<std::uint64_t>(bound));
+           (bound >= 0 &&
+            pushes_since_fresh > static_cast<std::uint64_t>(bound));
   }
 
   /// Trains the minibatches that are waiting, as far as it may.
@@ -93,7 +95,7 @@ struct compute_state {
   }
 
   void train(caf::event_based_actor* self, std::uint32_t index) {
-    if (steps == 0) first_step = clock_type::now();
+    if (steps == start_steps) first_step = clock_type::now();
     const batch_slot& slot = ctx->slots[index];
     trainer->step(local, slot.x, slot.labels.data(), learning_rate);
     const bool epoch_end = slot.last_of_epoch;
@@ -219,13 +221,14 @@ struct compute_state {
     }
     done_sent = true;
     const double seconds =
-        steps == 0
+        steps == start_steps
             ? 0.0
             : std::chrono::duration<double>(clock_type::now() - first_step)
                   .count();
-    self->send(replica, done_atom::value, ctx->id, epochs_done,
-               static_cast<std::uint64_t>(steps * ctx->batch_size()), seconds,
-               sync_wait_seconds);
+    self->send(
+        replica, done_atom::value, ctx->id, epochs_done,
+        static_cast<std::uint64_t>((steps - start_steps) * ctx->batch_size()),
+        seconds, sync_wait_seconds);
   }
 
   /// A block missing from the store (evicted, or its server restarted
@@ -267,6 +270,8 @@ caf::behavior compute_actor(caf::event_based_actor* self,
   st->pushed.resize(n);
   st->learning_rate = static_cast<float>(ctx->cfg.train.learning_rate);
   st->coalesce = ctx->cfg.sync.push_backlog == "coalesce";
+  st->steps = st->start_steps = ctx->start.steps;
+  st->epochs_done = static_cast<std::uint32_t>(ctx->start.epochs);
   for (std::uint32_t i = 0; i < ctx->push_buffers.size(); ++i) {
     st->free_push_buffers.push_back(i);
   }

@@ -5,6 +5,7 @@
 
 #include "actors/evaluator.hpp"
 #include "actors/replica.hpp"
+#include "runtime/job_state.hpp"
 
 namespace emnist {
 namespace {
@@ -40,6 +41,9 @@ struct coordinator_state {
   bool final_eval_sent = false;
   bool finished = false;
   std::optional<double> last_accuracy;
+  double best_accuracy = -1;
+  std::size_t records_in_flight = 0;
+  bool final_records_sent = false;
   double eval_requested_at = 0;
   std::uint64_t eval_requested_steps = 0;
 
@@ -97,7 +101,47 @@ struct coordinator_state {
     finish(self);
   }
 
+  /// Writes every replica's progress to the store; the completions come
+  /// back as (written). Skipped while earlier writes are under way, so
+  /// that a late write never overwrites a newer one.
+  void write_records(caf::event_based_actor* self, bool final) {
+    if (records_in_flight > 0) return;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    const auto batch = static_cast<std::uint64_t>(setup.cfg.train.batch_size);
+    auto me = caf::actor_cast<caf::actor>(self);
+    for (std::size_t i = 0; i < replicas.size(); ++i) {
+      const auto& r = replicas[i];
+      replica_record rec;
+      rec.id = static_cast<std::uint32_t>(i);
+      rec.epochs = r.epochs;
+      rec.steps = r.steps;
+      rec.samples = r.steps * batch;
+      rec.accuracy = last_accuracy.value_or(-1.0);
+      rec.best_accuracy = best_accuracy;
+      rec.heartbeat_ms = now_ms;
+      rec.done = final && r.done;
+      rec.reached = setup.result->reached;
+      ++records_in_flight;
+      setup.store->write_record(replica_record_name(rec.id), encode_record(rec),
+                                [me](expected<void>) {
+                                  // Best effort: a store that is down
+                                  // shows in the pushes and fetches.
+                                  caf::anon_send(me, written_atom::value);
+                                });
+    }
+  }
+
+  /// The last progress records go out before the job reports done.
   void finish(caf::event_based_actor* self) {
+    if (!final_records_sent) {
+      if (records_in_flight > 0) return;  // (written) calls back here
+      final_records_sent = true;
+      write_records(self, true);
+      return;
+    }
+    if (records_in_flight > 0 || finished) return;
     finished = true;
     auto& res = *setup.result;
     res.seconds = std::chrono::duration<double>(training_end - t0).count();
@@ -162,8 +206,13 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
     auto ctx = std::make_shared<replica_context>(
         i, cfg, st->setup.shape, st->setup.data->train.shard(i, n),
         st->setup.store);
+    if (i < st->setup.start.size()) ctx->start = st->setup.start[i];
     steps_per_pass += ctx->steps_per_epoch();
     replica_slot slot;
+    slot.steps = slot.steps_at_last_report = ctx->start.steps;
+    slot.epochs = ctx->start.epochs;
+    st->total_steps += ctx->start.steps;
+    st->best_accuracy = std::max(st->best_accuracy, ctx->start.best_accuracy);
     slot.handle = self->spawn<caf::linked>(replica_actor, ctx, me);
     slot.summary.id = i;
     st->replicas.push_back(std::move(slot));
@@ -171,7 +220,7 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
   st->eval_period = cfg.train.eval_every > 0
                         ? static_cast<std::uint64_t>(cfg.train.eval_every)
                         : steps_per_pass;
-  st->next_eval_at = st->eval_period;
+  st->next_eval_at = st->total_steps + st->eval_period;
 
   self->set_exit_handler([self, st](const caf::exit_msg& msg) {
     for (auto& r : st->replicas) {
@@ -216,7 +265,8 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
           // Blocks missing from the store come back when a replica
           // restores them: try again at the next report. After the end,
           // or for any other error, the job fails.
-          const bool missing = code == 1 + static_cast<std::int32_t>(errc::not_found);
+          const bool missing =
+              code == 1 + static_cast<std::int32_t>(errc::not_found);
           if (missing && tag != final_eval_tag) {
             st->eval_wanted = true;
           } else {
@@ -227,6 +277,7 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         }
         ++st->evaluations;
         st->last_accuracy = accuracy;
+        st->best_accuracy = std::max(st->best_accuracy, accuracy);
         auto& res = *st->setup.result;
         res.history.push_back({st->eval_requested_steps, st->eval_requested_at,
                                st->since_start(), accuracy});
@@ -250,9 +301,14 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         st->maybe_finish(self);
       },
       [self, st](failed_atom, const std::string& why) { st->fail(self, why); },
+      [self, st](written_atom) {
+        --st->records_in_flight;
+        if (st->final_records_sent) st->finish(self);
+      },
       [self, st](tick_atom) {
         if (st->finished) return;
         st->report(self);
+        if (!st->final_records_sent) st->write_records(self, false);
         self->delayed_send(self, progress_interval, tick_atom::value);
       },
   };

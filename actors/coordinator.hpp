@@ -8,6 +8,10 @@
 //   running --all replicas done--> final evaluation --> done
 //   any state --a replica fails--> stopping (with the error) --> done
 //
+// Every replica's progress goes to the store about twice a second and
+// once more at the end (done, reached), before the job reports done: that
+// is what `emnist status` reads and what a resumed replica starts from.
+//
 // Evaluations never overlap: a tick that comes while one runs is kept and
 // served when it ends, with the parameters of that moment.
 #pragma once
@@ -17,6 +21,7 @@
 #include "actors/messages.hpp"
 #include "actors/simulation.hpp"
 #include "model/mlp.hpp"
+#include "runtime/job_state.hpp"
 
 namespace emnist {
 
@@ -28,6 +33,9 @@ struct coordinator_setup {
   caf::actor listener;  ///< gets progress_report, then (done)
   std::shared_ptr<simulation_result> result;
   std::shared_ptr<std::optional<error>> failure;
+  /// Where each replica starts (its stored progress when resuming); empty:
+  /// all from zero.
+  std::vector<replica_record> start;
 };
 
 caf::behavior coordinator_actor(caf::event_based_actor* self,

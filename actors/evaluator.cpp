@@ -28,15 +28,14 @@ caf::behavior evaluator_actor(caf::event_based_actor* self,
       [self, st](eval_atom, std::uint64_t tag) {
         st->correct = 0;
         auto me = caf::actor_cast<caf::actor>(self);
-        st->setup.store->fetch(st->params, parameter_store::mixed_version,
-                               [me, tag](expected<std::uint64_t> r) {
-                                 caf::anon_send(
-                                     me, chunk_atom::value, tag,
-                                     std::uint64_t{0},
-                                     r ? 0 : 1 + static_cast<std::int32_t>(
-                                                     r.error().code),
-                                     r ? std::string{} : r.error().message);
-                               });
+        st->setup.store->fetch(
+            st->params, parameter_store::mixed_version,
+            [me, tag](expected<std::uint64_t> r) {
+              caf::anon_send(
+                  me, chunk_atom::value, tag, std::uint64_t{0},
+                  r ? 0 : 1 + static_cast<std::int32_t>(r.error().code),
+                  r ? std::string{} : r.error().message);
+            });
       },
       [self, st](chunk_atom, std::uint64_t tag, std::uint64_t begin,
                  std::int32_t code, const std::string& why) {
@@ -55,9 +54,10 @@ caf::behavior evaluator_actor(caf::event_based_actor* self,
                      std::int32_t{0}, std::string{});
           return;
         }
-        self->send(st->coordinator, evaluated_atom::value, tag,
-                   static_cast<double>(st->correct) / static_cast<double>(total),
-                   std::int32_t{0}, std::string{});
+        self->send(
+            st->coordinator, evaluated_atom::value, tag,
+            static_cast<double>(st->correct) / static_cast<double>(total),
+            std::int32_t{0}, std::string{});
       },
   };
 }

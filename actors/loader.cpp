@@ -67,8 +67,20 @@ caf::behavior loader_actor(caf::event_based_actor* self,
   st->random = rng(seed_for(static_cast<std::uint64_t>(st->ctx->cfg.model.seed),
                             st->ctx->id, rng_stream::shuffle));
   std::shuffle(st->order.begin(), st->order.end(), st->random);
+  // A resumed replica goes on with the pass it was in, in the same order
+  // as before: replay the shuffles of the passes it has done.
+  for (std::uint64_t e = 0; e < st->ctx->start.epochs; ++e) {
+    std::shuffle(st->order.begin(), st->order.end(), st->random);
+  }
+  st->epoch = static_cast<std::uint32_t>(st->ctx->start.epochs);
+  st->finished =
+      st->epoch >= static_cast<std::uint64_t>(st->ctx->cfg.train.max_epochs);
   return {
       [self, st](start_atom) {
+        if (st->finished) {
+          self->send(st->compute, end_atom::value);  // all passes were done
+          return;
+        }
         for (std::uint32_t i = 0; i < st->ctx->slots.size(); ++i) {
           st->send_next(self, i);
         }

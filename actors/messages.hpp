@@ -9,6 +9,7 @@
 //   compute --(progress, replica, steps, epochs)--> coordinator
 //   coordinator --(eval, tag)--> evaluator --(evaluated, tag, accuracy)-->
 //   replica --(done, replica, epochs, samples, seconds)--> coordinator
+//   store --(written)--> coordinator: a progress record is in the store
 //
 // Buffers (minibatch slots, delta buffers, the fetch buffer) live in the
 // replica_context; messages pass their indices, which hands ownership over.
@@ -36,5 +37,6 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using restored_atom = caf::atom_constant<caf::atom("restored")>;
+using written_atom = caf::atom_constant<caf::atom("written")>;
 
 }  // namespace emnist

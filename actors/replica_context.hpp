@@ -11,6 +11,7 @@
 #include "model/mlp.hpp"
 #include "model/sparse_batch.hpp"
 #include "runtime/config.hpp"
+#include "runtime/job_state.hpp"
 #include "runtime/parameter_store.hpp"
 
 namespace emnist {
@@ -29,6 +30,9 @@ struct replica_context {
   mlp_shape shape;
   data_view shard;
   std::shared_ptr<parameter_store> store;
+  /// Where training starts: zeros, or the stored progress it resumes
+  /// (passes done, steps); an interrupted pass is trained again.
+  replica_record start;
 
   std::vector<batch_slot> slots;                 ///< loader <-> compute
   std::vector<std::vector<float>> push_buffers;  ///< compute <-> sync

@@ -1,47 +1,20 @@
 // The actor system of a local job: set up, run to the end, tear down.
 #include "actors/simulation.hpp"
 
+#include <future>
 #include <thread>
 
 #include "actors/coordinator.hpp"
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
-#include "runtime/crc32c.hpp"
-#include "runtime/memcached_store.hpp"
-#include "runtime/memory_store.hpp"
+#include "runtime/job_state.hpp"
+#include "runtime/store_factory.hpp"
 
 namespace emnist {
 namespace {
 
 /// The job never takes this long; a hung actor still cannot hang the caller.
 constexpr auto progress_silence_limit = std::chrono::minutes(5);
-
-expected<std::shared_ptr<parameter_store>> make_store(const job_config& cfg,
-                                                      const mlp_shape& shape) {
-  if (cfg.sync.store == "memory") return make_memory_store(shape.size());
-  if (cfg.sync.store == "memcached") {
-    memcached_options o;
-    o.servers = cfg.sync.servers;
-    o.job = cfg.sync.job;
-    o.timeout = std::chrono::milliseconds(cfg.sync.timeout_ms);
-    o.retry_for = std::chrono::milliseconds(cfg.sync.retry_ms);
-    o.on_server_failure = cfg.sync.on_server_failure == "failover"
-                              ? server_failure_policy::failover
-                              : server_failure_policy::fail;
-    o.block_floats = static_cast<std::size_t>(cfg.sync.block_bytes) / 4;
-    // Blocks carry a tag of the job and its shapes: a value of another job
-    // or of another model size under the same keys is refused.
-    const std::string identity =
-        cfg.sync.job + "|" + std::to_string(shape.inputs) + "x" +
-        std::to_string(shape.hidden) + "x" + std::to_string(shape.classes);
-    o.job_tag =
-        (std::uint64_t{crc32c(identity.data(), identity.size())} << 32) |
-        crc32c(identity.data(), identity.size(), 0x5eed);
-    return make_memcached_store(shape.size(), o);
-  }
-  return make_error(errc::invalid_argument,
-                    "sync.store: unknown store '" + cfg.sync.store + "'");
-}
 
 expected<mlp_shape> shape_for(const job_config& cfg, const job_data& data) {
   mlp_shape shape{data.features, static_cast<std::size_t>(cfg.model.hidden),
@@ -65,9 +38,10 @@ expected<mlp_shape> shape_for(const job_config& cfg, const job_data& data) {
 
 }  // namespace
 
-expected<simulation_result> run_simulation(
-    const job_config& cfg, const job_data& data,
-    const progress_callback& on_progress) {
+expected<simulation_result> run_simulation(const job_config& cfg,
+                                           const job_data& data,
+                                           const progress_callback& on_progress,
+                                           job_start start) {
   auto shape = shape_for(cfg, data);
   if (!shape) return shape.error();
   const auto replicas = static_cast<std::size_t>(cfg.train.replicas);
@@ -81,14 +55,35 @@ expected<simulation_result> run_simulation(
   }
   auto store = make_store(cfg, *shape);
   if (!store) return store.error();
-  std::vector<float> initial(shape->size());
-  init_parameters(
-      *shape,
-      seed_for(static_cast<std::uint64_t>(cfg.model.seed), 0, rng_stream::init),
-      initial);
-  if (auto ok = (*store)->initialize(initial); !ok) return ok.error();
+  std::vector<replica_record> starts(replicas);
+  for (std::uint32_t i = 0; i < replicas; ++i) starts[i].id = i;
+  if (start == job_start::create) {
+    std::vector<float> initial(shape->size());
+    init_parameters(*shape,
+                    seed_for(static_cast<std::uint64_t>(cfg.model.seed), 0,
+                             rng_stream::init),
+                    initial);
+    if (auto ok = create_job(**store, cfg, *shape, initial); !ok) {
+      return ok.error();
+    }
+  } else {
+    if (cfg.sync.store == "memory") {
+      return make_error(errc::invalid_argument,
+                        "--resume: the embedded store (sync.store = memory) "
+                        "keeps nothing between runs; resume needs memcached");
+    }
+    if (auto joined = join_job(**store, cfg, *shape); !joined) {
+      return joined.error();
+    }
+    for (std::uint32_t i = 0; i < replicas; ++i) {
+      auto stored = read_replica(**store, i);
+      if (!stored) return stored.error();
+      if (*stored) starts[i] = **stored;
+    }
+  }
 
   auto result = std::make_shared<simulation_result>();
+  result->resumed = start == job_start::resume;
   auto failure = std::make_shared<std::optional<error>>();
   {
     caf::actor_system_config sys_cfg;
@@ -100,9 +95,9 @@ expected<simulation_result> run_simulation(
     caf::actor_system sys{sys_cfg};
     caf::scoped_actor self{sys};
     auto coordinator = sys.spawn(
-        coordinator_actor,
-        coordinator_setup{cfg, &data, *shape, *store,
-                          caf::actor_cast<caf::actor>(self), result, failure});
+        coordinator_actor, coordinator_setup{cfg, &data, *shape, *store,
+                                             caf::actor_cast<caf::actor>(self),
+                                             result, failure, starts});
     bool running = true;
     bool timed_out = false;
     self->receive_while([&] { return running; })(
@@ -124,8 +119,12 @@ expected<simulation_result> run_simulation(
   if (*failure) return **failure;
   result->load_seconds = data.load_seconds;
   result->final_parameters.resize(shape->size());
+  std::promise<expected<std::uint64_t>> fetched;
   (*store)->fetch(result->final_parameters, parameter_store::mixed_version,
-                  [](expected<std::uint64_t>) {});
+                  [&fetched](expected<std::uint64_t> r) {
+                    fetched.set_value(std::move(r));
+                  });
+  if (auto r = fetched.get_future().get(); !r) return r.error();
   return std::move(*result);
 }
 

@@ -23,8 +23,8 @@ namespace emnist {
 
 struct worker_summary {
   std::uint32_t id = 0;
-  std::uint64_t iterations = 0;  ///< completed passes over its shard
-  std::uint64_t samples = 0;
+  std::uint64_t iterations = 0;  ///< completed passes, resumed ones too
+  std::uint64_t samples = 0;     ///< trained in this run
   double seconds = 0;            ///< from its first minibatch to its end
   double sync_wait_seconds = 0;  ///< compute waiting for a free delta buffer
 };
@@ -69,14 +69,23 @@ struct simulation_result {
   double sync_wait_seconds = 0;  ///< summed over the replicas
   std::vector<evaluation_record> history;
   std::vector<float> final_parameters;  ///< the store's, at the end
+  bool resumed = false;                 ///< started from stored progress
 };
 
 using progress_callback = std::function<void(const progress_report&)>;
+
+/// How a simulation treats the job named sync.job in the store.
+enum class job_start {
+  create,  ///< set it up afresh: initial parameters, metadata, no progress
+  resume,  ///< go on from the stored parameters and each replica's stored
+           ///< progress; refused when the job's settings differ
+};
 
 /// Runs the job to its end. Blocks the calling thread (which must not be
 /// an actor's); the actors run on their own scheduler threads.
 [[nodiscard]] expected<simulation_result> run_simulation(
     const job_config& cfg, const job_data& data,
-    const progress_callback& on_progress = {});
+    const progress_callback& on_progress = {},
+    job_start start = job_start::create);
 
 }  // namespace emnist

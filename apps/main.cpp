@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
   emnist::cli::command run;
   emnist::cli::add_simulate_command(app, run);
+  emnist::cli::add_status_command(app, run);
   emnist::cli::add_data_command(app, run);
   emnist::cli::add_config_command(app, run);
   try {

@@ -20,6 +20,7 @@ struct simulate_options {
   bool quiet = false;
   bool fetch_missing = false;
   bool print_config = false;
+  bool resume = false;
 };
 
 /// Fetches the files of the split that are missing (`--fetch-missing`).
@@ -71,9 +72,12 @@ int run_simulate(const simulate_options& o) {
                  cfg->sync.store.c_str());
   }
   progress_display display(stderr);
-  auto result = run_simulation(*cfg, *data, [&](const progress_report& p) {
-    if (!o.quiet) display.show(p);
-  });
+  auto result = run_simulation(
+      *cfg, *data,
+      [&](const progress_report& p) {
+        if (!o.quiet) display.show(p);
+      },
+      o.resume ? job_start::resume : job_start::create);
   display.close();
   if (!result) return report(result.error());
   if (o.json) {
@@ -116,6 +120,10 @@ void add_simulate_command(CLI::App& app, command& run) {
   cmd->add_flag("--fetch-missing", opts->fetch_missing,
                 "download the split's official files first when they are "
                 "missing (needs internet)");
+  cmd->add_flag("--resume", opts->resume,
+                "go on with the job sync.job in memcached: its parameters "
+                "and each replica's stored progress (refused when the "
+                "job's settings differ); without it the job starts afresh");
   cmd->add_flag("--print-config", opts->print_config,
                 "print the effective configuration on stderr");
   cmd->callback([opts, &run] {

@@ -78,12 +78,15 @@ std::string summary_json(const simulation_result& r) {
   o["samples_per_second"] = r.samples_per_second;
   o["evaluations"] = r.evaluations;
   o["store"] = r.store;
+  o["resumed"] = r.resumed;
   o["workers"] = std::move(workers);
   o["pushes"] = r.sync.pushes;
   o["pushes_applied"] = r.sync.pushes_applied;
   o["cas_retries"] = r.sync.cas_retries;
   o["blocks_restored"] = r.sync.blocks_restored;
   o["fetches"] = r.sync.fetches;
+  o["fetches_not_modified"] = r.sync.fetches_not_modified;
+  o["servers_failed_over"] = r.sync.servers_failed_over;
   o["bytes_sent"] = r.sync.bytes_sent;
   o["bytes_received"] = r.sync.bytes_received;
   o["sync_wait_seconds"] = r.sync_wait_seconds;

@@ -50,9 +50,9 @@ struct train_config {
 struct sync_config {
   std::string store = "memory";
   std::vector<std::string> servers{"127.0.0.1:11211"};  ///< memcached pool
-  std::string job = "emnist";         ///< key namespace in the store
-  std::int64_t timeout_ms = 1000;     ///< memcached connect and I/O timeout
-  std::int64_t retry_ms = 5000;       ///< retrying an unreachable server
+  std::string job = "emnist";      ///< key namespace in the store
+  std::int64_t timeout_ms = 1000;  ///< memcached connect and I/O timeout
+  std::int64_t retry_ms = 5000;    ///< retrying an unreachable server
   std::string on_server_failure = "fail";  ///< "fail" or "failover"
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 4;

@@ -5,6 +5,13 @@
 #include <algorithm>
 
 namespace emnist {
+namespace {
+thread_local std::string failed_server;
+}  // namespace
+
+std::string memcached_pool::last_failed_server() {
+  return failed_server;
+}
 
 memcached_pool::connection::~connection() {
   if (memc != nullptr) {
@@ -13,7 +20,9 @@ memcached_pool::connection::~connection() {
   }
 }
 
-memcached_pool::lease::~lease() { pool_.give_back(std::move(c_)); }
+memcached_pool::lease::~lease() {
+  pool_.give_back(std::move(c_));
+}
 
 expected<memcached_pool::value_view> memcached_pool::lease::get(
     const std::string& key) {
@@ -62,7 +71,8 @@ error memcached_pool::lease::failure(memcached_return_t rc,
   }
   std::string why = memcached_last_error_message(c_->memc);
   if (why.empty()) why = memcached_strerror(c_->memc, rc);
-  return make_error(errc::unavailable, "memcached server " + server_of(key) +
+  failed_server = server_of(key);
+  return make_error(errc::unavailable, "memcached server " + failed_server +
                                            ", key '" + key + "': " + why);
 }
 
@@ -114,8 +124,17 @@ expected<std::unique_ptr<memcached_pool>> memcached_pool::create(
   if (options.servers.empty()) {
     return make_error(errc::invalid_argument, "sync.servers: no server given");
   }
+  // Entries as "host:port", the way errors name a server.
+  std::vector<std::string> servers;
+  for (const auto& s : options.servers) {
+    auto a = parse_server(s);
+    if (!a)
+      return make_error(errc::invalid_argument,
+                        "sync.servers: " + a.error().message);
+    servers.push_back(a->host + ":" + std::to_string(a->port));
+  }
   std::unique_ptr<memcached_pool> pool(
-      new memcached_pool(options.servers, options));
+      new memcached_pool(std::move(servers), options));
   if (auto r = pool->rebuild(); !r) return r.error();
   return pool;
 }
@@ -149,28 +168,19 @@ void memcached_pool::give_back(std::unique_ptr<connection> c) {
   if (c->generation == generation_) idle_.push_back(std::move(c));
 }
 
-std::optional<std::string> memcached_pool::eject_server_of(
-    const std::string& key) {
+memcached_pool::ejection memcached_pool::eject(const std::string& server) {
   std::lock_guard guard(mutex_);
-  if (servers_.size() <= 1) return std::nullopt;
-  memcached_return_t rc = MEMCACHED_SUCCESS;
-  const memcached_instance_st* s =
-      memcached_server_by_key(prototype_, key.data(), key.size(), &rc);
-  if (s == nullptr) return std::nullopt;
-  const std::string name = std::string(memcached_server_name(s)) + ":" +
-                           std::to_string(memcached_server_port(s));
+  auto it = std::find(servers_.begin(), servers_.end(), server);
+  if (it == servers_.end()) return ejection::already_gone;
+  if (servers_.size() <= 1) return ejection::last_one;
   auto previous = servers_;
-  std::erase_if(servers_, [&](const std::string& entry) {
-    auto a = parse_server(entry);
-    return a && std::string(memcached_server_name(s)) == a->host &&
-           memcached_server_port(s) == a->port;
-  });
-  if (servers_.size() == previous.size() || !rebuild()) {
+  servers_.erase(it);
+  if (!rebuild()) {
     servers_ = std::move(previous);
-    return std::nullopt;
+    return ejection::last_one;
   }
   idle_.clear();
-  return name;
+  return ejection::dropped;
 }
 
 std::size_t memcached_pool::servers() const {

@@ -82,10 +82,15 @@ class memcached_pool {
   /// A connection for one blocking call (made on first use).
   [[nodiscard]] lease acquire();
 
-  /// Drops the server that holds `key` from the list, unless it is the
-  /// last one left: later calls hash its keys onto the others. Returns its
-  /// "host:port", or nullopt when nothing was dropped.
-  std::optional<std::string> eject_server_of(const std::string& key);
+  /// The outcome of failing a server over.
+  enum class ejection { dropped, already_gone, last_one };
+  /// Drops `server` ("host:port") from the list, unless it is the last one
+  /// left: later calls hash its keys onto the others.
+  ejection eject(const std::string& server);
+
+  /// The server of the last unavailable error made by lease::failure() on
+  /// this thread: read it right after the call that failed.
+  static std::string last_failed_server();
 
   std::size_t servers() const;
 

@@ -158,8 +158,7 @@ class memcached_store final : public parameter_store {
   /// exception (a bug) becomes an internal error, never a lost completion.
   template <class T, class Done>
   void spawn(awaitable<expected<T>> op, Done done) {
-    auto wrapped = [](awaitable<expected<T>> inner,
-                      Done d) -> awaitable<void> {
+    auto wrapped = [](awaitable<expected<T>> inner, Done d) -> awaitable<void> {
       std::optional<expected<T>> r;
       try {
         r.emplace(co_await std::move(inner));
@@ -195,16 +194,19 @@ class memcached_store final : public parameter_store {
 
   /// Runs the blocking `call` (returning expected<T>) on a call thread,
   /// again while it reports an unreachable server, with backoff. After
-  /// options_.retry_for without success, fails, or with the failover
-  /// policy drops the server that holds `failed_key` (which `call` may
-  /// update to the key that failed) and goes on with the others.
+  /// options_.retry_for without success it fails, or with the failover
+  /// policy drops that server from the pool and goes on with the others.
   template <class T, class Call>
-  awaitable<expected<T>> with_retry(std::string& failed_key, Call& call) {
+  awaitable<expected<T>> with_retry(Call& call) {
     auto deadline = clock_type::now() + options_.retry_for;
     auto backoff = std::chrono::milliseconds(5);
     for (;;) {
       std::optional<expected<T>> r;
-      auto run = [&] { r.emplace(call()); };
+      std::string failed_server;
+      auto run = [&] {
+        r.emplace(call());
+        if (!*r) failed_server = memcached_pool::last_failed_server();
+      };
       co_await coro::on_pool(calls_, run);
       if (*r || r->error().code != errc::unavailable) co_return std::move(*r);
       if (clock_type::now() + backoff <= deadline) {
@@ -214,15 +216,18 @@ class memcached_store final : public parameter_store {
       }
       const std::string why = r->error().message;
       if (options_.on_server_failure == server_failure_policy::failover) {
-        if (auto gone = connections_->eject_server_of(failed_key)) {
+        const auto outcome = connections_->eject(failed_server);
+        if (outcome == memcached_pool::ejection::dropped) {
           failed_over_.fetch_add(1, std::memory_order_relaxed);
           std::fprintf(stderr,
                        "memcached: server %s unreachable for %lld ms; failing "
                        "over to the other %zu (sync.on_server_failure = "
                        "\"failover\"): %s\n",
-                       gone->c_str(),
+                       failed_server.c_str(),
                        static_cast<long long>(options_.retry_for.count()),
                        connections_->servers(), why.c_str());
+        }
+        if (outcome != memcached_pool::ejection::last_one) {
           deadline = clock_type::now() + options_.retry_for;
           backoff = std::chrono::milliseconds(5);
           continue;
@@ -255,10 +260,9 @@ class memcached_store final : public parameter_store {
     c->sum.resize(part.size());
     read_payload(block->payload, c->sum);
     for (std::size_t i = 0; i < part.size(); ++i) c->sum[i] += part[i];
-    encode_block(
-        {static_cast<std::uint32_t>(b), block->version + 1, options_.job_tag,
-         writer},
-        c->sum, c->value);
+    encode_block({static_cast<std::uint32_t>(b), block->version + 1,
+                  options_.job_tag, writer},
+                 c->sum, c->value);
     const auto rc =
         memcached_cas(c.memc(), keys_[b].data(), keys_[b].size(),
                       value_ptr(c->value), c->value.size(), 0, 0, v->cas);
@@ -271,10 +275,11 @@ class memcached_store final : public parameter_store {
                                        std::span<const float> delta,
                                        std::uint64_t writer) {
     const auto part = delta.subspan(b * options_.block_floats, floats_in(b));
-    std::string key = keys_[b];
-    auto attempt = [&] { return add_to_block(b, part, writer); };
+    auto attempt = [&] {
+      return add_to_block(b, part, writer);
+    };
     for (int conflicts = 0;; ++conflicts) {
-      auto r = co_await with_retry<void>(key, attempt);
+      auto r = co_await with_retry<void>(attempt);
       if (r || r.error().code != errc::aborted) co_return r;
       // Another replica changed the block since our gets: read it again.
       cas_retries_.fetch_add(1, std::memory_order_relaxed);
@@ -311,16 +316,15 @@ class memcached_store final : public parameter_store {
     // Counted once every block has it, so that a fetch that sees the new
     // count sees the push. The count only saves fetches: a lost increment
     // costs one unneeded copy, never a missed update.
-    std::string key = version_key_;
     auto bump = [&]() -> expected<void> {
       auto c = connections_->acquire();
       std::uint64_t value = 0;
-      const auto rc = memcached_increment(c.memc(), key.data(), key.size(), 1,
-                                          &value);
+      const auto rc = memcached_increment(c.memc(), version_key_.data(),
+                                          version_key_.size(), 1, &value);
       if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND) return {};
-      return c.failure(rc, key);
+      return c.failure(rc, version_key_);
     };
-    co_return co_await with_retry<void>(key, bump);
+    co_return co_await with_retry<void>(bump);
   }
 
   /// The job's count of applied pushes, or nullopt when it is missing.
@@ -345,7 +349,7 @@ class memcached_store final : public parameter_store {
   }
 
   /// Reads every block into `out` with one multi-get.
-  expected<void> read_blocks(std::span<float> out, std::string& failed_key) {
+  expected<void> read_blocks(std::span<float> out) {
     auto c = connections_->acquire();
     std::vector<const char*> keys;
     std::vector<std::size_t> lengths;
@@ -356,7 +360,6 @@ class memcached_store final : public parameter_store {
     memcached_return_t rc =
         memcached_mget(c.memc(), keys.data(), lengths.data(), keys.size());
     if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_SOME_ERRORS) {
-      failed_key = keys_[0];
       return c.failure(rc, keys_[0]);
     }
     bool server_failed = rc == MEMCACHED_SOME_ERRORS;
@@ -389,29 +392,31 @@ class memcached_store final : public parameter_store {
     if (first_error) return *first_error;
     for (std::size_t b = 0; b < blocks_; ++b) {
       if (seen[b]) continue;
-      failed_key = keys_[b];
       // A block not returned is missing, unless a server failed: then it
       // may be on that server, which a retry (or failover) finds out.
-      return c.failure(server_failed ? MEMCACHED_CONNECTION_FAILURE
-                                     : MEMCACHED_NOTFOUND,
-                       keys_[b]);
+      return c.failure(
+          server_failed ? MEMCACHED_CONNECTION_FAILURE : MEMCACHED_NOTFOUND,
+          keys_[b]);
     }
     return {};
   }
 
   awaitable<expected<std::uint64_t>> fetch_op(std::span<float> out,
                                               std::uint64_t known) {
-    std::string key = version_key_;
-    auto version_call = [&] { return read_version(); };
-    auto version = co_await with_retry<std::optional<std::uint64_t>>(
-        key, version_call);
+    auto version_call = [&] {
+      return read_version();
+    };
+    auto version =
+        co_await with_retry<std::optional<std::uint64_t>>(version_call);
     if (!version) co_return version.error();
     if (*version && **version == known && known != mixed_version) {
       not_modified_.fetch_add(1, std::memory_order_relaxed);
       co_return known;  // nothing new: the caller has it all
     }
-    auto blocks_call = [&] { return read_blocks(out, key); };
-    auto r = co_await with_retry<void>(key, blocks_call);
+    auto blocks_call = [&] {
+      return read_blocks(out);
+    };
+    auto r = co_await with_retry<void>(blocks_call);
     if (!r) co_return r.error();
     // The count read before the blocks: they hold at least those pushes.
     co_return version->value_or(mixed_version);
@@ -420,10 +425,9 @@ class memcached_store final : public parameter_store {
   awaitable<expected<void>> restore_op(std::span<const float> params) {
     // A version far from any count of pushes, so that no replica takes the
     // restored parameters for ones it already has.
-    const auto version =
-        static_cast<std::uint64_t>(clock_type::now().time_since_epoch().count()) |
-        (std::uint64_t{1} << 62);
-    std::string key;
+    const auto version = static_cast<std::uint64_t>(
+                             clock_type::now().time_since_epoch().count()) |
+                         (std::uint64_t{1} << 62);
     auto write_missing = [&]() -> expected<void> {
       auto c = connections_->acquire();
       for (std::size_t b = 0; b < blocks_; ++b) {
@@ -436,23 +440,21 @@ class memcached_store final : public parameter_store {
           restored_.fetch_add(1, std::memory_order_relaxed);
           sent_.fetch_add(c->value.size(), std::memory_order_relaxed);
         } else if (rc != MEMCACHED_NOTSTORED && rc != MEMCACHED_DATA_EXISTS) {
-          key = keys_[b];
           return c.failure(rc, keys_[b]);  // NOTSTORED: it exists
         }
       }
       // A fresh count no replica holds, in case the count went too.
       const std::string count = std::to_string(version);
-      const auto rc = memcached_add(c.memc(), version_key_.data(),
-                                    version_key_.size(), count.data(),
-                                    count.size(), 0, 0);
+      const auto rc =
+          memcached_add(c.memc(), version_key_.data(), version_key_.size(),
+                        count.data(), count.size(), 0, 0);
       if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTSTORED &&
           rc != MEMCACHED_DATA_EXISTS) {
-        key = version_key_;
         return c.failure(rc, version_key_);
       }
       return {};
     };
-    co_return co_await with_retry<void>(key, write_missing);
+    co_return co_await with_retry<void>(write_missing);
   }
 
   awaitable<expected<std::optional<std::string>>> read_record_op(
@@ -466,12 +468,11 @@ class memcached_store final : public parameter_store {
         }
         return v.error();
       }
-      return std::optional<std::string>{std::in_place,
-                                        reinterpret_cast<const char*>(
-                                            v->bytes.data()),
-                                        v->bytes.size()};
+      return std::optional<std::string>{
+          std::in_place, reinterpret_cast<const char*>(v->bytes.data()),
+          v->bytes.size()};
     };
-    co_return co_await with_retry<std::optional<std::string>>(key, call);
+    co_return co_await with_retry<std::optional<std::string>>(call);
   }
 
   awaitable<expected<void>> write_record_op(std::string key,
@@ -483,7 +484,7 @@ class memcached_store final : public parameter_store {
       if (rc != MEMCACHED_SUCCESS) return c.failure(rc, key);
       return {};
     };
-    co_return co_await with_retry<void>(key, call);
+    co_return co_await with_retry<void>(call);
   }
 
   awaitable<expected<void>> erase_record_op(std::string key) {
@@ -495,7 +496,7 @@ class memcached_store final : public parameter_store {
       }
       return {};
     };
-    co_return co_await with_retry<void>(key, call);
+    co_return co_await with_retry<void>(call);
   }
 
   std::size_t floats_;

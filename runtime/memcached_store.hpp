@@ -45,10 +45,10 @@ struct memcached_options {
   /// `on_server_failure` applies (a restart takes a moment).
   std::chrono::milliseconds retry_for{5000};
   server_failure_policy on_server_failure = server_failure_policy::fail;
-  std::size_t block_floats = 65536;         ///< 256 KiB of floats a block
-  std::uint64_t job_tag = 0;   ///< written in, and checked on, blocks
-  int max_cas_retries = 1000;  ///< conflicts before a push fails
-  std::size_t io_threads = 4;  ///< threads running libmemcached calls
+  std::size_t block_floats = 65536;  ///< 256 KiB of floats a block
+  std::uint64_t job_tag = 0;         ///< written in, and checked on, blocks
+  int max_cas_retries = 1000;        ///< conflicts before a push fails
+  std::size_t io_threads = 4;        ///< threads running libmemcached calls
 };
 
 /// Validates the options (server list, job name, block size) and connects

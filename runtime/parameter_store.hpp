@@ -30,9 +30,9 @@ struct store_stats {
   std::uint64_t pushes = 0;          ///< push() calls
   std::uint64_t pushes_applied = 0;  ///< pushes whose every block was added
   std::uint64_t fetches = 0;
-  std::uint64_t bytes_sent = 0;      ///< from the replicas to the store
-  std::uint64_t bytes_received = 0;  ///< from the store to the replicas
-  std::uint64_t cas_retries = 0;     ///< compare-and-swap conflicts retried
+  std::uint64_t bytes_sent = 0;       ///< from the replicas to the store
+  std::uint64_t bytes_received = 0;   ///< from the store to the replicas
+  std::uint64_t cas_retries = 0;      ///< compare-and-swap conflicts retried
   std::uint64_t blocks_restored = 0;  ///< missing blocks written back
   std::uint64_t fetches_not_modified = 0;  ///< fetches with nothing new
   std::uint64_t servers_failed_over = 0;   ///< servers dropped from a pool
@@ -87,8 +87,7 @@ class parameter_store {
   /// Small named records beside the parameters: the job's metadata, each
   /// replica's progress. `name` is [a-z0-9:_-], short; values are at most
   /// 64 KiB. Thread-safe; `done` runs as for push().
-  virtual void read_record(const std::string& name,
-                           record_completion done) = 0;
+  virtual void read_record(const std::string& name, record_completion done) = 0;
   /// Overwrites the record.
   virtual void write_record(const std::string& name, std::string value,
                             completion done) = 0;

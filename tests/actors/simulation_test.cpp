@@ -1,10 +1,10 @@
 // End-to-end jobs through the real actors on the real data.
-#include <chrono>
-#include <thread>
-
 #include "actors/simulation.hpp"
 
 #include <doctest/doctest.h>
+
+#include <chrono>
+#include <thread>
 
 #include "support/memcached_server.hpp"
 #include "test_support.hpp"
@@ -86,6 +86,9 @@ TEST_CASE("simulation: bounded staleness makes replicas wait for fetches") {
   CHECK(r->sync.fetches + 2 >= r->sync.pushes);
   cfg.sync.max_staleness = -1;
   cfg.sync.fetch_every = 64;
+  // Pushes every push_every steps exactly, so that they can be counted.
+  cfg.sync.push_backlog = "wait";
+  cfg.actors.push_queue = 4;
   auto loose = run_simulation(cfg, test::bymerge_data(20000));
   REQUIRE(loose.has_value());
   CHECK(loose->sync.fetches * 4 < loose->sync.pushes);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "support/memcached_server.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -105,4 +106,57 @@ TEST_CASE("cli: simulate --json prints the summary; 0 reached, 3 not") {
   auto s2 = boost::json::parse(not_reached.out).as_object();
   CHECK_FALSE(s2.at("reached").as_bool());
   CHECK(s2.at("seconds_to_target").is_null());
+}
+
+TEST_CASE("cli: simulate on memcached, --resume, then status from the store") {
+  emnist::test::memcached_server server;
+  const std::string store =
+      " --set sync.store=memcached --set 'sync.servers=[\"" + server.address() +
+      "\"]' --set sync.job=cli-job";
+  auto first = run_emnist(
+      "simulate --json --set train.target_accuracy=0.99"
+      " --set train.max_epochs=1" +
+          small_job + store + data_option(),
+      true);
+  CHECK(first.status == 3);
+
+  // Two passes in all: the resumed run trains the second one only.
+  auto resumed = run_emnist(
+      "simulate --json --resume"
+      " --set train.target_accuracy=0.99"
+      " --set train.max_epochs=2" +
+          small_job + store + data_option(),
+      true);
+  CHECK(resumed.status == 3);
+  auto summary = boost::json::parse(resumed.out).as_object();
+  CHECK(summary.at("resumed").as_bool());
+  CHECK(summary.at("workers").as_array()[0].at("iterations").as_int64() == 2);
+
+  auto table = run_emnist("status --job cli-job" + store);
+  CHECK(table.status == 0);
+  CHECK(table.out.find("job 'cli-job'") != std::string::npos);
+  CHECK(table.out.find("done") != std::string::npos);
+
+  auto json = run_emnist("status --json --job cli-job" + store, true);
+  REQUIRE(json.status == 0);
+  auto status = boost::json::parse(json.out).as_object();
+  CHECK(status.at("job").as_string() == "cli-job");
+  CHECK(status.at("replicas").as_int64() == 1);
+  const auto& worker = status.at("workers").as_array()[0].as_object();
+  CHECK(worker.at("epochs").as_int64() == 2);
+  CHECK(worker.at("done").as_bool());
+  CHECK(worker.at("heartbeat_age_seconds").as_double() >= 0);
+
+  // Bad input: a job that is not there, another config, the embedded store.
+  auto unknown = run_emnist("status --job no-such-job" + store);
+  CHECK(unknown.status == 2);
+  CHECK(unknown.out.find("job 'no-such-job' is not in the store") !=
+        std::string::npos);
+  auto mismatch = run_emnist("simulate --resume --set model.hidden=64" +
+                             small_job + store + data_option());
+  CHECK(mismatch.status == 2);
+  CHECK(mismatch.out.find("model.hidden = 100, but this replica has "
+                          "model.hidden = 64") != std::string::npos);
+  auto embedded = run_emnist("status --job cli-job");
+  CHECK(embedded.status == 2);
 }

@@ -1,0 +1,169 @@
+// A job's life on real memcached servers: resuming from stored progress,
+// refusing a replica with another config, and a pool of three servers
+// losing one mid-run under each sync.on_server_failure policy.
+#include <doctest/doctest.h>
+#include <libmemcached/memcached.h>
+
+#include <chrono>
+#include <thread>
+
+#include "actors/simulation.hpp"
+#include "runtime/job_state.hpp"
+#include "runtime/store_factory.hpp"
+#include "support/memcached_server.hpp"
+#include "test_support.hpp"
+
+using namespace emnist;
+
+namespace {
+
+job_config memcached_job(const std::vector<std::string>& servers,
+                         const std::string& job) {
+  job_config cfg;
+  cfg.data.train = "test[:20000]";
+  cfg.data.eval = "test[100000:]";
+  cfg.train.eval_every = 50;
+  cfg.train.max_epochs = 4;
+  cfg.sync.store = "memcached";
+  cfg.sync.servers = servers;
+  cfg.sync.job = job;
+  return cfg;
+}
+
+/// The index in `ports` of the server that ketama puts `key` on, hashed as
+/// the store does.
+std::size_t server_of(const std::vector<std::uint16_t>& ports,
+                      const std::string& key) {
+  memcached_st* m = memcached_create(nullptr);
+  for (auto p : ports) memcached_server_add(m, "127.0.0.1", p);
+  memcached_behavior_set(m, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
+  memcached_behavior_set(m, MEMCACHED_BEHAVIOR_DISTRIBUTION,
+                         MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA);
+  memcached_return_t rc = MEMCACHED_SUCCESS;
+  const auto* s = memcached_server_by_key(m, key.data(), key.size(), &rc);
+  const auto port = memcached_server_port(s);
+  memcached_free(m);
+  for (std::size_t i = 0; i < ports.size(); ++i) {
+    if (ports[i] == port) return i;
+  }
+  FAIL("no server for " << key);
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("memcached job: a resumed job goes on from its stored progress") {
+  test::memcached_server server;
+  auto cfg = memcached_job({server.address()}, "resume-test");
+  cfg.train.replicas = 2;
+  cfg.train.target_accuracy = 1.0;  // never reached: runs max_epochs
+  cfg.train.max_epochs = 1;
+  const auto& data = test::bymerge_data(20000);
+  auto first = run_simulation(cfg, data);
+  REQUIRE_MESSAGE(first.has_value(), first.error().message);
+  CHECK_FALSE(first->resumed);
+  CHECK(first->workers[0].iterations == 1);
+  CHECK(first->accuracy > 0.5);
+
+  cfg.train.max_epochs = 2;
+  auto second = run_simulation(cfg, data, {}, job_start::resume);
+  REQUIRE_MESSAGE(second.has_value(), second.error().message);
+  CHECK(second->resumed);
+  CHECK(second->workers[0].iterations == 2);
+  CHECK(second->workers[1].iterations == 2);
+  // This run trained one more pass, not two.
+  CHECK(second->samples <= first->samples + 2 * 32);
+  // It started from the trained parameters, not from fresh ones: its first
+  // evaluation, 50 minibatches in, is as good as the end of the first run.
+  REQUIRE_FALSE(second->history.empty());
+  CHECK(second->history.front().accuracy > first->accuracy - 0.05);
+
+  // What the store says: every replica done with 2 passes.
+  auto store = make_store(cfg, mlp_shape{});
+  REQUIRE(store.has_value());
+  auto status = read_job_status(**store, "resume-test");
+  REQUIRE_MESSAGE(status.has_value(), status.error().message);
+  REQUIRE(status->records.size() == 2);
+  for (const auto& r : status->records) {
+    REQUIRE(r.has_value());
+    CHECK(r->epochs == 2);
+    CHECK(r->done);
+    CHECK(r->best_accuracy >= second->accuracy);
+  }
+
+  // Resuming a job whose passes are all done trains nothing more.
+  auto third = run_simulation(cfg, data, {}, job_start::resume);
+  REQUIRE_MESSAGE(third.has_value(), third.error().message);
+  CHECK(third->samples == 0);
+  CHECK(third->workers[0].iterations == 2);
+}
+
+TEST_CASE("memcached job: a replica with another config is refused") {
+  test::memcached_server server;
+  auto cfg = memcached_job({server.address()}, "mismatch-test");
+  cfg.train.max_epochs = 1;
+  cfg.train.target_accuracy = 0.3;
+  const auto& data = test::bymerge_data(20000);
+  REQUIRE(run_simulation(cfg, data).has_value());
+
+  auto other = cfg;
+  other.train.learning_rate = 0.05;
+  auto refused = run_simulation(other, data, {}, job_start::resume);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == errc::invalid_argument);
+  CHECK(refused.error().message.find(
+            "job 'mismatch-test' was set up with train.learning_rate = 0.1") !=
+        std::string::npos);
+
+  auto unknown = cfg;
+  unknown.sync.job = "never-set-up";
+  auto missing = run_simulation(unknown, data, {}, job_start::resume);
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().code == errc::not_found);
+}
+
+TEST_CASE("memcached job: a pool of three loses a server mid-run") {
+  test::memcached_server a, b, c;
+  test::memcached_server* servers[] = {&a, &b, &c};
+  const std::vector<std::uint16_t> ports{a.port(), b.port(), c.port()};
+  const auto& data = test::bymerge_data(60000);  // loaded before the clock
+
+  for (const char* policy : {"fail", "failover"}) {
+    CAPTURE(policy);
+    const std::string job = std::string("pool-") + policy;
+    auto cfg = memcached_job({a.address(), b.address(), c.address()}, job);
+    cfg.data.train = "test[:60000]";
+    cfg.train.replicas = 2;
+    cfg.train.target_accuracy = 0.73;
+    cfg.train.max_epochs = 10;
+    cfg.sync.retry_ms = 300;
+    cfg.sync.on_server_failure = policy;
+    // Stop the server that holds block 0 of the parameters.
+    auto* victim = servers[server_of(ports, "emnist:" + job + ":b:0")];
+    std::thread stopper([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      victim->stop();
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = run_simulation(cfg, data);
+    stopper.join();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
+    CHECK(seconds < 60);  // never a hang
+    if (std::string(policy) == "fail") {
+      REQUIRE_FALSE(r.has_value());
+      CHECK(r.error().message.find("memcached server " + victim->address()) !=
+            std::string::npos);
+      CHECK(r.error().message.find("sync.on_server_failure = \"fail\"") !=
+            std::string::npos);
+    } else {
+      REQUIRE_MESSAGE(r.has_value(), r.error().message);
+      CHECK(r->reached);
+      CHECK(r->sync.servers_failed_over == 1);  // only the stopped one
+      CHECK(r->sync.blocks_restored >= 1);
+      CHECK(r->sync.pushes_applied <= r->sync.pushes);
+    }
+    victim->start();  // empty again, for the next policy
+  }
+}
