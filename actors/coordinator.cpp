@@ -27,7 +27,8 @@ struct replica_slot {
 struct coordinator_state {
   coordinator_setup setup;
   caf::actor evaluator;
-  std::vector<replica_slot> replicas;
+  std::vector<replica_slot> replicas;  ///< those of this process
+  std::vector<int> slot_of;  ///< replica id -> index in replicas, or -1
   clock_type::time_point t0;
   clock_type::time_point last_report;
   clock_type::time_point training_end;
@@ -44,8 +45,13 @@ struct coordinator_state {
   double best_accuracy = -1;
   std::size_t records_in_flight = 0;
   bool final_records_sent = false;
+  bool finishing = false;  ///< finish() waits for record writes
   double eval_requested_at = 0;
   std::uint64_t eval_requested_steps = 0;
+
+  replica_slot& slot(std::uint32_t id) {
+    return replicas[static_cast<std::size_t>(slot_of.at(id))];
+  }
 
   double since_start() const {
     return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -114,7 +120,7 @@ struct coordinator_state {
     for (std::size_t i = 0; i < replicas.size(); ++i) {
       const auto& r = replicas[i];
       replica_record rec;
-      rec.id = static_cast<std::uint32_t>(i);
+      rec.id = r.summary.id;
       rec.epochs = r.epochs;
       rec.steps = r.steps;
       rec.samples = r.steps * batch;
@@ -135,6 +141,7 @@ struct coordinator_state {
 
   /// The last progress records go out before the job reports done.
   void finish(caf::event_based_actor* self) {
+    finishing = true;  // (written) calls back here
     if (!final_records_sent) {
       if (records_in_flight > 0) return;  // (written) calls back here
       final_records_sent = true;
@@ -177,7 +184,7 @@ struct coordinator_state {
       const std::uint64_t delta = r.steps - r.steps_at_last_report;
       r.steps_at_last_report = r.steps;
       p.replicas.push_back(
-          {static_cast<std::uint32_t>(i), r.epochs, r.steps * batch,
+          {r.summary.id, r.epochs, r.steps * batch,
            dt > 0 ? static_cast<double>(delta * batch) / dt : 0.0, r.done});
     }
     self->send(setup.listener, std::move(p));
@@ -202,11 +209,22 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
                       static_cast<std::size_t>(cfg.actors.eval_chunk)},
       me);
   std::uint64_t steps_per_pass = 0;
-  for (std::uint32_t i = 0; i < n; ++i) {
+  // The replicas of this process: those in setup.start, else all n.
+  auto starts = st->setup.start;
+  if (starts.empty()) {
+    for (std::uint32_t i = 0; i < n; ++i) {
+      starts.emplace_back();
+      starts.back().id = i;
+    }
+  }
+  st->slot_of.assign(n, -1);
+  for (const auto& start : starts) {
+    const std::uint32_t i = start.id;
     auto ctx = std::make_shared<replica_context>(
         i, cfg, st->setup.shape, st->setup.data->train.shard(i, n),
         st->setup.store);
-    if (i < st->setup.start.size()) ctx->start = st->setup.start[i];
+    ctx->start = start;
+    st->slot_of[i] = static_cast<int>(st->replicas.size());
     steps_per_pass += ctx->steps_per_epoch();
     replica_slot slot;
     slot.steps = slot.steps_at_last_report = ctx->start.steps;
@@ -245,7 +263,7 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
   return {
       [self, st](progress_atom, std::uint32_t id, std::uint64_t steps,
                  std::uint32_t epochs) {
-        auto& r = st->replicas[id];
+        auto& r = st->slot(id);
         st->total_steps += steps - r.steps;
         r.steps = steps;
         r.epochs = epochs;
@@ -285,6 +303,8 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
           res.reached = true;
           res.seconds_to_target = st->since_start();
           st->stop_all(self);
+          // Status readers learn it now, not at the next tick.
+          st->write_records(self, false);
         }
         if (st->eval_wanted && !st->stopping) {
           st->request_eval(self, st->total_steps);
@@ -295,7 +315,7 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
       [self, st](done_atom, std::uint32_t id, std::uint32_t epochs,
                  std::uint64_t samples, double seconds,
                  double sync_wait_seconds) {
-        auto& r = st->replicas[id];
+        auto& r = st->slot(id);
         r.done = true;
         r.summary = {id, epochs, samples, seconds, sync_wait_seconds};
         st->maybe_finish(self);
@@ -303,10 +323,23 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
       [self, st](failed_atom, const std::string& why) { st->fail(self, why); },
       [self, st](written_atom) {
         --st->records_in_flight;
-        if (st->final_records_sent) st->finish(self);
+        if (st->finishing) st->finish(self);
+      },
+      [self, st](stop_atom) {
+        // Asked to stop (a shutdown): the replicas push what is pending
+        // and the job ends as it is, its progress saved.
+        st->setup.result->interrupted = true;
+        st->stop_all(self);
+        st->maybe_finish(self);
       },
       [self, st](tick_atom) {
         if (st->finished) return;
+        const auto budget = st->setup.cfg.train.max_seconds;
+        if (budget > 0 && !st->stopping &&
+            st->since_start() >= static_cast<double>(budget)) {
+          st->setup.result->budget_spent = true;  // train.max_seconds
+          st->stop_all(self);
+        }
         st->report(self);
         if (!st->final_records_sent) st->write_records(self, false);
         self->delayed_send(self, progress_interval, tick_atom::value);

@@ -15,6 +15,7 @@ namespace {
 
 /// The job never takes this long; a hung actor still cannot hang the caller.
 constexpr auto progress_silence_limit = std::chrono::minutes(5);
+constexpr auto stop_poll_interval = std::chrono::milliseconds(100);
 
 expected<mlp_shape> shape_for(const job_config& cfg, const job_data& data) {
   mlp_shape shape{data.features, static_cast<std::size_t>(cfg.model.hidden),
@@ -42,6 +43,16 @@ expected<simulation_result> run_simulation(const job_config& cfg,
                                            const job_data& data,
                                            const progress_callback& on_progress,
                                            job_start start) {
+  replicas_options options;
+  options.start = start;
+  return run_replicas(cfg, data, options, on_progress);
+}
+
+expected<simulation_result> run_replicas(const job_config& cfg,
+                                         const job_data& data,
+                                         const replicas_options& options,
+                                         const progress_callback& on_progress) {
+  const job_start start = options.start;
   auto shape = shape_for(cfg, data);
   if (!shape) return shape.error();
   const auto replicas = static_cast<std::size_t>(cfg.train.replicas);
@@ -53,10 +64,26 @@ expected<simulation_result> run_simulation(const job_config& cfg,
             " is larger than a shard: " + std::to_string(data.train.size()) +
             " training samples over " + std::to_string(replicas) + " replicas");
   }
+  std::vector<std::uint32_t> ids = options.ids;
+  if (ids.empty()) {
+    for (std::uint32_t i = 0; i < replicas; ++i) ids.push_back(i);
+  }
+  for (auto id : ids) {
+    if (id >= replicas) {
+      return make_error(errc::invalid_argument,
+                        "replica " + std::to_string(id) + " of a job of " +
+                            std::to_string(replicas) +
+                            " (train.replicas): ids are 0.." +
+                            std::to_string(replicas - 1));
+    }
+  }
   auto store = make_store(cfg, *shape);
   if (!store) return store.error();
-  std::vector<replica_record> starts(replicas);
-  for (std::uint32_t i = 0; i < replicas; ++i) starts[i].id = i;
+  std::vector<replica_record> starts;
+  for (auto id : ids) {
+    starts.emplace_back();
+    starts.back().id = id;
+  }
   if (start == job_start::create) {
     std::vector<float> initial(shape->size());
     init_parameters(*shape,
@@ -75,10 +102,10 @@ expected<simulation_result> run_simulation(const job_config& cfg,
     if (auto joined = join_job(**store, cfg, *shape); !joined) {
       return joined.error();
     }
-    for (std::uint32_t i = 0; i < replicas; ++i) {
-      auto stored = read_replica(**store, i);
+    for (auto& s : starts) {
+      auto stored = read_replica(**store, s.id);
       if (!stored) return stored.error();
-      if (*stored) starts[i] = **stored;
+      if (*stored) s = **stored;
     }
   }
 
@@ -100,15 +127,30 @@ expected<simulation_result> run_simulation(const job_config& cfg,
                                              result, failure, starts});
     bool running = true;
     bool timed_out = false;
+    bool stop_sent = false;
+    auto last_heard = std::chrono::steady_clock::now();
+    // A stop request is noticed within a poll interval.
+    auto check_stop = [&] {
+      if (!stop_sent && options.stop != nullptr && options.stop->load()) {
+        stop_sent = true;
+        self->send(coordinator, stop_atom::value);
+      }
+    };
     self->receive_while([&] { return running; })(
         [&](const progress_report& p) {
+          last_heard = std::chrono::steady_clock::now();
           if (on_progress) on_progress(p);
+          check_stop();
         },
         [&](done_atom) { running = false; },
-        caf::after(progress_silence_limit) >>
+        caf::after(stop_poll_interval) >>
             [&] {
-              timed_out = true;
-              running = false;
+              check_stop();
+              if (std::chrono::steady_clock::now() - last_heard >
+                  progress_silence_limit) {
+                timed_out = true;
+                running = false;
+              }
             });
     if (timed_out) {
       self->send_exit(coordinator, caf::exit_reason::kill);

@@ -8,6 +8,7 @@
 //   });
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -70,6 +71,8 @@ struct simulation_result {
   std::vector<evaluation_record> history;
   std::vector<float> final_parameters;  ///< the store's, at the end
   bool resumed = false;                 ///< started from stored progress
+  bool budget_spent = false;            ///< stopped by train.max_seconds
+  bool interrupted = false;             ///< stopped by replicas_options::stop
 };
 
 using progress_callback = std::function<void(const progress_report&)>;
@@ -87,5 +90,23 @@ enum class job_start {
     const job_config& cfg, const job_data& data,
     const progress_callback& on_progress = {},
     job_start start = job_start::create);
+
+/// What a process runs of a job that may span several processes (one
+/// OpenFaaS train invocation runs one replica).
+struct replicas_options {
+  job_start start = job_start::resume;
+  /// The replicas to run here, of train.replicas; empty: all of them.
+  std::vector<std::uint32_t> ids;
+  /// When it becomes true, the replicas stop, push what is pending, save
+  /// their progress, and the call returns (result.interrupted).
+  const std::atomic<bool>* stop = nullptr;
+};
+
+/// run_simulation for some replicas of a job: they train on their own
+/// shards, evaluate the store's parameters and stop at the target, the
+/// epoch limit, train.max_seconds or `stop`.
+[[nodiscard]] expected<simulation_result> run_replicas(
+    const job_config& cfg, const job_data& data,
+    const replicas_options& options, const progress_callback& on_progress = {});
 
 }  // namespace emnist

@@ -20,12 +20,16 @@ void config_options::add_to(CLI::App& cmd) {
                  "else data/emnist)");
 }
 
-expected<job_config> config_options::load() const {
+config_sources config_options::sources() const {
   config_sources src;
   if (!file.empty()) src.file = file;
   src.overrides = overrides;
   src.environment = environment_from_process();
-  return load_config(src);
+  return src;
+}
+
+expected<job_config> config_options::load() const {
+  return load_config(sources());
 }
 
 std::filesystem::path resolve_data_dir(const std::string& option,

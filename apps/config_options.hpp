@@ -22,7 +22,9 @@ struct config_options {
 
   /// Adds --config, --set and --data to `cmd`.
   void add_to(CLI::App& cmd);
-  /// Loads the file (if any), the environment aliases and the overrides.
+  /// The file (if any), the environment and the overrides.
+  [[nodiscard]] config_sources sources() const;
+  /// Loads them.
   [[nodiscard]] expected<job_config> load() const;
 };
 

@@ -7,7 +7,7 @@
 #include "apps/commands.hpp"
 #include "apps/config_options.hpp"
 #include "apps/progress_display.hpp"
-#include "apps/summary_json.hpp"
+#include "functions/summary_json.hpp"
 #include "model/data_files.hpp"
 #include "runtime/data_fetch.hpp"
 

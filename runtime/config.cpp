@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <functional>
 #include <sstream>
@@ -147,6 +148,11 @@ const std::vector<key_spec>& specs() {
                             0, INT64_MAX,
                             "evaluate every this many minibatches of the "
                             "job; 0: after each pass over the shards"));
+    t.push_back(integer_key("train.max_seconds",
+                            EMNIST_FIELD(train.max_seconds), 0, INT64_MAX,
+                            "a replica's time budget per run (a function's "
+                            "exec timeout), then it stops and can resume; "
+                            "0: none"));
     t.push_back(text_key("sync.store", EMNIST_FIELD(sync.store),
                          {"memory", "memcached"},
                          "parameter store: memory (embedded) or memcached"));
@@ -204,6 +210,27 @@ const std::vector<key_spec>& specs() {
     t.push_back(integer_key("actors.eval_chunk",
                             EMNIST_FIELD(actors.eval_chunk), 1, 1 << 20,
                             "rows the evaluator scores per message"));
+    t.push_back(text_key("http.listen", EMNIST_FIELD(http.listen), {},
+                         "emnist serve: address:port to listen on"));
+    t.push_back(integer_key("http.max_body_bytes",
+                            EMNIST_FIELD(http.max_body_bytes), 1, 1 << 30,
+                            "largest request body accepted (413 above)"));
+    t.push_back(integer_key("http.max_inflight",
+                            EMNIST_FIELD(http.max_inflight), 1, 100000,
+                            "function calls at once; more get 429, and "
+                            "/_/ready answers 429"));
+    t.push_back(text_key("http.gateway_url", EMNIST_FIELD(http.gateway_url), {},
+                         "the OpenFaaS gateway that setup fans out "
+                         "through"));
+    t.push_back(text_key("http.secret_file", EMNIST_FIELD(http.secret_file), {},
+                         "a bearer token file; when it exists, every "
+                         "route but health and ready needs the token"));
+    t.push_back(integer_key("http.shutdown_seconds",
+                            EMNIST_FIELD(http.shutdown_seconds), 0, 3600,
+                            "on SIGTERM: time to push and save progress"));
+    t.push_back(integer_key("http.read_timeout_ms",
+                            EMNIST_FIELD(http.read_timeout_ms), 1, 3600000,
+                            "time a request may take to arrive"));
     return t;
   }();
   return table;
@@ -450,9 +477,24 @@ const std::map<std::string, std::string>& environment_aliases() {
   return aliases;
 }
 
+std::string environment_name(const std::string& key) {
+  std::string name = "EMNIST_";
+  for (char c : key) {
+    name.push_back(c == '.' ? '_' : static_cast<char>(std::toupper(c)));
+  }
+  return name;
+}
+
 std::map<std::string, std::string> environment_from_process() {
   std::map<std::string, std::string> env;
   for (const auto& [name, _] : environment_aliases()) {
+    if (const char* v = std::getenv(name.c_str())) env[name] = v;
+  }
+  if (const char* v = std::getenv("gateway_hostname")) {
+    env["gateway_hostname"] = v;
+  }
+  for (const auto& s : specs()) {
+    const auto name = environment_name(s.path);
     if (const char* v = std::getenv(name.c_str())) env[name] = v;
   }
   return env;
@@ -480,6 +522,23 @@ expected<job_config> load_config(const config_sources& sources) {
     if (alias == environment_aliases().end()) continue;
     if (auto ok = apply_assignment(cfg, alias->second, text,
                                    "environment variable " + name + "=" + text);
+        !ok) {
+      return ok.error();
+    }
+  }
+  // The prototype named the gateway by host; its port was 8080.
+  if (auto it = sources.environment.find("gateway_hostname");
+      it != sources.environment.end() && !it->second.empty()) {
+    cfg.http.gateway_url = "http://" + it->second + ":8080";
+  }
+  // EMNIST_<SECTION>_<KEY>: any key, read as a --set value.
+  for (const auto& s : specs()) {
+    const auto name = environment_name(s.path);
+    auto it = sources.environment.find(name);
+    if (it == sources.environment.end()) continue;
+    if (auto ok =
+            apply_assignment(cfg, s.path, it->second,
+                             "environment variable " + name + "=" + it->second);
         !ok) {
       return ok.error();
     }

@@ -10,7 +10,8 @@
 //   // errors name the file and line (or the --set / variable) and the key
 //
 // Precedence, lowest first: built-in defaults, the file, the prototype's
-// environment variables (alpha, batch_size, ...), --set overrides.
+// environment variables (alpha, batch_size, ...), EMNIST_<SECTION>_<KEY>
+// variables (EMNIST_SYNC_SERVERS for sync.servers), --set overrides.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +45,8 @@ struct train_config {
   double learning_rate = 0.1;
   double target_accuracy = 0.75;
   std::int64_t max_epochs = 20;
-  std::int64_t eval_every = 0;  ///< minibatches of the job; 0: each pass
+  std::int64_t eval_every = 0;   ///< minibatches of the job; 0: each pass
+  std::int64_t max_seconds = 0;  ///< a replica's time budget; 0: none
 };
 
 struct sync_config {
@@ -71,12 +73,24 @@ struct actors_config {
   std::int64_t eval_chunk = 256;  ///< rows per evaluator message
 };
 
+/// `emnist serve`: the HTTP entrypoint of the OpenFaaS functions.
+struct http_config {
+  std::string listen = "0.0.0.0:8080";
+  std::int64_t max_body_bytes = 1 << 20;
+  std::int64_t max_inflight = 8;  ///< requests at once; then 429
+  std::string gateway_url = "http://gateway.openfaas:8080";
+  std::string secret_file = "/var/openfaas/secrets/emnist-token";
+  std::int64_t shutdown_seconds = 10;
+  std::int64_t read_timeout_ms = 30000;
+};
+
 struct job_config {
   data_config data;
   model_config model;
   train_config train;
   sync_config sync;
   actors_config actors;
+  http_config http;
 };
 
 struct config_sources {
@@ -87,6 +101,8 @@ struct config_sources {
 
 /// The process environment restricted to the names the config reads.
 std::map<std::string, std::string> environment_from_process();
+/// The environment variable of a key: "sync.servers" -> EMNIST_SYNC_SERVERS.
+std::string environment_name(const std::string& key);
 
 [[nodiscard]] expected<job_config> load_config(const config_sources& sources);
 

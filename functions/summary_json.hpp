@@ -1,11 +1,12 @@
-// The JSON summary of a simulation (`emnist simulate --json`).
+// The JSON summary of a run of replicas: what `emnist simulate --json`
+// prints and what a train function answers.
 #pragma once
 
 #include <string>
 
 #include "actors/simulation.hpp"
 
-namespace emnist::cli {
+namespace emnist {
 
 /// One JSON object: reached, accuracy, seconds_to_target, seconds,
 /// load_seconds, replicas, samples, samples_per_second, evaluations, store,
@@ -14,4 +15,4 @@ namespace emnist::cli {
 /// [{steps, requested, finished, accuracy}] (one entry per evaluation).
 std::string summary_json(const simulation_result& r);
 
-}  // namespace emnist::cli
+}  // namespace emnist

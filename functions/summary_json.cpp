@@ -1,10 +1,10 @@
 // Boost.JSON serialisation of the simulation result.
-#include "apps/summary_json.hpp"
+#include "functions/summary_json.hpp"
 
 #include <boost/json.hpp>
 #include <charconv>
 
-namespace emnist::cli {
+namespace emnist {
 namespace {
 
 /// Like boost::json::serialize, but doubles in their shortest round-trip
@@ -79,6 +79,8 @@ std::string summary_json(const simulation_result& r) {
   o["evaluations"] = r.evaluations;
   o["store"] = r.store;
   o["resumed"] = r.resumed;
+  o["budget_spent"] = r.budget_spent;
+  o["interrupted"] = r.interrupted;
   o["workers"] = std::move(workers);
   o["pushes"] = r.sync.pushes;
   o["pushes_applied"] = r.sync.pushes_applied;
@@ -96,4 +98,4 @@ std::string summary_json(const simulation_result& r) {
   return text;
 }
 
-}  // namespace emnist::cli
+}  // namespace emnist

@@ -1,0 +1,552 @@
+// Routing, the setup and train functions, status, metrics and the
+// gateway-compatible routes of `emnist serve`.
+#include "functions/function_service.hpp"
+
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "actors/simulation.hpp"
+#include "functions/summary_json.hpp"
+#include "model/mlp.hpp"
+#include "model/rng.hpp"
+#include "runtime/config_overrides.hpp"
+#include "runtime/http_client.hpp"
+#include "runtime/job_state.hpp"
+#include "runtime/job_status_json.hpp"
+#include "runtime/store_factory.hpp"
+
+namespace emnist {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+/// Calls to the gateway: the fan-out and a train function's re-invocation.
+constexpr auto gateway_timeout = std::chrono::seconds(10);
+
+http_response json_response(int status, const boost::json::object& o) {
+  return {status, "application/json", boost::json::serialize(o), {}};
+}
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// An HTTP status for a store or config error.
+int status_for(const error& e) {
+  switch (e.code) {
+    case errc::invalid_argument:
+      return 400;
+    case errc::not_found:
+      return 404;
+    case errc::aborted:
+      return 409;
+    case errc::unavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+/// Compares in time that depends on the lengths only.
+bool same_secret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const char x = i < a.size() ? a[i] : 0;
+    const char y = i < b.size() ? b[i] : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+std::string read_secret(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return {};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
+    s.pop_back();
+  }
+  return s;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+bool valid_job(const std::string& job) {
+  if (job.empty() || job.size() > 64) return false;
+  for (char c : job) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' &&
+        c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string new_job_name() {
+  const auto now =
+      std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "job-%Y%m%d-%H%M%S", &tm);
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "-%04x",
+                static_cast<unsigned>(std::random_device{}() & 0xffff));
+  return std::string(buf) + suffix;
+}
+
+/// "emnist-train" or "train" -> "train"; empty when unknown.
+std::string function_of(const std::string& name) {
+  if (name == "emnist-setup" || name == "setup") return "setup";
+  if (name == "emnist-train" || name == "train") return "train";
+  return {};
+}
+
+}  // namespace
+
+expected<std::string> parse_function_name(const std::string& s) {
+  if (s == "setup" || s == "train" || s == "all") return s;
+  return make_error(errc::invalid_argument,
+                    "--function: '" + s + "': expected setup, train or all");
+}
+
+function_service::function_service(config_sources base, job_config config,
+                                   std::shared_ptr<const job_data> data,
+                                   std::string function)
+    : base_(std::move(base)),
+      config_(std::move(config)),
+      data_(std::move(data)),
+      function_(std::move(function)),
+      token_(read_secret(config_.http.secret_file)) {}
+
+function_service::~function_service() {
+  begin_shutdown();
+  wait_idle(clock_type::time_point::max());
+}
+
+void function_service::begin_shutdown() {
+  stopping_ = true;
+}
+
+bool function_service::wait_idle(clock_type::time_point deadline) {
+  std::unique_lock lock(threads_mutex_);
+  return idle_.wait_until(lock, deadline, [this] { return running_ == 0; });
+}
+
+bool function_service::authorized(const http_request& request) const {
+  if (token_.empty()) return true;
+  const std::string* h = request.header("authorization");
+  return h != nullptr && same_secret(*h, "Bearer " + token_);
+}
+
+void function_service::handle(http_request request, http_reply reply) {
+  // Count every answer under its route (path without ids or queries).
+  std::string route = request.path;
+  if (route.rfind("/function/", 0) == 0 ||
+      route.rfind("/async-function/", 0) == 0) {
+    const auto second = route.find('/', route.find('/', 1) + 1);
+    route = route.substr(0, second);
+  }
+  http_reply counted = [this, route,
+                        reply = std::move(reply)](http_response response) {
+    metrics_.count_request(route, response.status);
+    reply(std::move(response));
+  };
+  route_request(std::move(request), std::move(counted));
+}
+
+void function_service::route_request(http_request request, http_reply reply) {
+  const std::string& path = request.path;
+  if (path == "/_/health") {
+    return reply(json_response(200, {{"status", "ok"}}));
+  }
+  if (path == "/_/ready") {
+    if (stopping_) {
+      return reply(json_error(503, "shutting down", "ready"));
+    }
+    const auto limit = static_cast<std::size_t>(config_.http.max_inflight);
+    if (running_ >= limit) {
+      return reply(json_error(
+          429, "http.max_inflight (" + std::to_string(limit) + ") reached",
+          "max_inflight"));
+    }
+    return reply(json_response(200, {{"status", "ready"}}));
+  }
+  if (!authorized(request)) {
+    return reply(
+        json_error(401, "missing or wrong bearer token", "authorization"));
+  }
+  if (path == "/metrics" || path == "/status") {
+    if (request.method != "GET" && request.method != "HEAD") {
+      return reply(json_error(405, request.method + " on " + path + ": use GET",
+                              "method"));
+    }
+    if (path == "/metrics") {
+      return reply(
+          {200, "text/plain; version=0.0.4", metrics_.render(running_), {}});
+    }
+    return reply(status(request));
+  }
+  if (function_ == "all") {
+    for (const std::string prefix : {"/function/", "/async-function/"}) {
+      if (path.rfind(prefix, 0) != 0) continue;
+      const auto rest_at = path.find('/', prefix.size());
+      const std::string name =
+          path.substr(prefix.size(), rest_at - prefix.size());
+      const std::string rest =
+          rest_at == std::string::npos ? "/" : path.substr(rest_at);
+      if (function_of(name).empty()) {
+        return reply(json_error(
+            404, "no function '" + name + "': emnist-setup or emnist-train",
+            "function"));
+      }
+      if (prefix == "/async-function/") {
+        return run_async(name, std::move(request), std::move(reply));
+      }
+      if (rest != "/") {  // e.g. /function/emnist-setup/status
+        request.path = rest;
+        return route_request(std::move(request), std::move(reply));
+      }
+      return dispatch_function(name, std::move(request), std::move(reply));
+    }
+  } else if (path == "/") {
+    return dispatch_function(function_, std::move(request), std::move(reply));
+  }
+  reply(json_error(
+      404,
+      "no route " + path +
+          (function_ == "all" ? ": /function/emnist-setup, "
+                                "/function/emnist-train, /async-function/..., "
+                                "/status, /metrics, /_/health, /_/ready"
+                              : ": /, /status, /metrics, /_/health, /_/ready"),
+      "path"));
+}
+
+void function_service::dispatch_function(const std::string& name,
+                                         http_request request,
+                                         http_reply reply) {
+  const std::string which = function_of(name);
+  if (request.method != "POST" && request.method != "GET") {
+    return reply(
+        json_error(405, request.method + ": use POST or GET", "method"));
+  }
+  if (stopping_) return reply(json_error(503, "shutting down", "function"));
+  const auto limit = static_cast<std::size_t>(config_.http.max_inflight);
+  if (running_ >= limit) {
+    return reply(json_error(
+        429, "http.max_inflight (" + std::to_string(limit) + ") calls running",
+        "max_inflight"));
+  }
+  auto req = std::make_shared<http_request>(std::move(request));
+  start_call([this, which,
+              req] { return which == "setup" ? setup(*req) : train(*req); },
+             std::move(reply));
+}
+
+void function_service::start_call(std::function<http_response()> work,
+                                  http_reply reply) {
+  ++running_;
+  std::thread([this, work = std::move(work), reply = std::move(reply)] {
+    http_response response;
+    try {
+      response = work();
+    } catch (const std::exception& e) {
+      response = json_error(500, std::string("internal error: ") + e.what(),
+                            "function");
+    }
+    reply(std::move(response));
+    std::lock_guard guard(threads_mutex_);
+    --running_;
+    idle_.notify_all();
+  }).detach();
+}
+
+void function_service::run_async(const std::string& name, http_request request,
+                                 http_reply reply) {
+  if (stopping_) return reply(json_error(503, "shutting down", "function"));
+  const std::string which = function_of(name);
+  std::string call_id;
+  if (const auto* id = request.header("x-call-id")) call_id = *id;
+  if (call_id.empty()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%016llx",
+                  static_cast<unsigned long long>(
+                      (std::uint64_t{std::random_device{}()} << 32) |
+                      std::random_device{}()));
+    call_id = buf;
+  }
+  std::string callback;
+  if (const auto* url = request.header("x-callback-url")) callback = *url;
+  reply({202,
+         "application/json",
+         boost::json::serialize(boost::json::object{{"call_id", call_id}}),
+         {{"X-Call-Id", call_id}}});
+  auto req = std::make_shared<http_request>(std::move(request));
+  const std::string function_name =
+      which == "setup" ? "emnist-setup" : "emnist-train";
+  start_call(
+      [this, which, req, callback, call_id, function_name] {
+        const auto t0 = clock_type::now();
+        http_response r = which == "setup" ? setup(*req) : train(*req);
+        if (!callback.empty()) {
+          char seconds[32];
+          std::snprintf(
+              seconds, sizeof seconds, "%.6f",
+              std::chrono::duration<double>(clock_type::now() - t0).count());
+          auto sent =
+              http_request_to("POST", callback, r.body,
+                              {{"Content-Type", r.content_type},
+                               {"X-Call-Id", call_id},
+                               {"X-Duration-Seconds", seconds},
+                               {"X-Function-Status", std::to_string(r.status)},
+                               {"X-Function-Name", function_name}},
+                              gateway_timeout);
+          if (!sent) {
+            std::fprintf(stderr, "emnist: callback of call %s: %s\n",
+                         call_id.c_str(), sent.error().message.c_str());
+          }
+        }
+        return r;
+      },
+      [](http_response) {});  // answered with 202 already
+}
+
+expected<job_config> function_service::request_config(
+    const http_request& request, std::vector<std::string>& overrides,
+    std::string& field) const {
+  for (const auto& [k, v] : request.query) {
+    if (k == "job" || k == "worker_id") continue;
+    overrides.push_back(k + "=" + v);
+  }
+  auto from_body = overrides_from_body(request.body);
+  if (!from_body) {
+    field = "body";
+    return from_body.error();
+  }
+  overrides.insert(overrides.end(), from_body->begin(), from_body->end());
+  // One at a time first, so that the error names the key at fault.
+  for (const auto& o : overrides) {
+    auto sources = base_;
+    sources.overrides.push_back(o);
+    if (auto c = load_config(sources); !c) {
+      field = o.substr(0, o.find('='));
+      return c.error();
+    }
+  }
+  auto sources = base_;
+  sources.overrides.insert(sources.overrides.end(), overrides.begin(),
+                           overrides.end());
+  auto cfg = load_config(sources);
+  if (!cfg) {
+    field = "config";
+    return cfg.error();
+  }
+  // The data is loaded once per process: a call cannot pick other data.
+  for (const auto& [key, mine, theirs] :
+       {std::tuple{"data.split", config_.data.split, cfg->data.split},
+        std::tuple{"data.train", config_.data.train, cfg->data.train},
+        std::tuple{"data.eval", config_.data.eval, cfg->data.eval}}) {
+    if (mine != theirs) {
+      field = key;
+      return make_error(errc::invalid_argument,
+                        std::string(key) + " = '" + theirs +
+                            "': this function serves '" + mine +
+                            "' (its data is loaded once, at start)");
+    }
+  }
+  return cfg;
+}
+
+http_response function_service::setup(const http_request& request) {
+  std::vector<std::string> overrides;
+  std::string field;
+  auto cfg = request_config(request, overrides, field);
+  if (!cfg)
+    return json_error(status_for(cfg.error()), cfg.error().message, field);
+  const bool named = std::any_of(
+      overrides.begin(), overrides.end(),
+      [](const std::string& o) { return o.rfind("sync.job=", 0) == 0; });
+  if (!named) {
+    cfg->sync.job = new_job_name();
+    overrides.push_back("sync.job=" + cfg->sync.job);
+  }
+  const mlp_shape shape{data_->features,
+                        static_cast<std::size_t>(cfg->model.hidden),
+                        data_->classes};
+  auto store = make_store(*cfg, shape);
+  if (!store)
+    return json_error(status_for(store.error()), store.error().message, "sync");
+  std::vector<float> initial(shape.size());
+  init_parameters(shape,
+                  seed_for(static_cast<std::uint64_t>(cfg->model.seed), 0,
+                           rng_stream::init),
+                  initial);
+  if (auto ok = create_job(**store, *cfg, shape, initial); !ok) {
+    return json_error(status_for(ok.error()), ok.error().message, "sync");
+  }
+  // Start the replicas through the gateway, each with the same overrides,
+  // so that every one joins the job with its config.
+  const std::string body = overrides_to_toml(overrides);
+  boost::json::array failed;
+  for (std::int64_t i = 0; i < cfg->train.replicas; ++i) {
+    const std::string url =
+        config_.http.gateway_url +
+        "/async-function/emnist-train?job=" + cfg->sync.job +
+        "&worker_id=" + std::to_string(i);
+    std::vector<std::pair<std::string, std::string>> headers{
+        {"Content-Type", "text/plain"}};
+    if (!token_.empty())
+      headers.emplace_back("Authorization", "Bearer " + token_);
+    auto r = http_request_to("POST", url, body, headers, gateway_timeout);
+    if (!r || r->status != 202) {
+      failed.emplace_back(r ? "worker " + std::to_string(i) + ": " + url +
+                                  " answered " + std::to_string(r->status)
+                            : "worker " + std::to_string(i) + ": " +
+                                  r.error().message);
+    }
+  }
+  boost::json::object o{
+      {"job", cfg->sync.job},
+      {"replicas", cfg->train.replicas},
+      {"status_url", config_.http.gateway_url +
+                         "/function/emnist-setup/status?job=" + cfg->sync.job}};
+  if (!failed.empty()) {
+    o["error"] = "could not start every replica through http.gateway_url";
+    o["field"] = "gateway";
+    o["failed"] = std::move(failed);
+    return json_response(502, o);
+  }
+  return json_response(202, o);
+}
+
+http_response function_service::train(const http_request& request) {
+  const std::string* job = request.query_value("job");
+  if (job == nullptr || !valid_job(*job)) {
+    return json_error(400,
+                      job == nullptr
+                          ? "missing ?job="
+                          : "job '" + *job + "': use 1-64 of A-Z a-z 0-9 _ . -",
+                      "job");
+  }
+  const std::string* worker_text = request.query_value("worker_id");
+  std::uint32_t worker = 0;
+  if (worker_text == nullptr)
+    return json_error(400, "missing ?worker_id=", "worker_id");
+  {
+    auto [ptr, ec] = std::from_chars(
+        worker_text->data(), worker_text->data() + worker_text->size(), worker);
+    if (ec != std::errc{} || ptr != worker_text->data() + worker_text->size()) {
+      return json_error(
+          400, "worker_id '" + *worker_text + "': expected a replica number",
+          "worker_id");
+    }
+  }
+  std::vector<std::string> overrides;
+  std::string field;
+  auto cfg = request_config(request, overrides, field);
+  if (!cfg)
+    return json_error(status_for(cfg.error()), cfg.error().message, field);
+  cfg->sync.job = *job;
+  if (worker >= static_cast<std::uint64_t>(cfg->train.replicas)) {
+    return json_error(400,
+                      "worker_id " + *worker_text + " of a job of " +
+                          std::to_string(cfg->train.replicas) +
+                          " replicas (train.replicas)",
+                      "worker_id");
+  }
+  replicas_options options;
+  options.start = job_start::resume;
+  options.ids = {worker};
+  options.stop = &stopping_;
+  const auto t0 = clock_type::now();
+  auto result =
+      run_replicas(*cfg, *data_, options, [&](const progress_report& p) {
+        for (const auto& r : p.replicas) {
+          metrics_.set_replica(*job, r.id, r.samples,
+                               p.last_accuracy.value_or(-1.0));
+        }
+      });
+  if (!result) {
+    const auto& e = result.error();
+    return json_error(status_for(e), e.message,
+                      e.code == errc::not_found ? "job" : "sync");
+  }
+  metrics_.add_run(result->sync, result->sync_wait_seconds);
+  const auto& w = result->workers.at(0);
+  metrics_.set_replica(*job, worker, w.samples, result->accuracy);
+  // The prototype's line, for whoever reads the function's log.
+  std::fprintf(stderr, "Worker ID: %u Iterations: %llu Time: %.3f Name: %s\n",
+               worker, static_cast<unsigned long long>(w.iterations),
+               std::chrono::duration<double>(clock_type::now() - t0).count(),
+               host_name().c_str());
+  // Out of time but not done: go on in a fresh invocation, from the stored
+  // progress (the prototype's one-function-per-iteration mode).
+  bool continued = false;
+  if (result->budget_spent && !result->reached && !result->interrupted &&
+      w.iterations < static_cast<std::uint64_t>(cfg->train.max_epochs)) {
+    const std::string url = config_.http.gateway_url +
+                            "/async-function/emnist-train?job=" + *job +
+                            "&worker_id=" + std::to_string(worker);
+    std::vector<std::pair<std::string, std::string>> headers{
+        {"Content-Type", "text/plain"}};
+    if (!token_.empty())
+      headers.emplace_back("Authorization", "Bearer " + token_);
+    auto r = http_request_to("POST", url, overrides_to_toml(overrides), headers,
+                             gateway_timeout);
+    continued = r && r->status == 202;
+    if (!continued) {
+      std::fprintf(stderr, "emnist: worker %u could not re-invoke itself: %s\n",
+                   worker,
+                   r ? ("answered " + std::to_string(r->status)).c_str()
+                     : r.error().message.c_str());
+    }
+  }
+  auto summary = boost::json::parse(summary_json(*result)).as_object();
+  summary["job"] = *job;
+  summary["worker_id"] = worker;
+  summary["continued"] = continued;
+  summary.erase("final_parameters");
+  return json_response(200, summary);
+}
+
+http_response function_service::status(const http_request& request) {
+  const std::string* job = request.query_value("job");
+  if (job == nullptr || !valid_job(*job)) {
+    return json_error(
+        400, job == nullptr ? "missing ?job=" : "bad job name '" + *job + "'",
+        "job");
+  }
+  auto cfg = config_;
+  cfg.sync.job = *job;
+  if (cfg.sync.store != "memcached") {
+    return json_error(400,
+                      "status reads jobs from memcached: this function runs "
+                      "with sync.store = \"" +
+                          cfg.sync.store + "\"",
+                      "sync.store");
+  }
+  auto store = make_store(cfg, mlp_shape{});
+  if (!store)
+    return json_error(status_for(store.error()), store.error().message, "sync");
+  auto s = read_job_status(**store, *job);
+  if (!s) {
+    return json_error(status_for(s.error()), s.error().message,
+                      s.error().code == errc::not_found ? "job" : "sync");
+  }
+  return {200, "application/json", job_status_json(*job, *s, unix_ms()), {}};
+}
+
+}  // namespace emnist

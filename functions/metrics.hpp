@@ -1,0 +1,46 @@
+// The counters and gauges of a function process, in the Prometheus text
+// format (GET /metrics). Thread-safe: the HTTP thread counts requests, the
+// training threads report progress.
+//
+//   function_metrics m;
+//   m.count_request("/status", 200);
+//   m.set_replica("j1", 0, samples, accuracy);
+//   std::string text = m.render(in_flight);
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "runtime/parameter_store.hpp"
+
+namespace emnist {
+
+class function_metrics {
+ public:
+  void count_request(const std::string& route, int status);
+  /// A replica's progress: the samples it has trained (resumed runs
+  /// included) and the job's last accuracy (negative: none yet).
+  void set_replica(const std::string& job, std::uint32_t replica,
+                   std::uint64_t samples, double accuracy);
+  /// A finished run's store counters and compute's waiting time.
+  void add_run(const store_stats& sync, double sync_wait_seconds);
+
+  [[nodiscard]] std::string render(std::size_t in_flight) const;
+
+ private:
+  struct replica_gauges {
+    std::uint64_t samples = 0;
+    double accuracy = -1;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::string, int>, std::uint64_t> requests_;
+  std::map<std::pair<std::string, std::uint32_t>, replica_gauges> replicas_;
+  std::uint64_t pushes_ = 0, pushes_applied_ = 0, cas_retries_ = 0;
+  std::uint64_t fetches_ = 0, bytes_sent_ = 0, bytes_received_ = 0;
+  double sync_wait_seconds_ = 0;
+};
+
+}  // namespace emnist

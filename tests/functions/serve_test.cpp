@@ -1,0 +1,315 @@
+// `emnist serve` as users run it: a real process, real HTTP over loopback,
+// real memcached and EMNIST data. The whole setup -> async train fan-out ->
+// status -> reached flow, every route, bad input, auth, the async
+// callback, and SIGTERM while training, then a resume.
+#include <doctest/doctest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "runtime/http_client.hpp"
+#include "runtime/http_server.hpp"
+#include "support/memcached_server.hpp"
+#include "support/serve_process.hpp"
+#include "test_support.hpp"
+
+using namespace emnist;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+/// A server of both functions whose gateway is itself: small data,
+/// memcached, evaluations often.
+std::vector<std::string> serve_args(const test::memcached_server& mc,
+                                    std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {
+      "--function", "all",
+      "--data",     test::data_dir().string(),
+      "--set",      "data.train=test[:20000]",
+      "--set",      "data.eval=test[110000:]",
+      "--set",      "train.eval_every=50",
+      "--set",      "sync.store=memcached",
+      "--set",      "sync.servers=[\"" + mc.address() + "\"]",
+      "--set",      "http.gateway_url=http://127.0.0.1:{port}",
+      "--set",      "http.secret_file=/nonexistent/emnist-token"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+http_client_response call(const std::string& method, const std::string& url,
+                          const std::string& body = "",
+                          const header_list& headers = {}) {
+  auto r = http_request_to(method, url, body, headers, 30s);
+  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  return *r;
+}
+
+boost::json::object json_of(const http_client_response& r) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(r.body, ec);
+  REQUIRE_MESSAGE(!ec, r.body);
+  REQUIRE(v.is_object());
+  return v.as_object();
+}
+
+/// Polls /status?job=J until `done(status)` or the time is up.
+boost::json::object wait_status(
+    const test::serve_process& s, const std::string& job,
+    const std::function<bool(const boost::json::object&)>& done,
+    std::chrono::seconds limit, const header_list& headers = {}) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  boost::json::object last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = call("GET", s.url("/status?job=" + job), "", headers);
+    if (r.status == 200) {
+      last = json_of(r);
+      if (done(last)) return last;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  FAIL("status of " << job << " did not get there: "
+                    << boost::json::serialize(last) << "\n"
+                    << s.log());
+  return last;
+}
+
+bool all_done(const boost::json::object& st) {
+  for (const auto& w : st.at("workers").as_array()) {
+    if (w.is_null() || !w.at("done").as_bool()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("serve: setup fans out train replicas that reach the target") {
+  test::memcached_server mc;
+  test::serve_process s(serve_args(mc));
+  // The same request faas-cli invoke sends: POST, text/plain, JSON body.
+  auto setup = call("POST", s.url("/function/emnist-setup?train.replicas=2"),
+                    R"({"train": {"target_accuracy": 0.6}})",
+                    {{"Content-Type", "text/plain"}});
+  REQUIRE_MESSAGE(setup.status == 202, setup.body);
+  auto job = json_of(setup);
+  const std::string name(job.at("job").as_string());
+  CHECK(job.at("replicas").as_int64() == 2);
+  CHECK(has(std::string(job.at("status_url").as_string()),
+            "/function/emnist-setup/status?job=" + name));
+
+  auto st = wait_status(
+      s, name,
+      [](const auto& o) { return o.at("reached").as_bool() && all_done(o); },
+      60s);
+  CHECK(st.at("best_accuracy").as_double() >= 0.6);
+  CHECK(st.at("workers").as_array().size() == 2);
+  // Status is also reachable the way the gateway forwards it.
+  auto forwarded =
+      call("GET", s.url("/function/emnist-setup/status?job=" + name));
+  CHECK(forwarded.status == 200);
+  // Each replica logged the prototype's line.
+  CHECK(has(s.log(), "Worker ID: 0 Iterations: "));
+  CHECK(has(s.log(), "Worker ID: 1 Iterations: "));
+
+  auto metrics = call("GET", s.url("/metrics"));
+  CHECK(metrics.status == 200);
+  for (const char* family :
+       {"emnist_http_requests_total{route=\"/async-function/emnist-train\","
+        "code=\"202\"} 2",
+        "emnist_http_in_flight", "emnist_training_samples_total{job=\"",
+        "emnist_pushes_total", "emnist_cas_retries_total",
+        "emnist_sync_wait_seconds_total", "emnist_accuracy{job=\""}) {
+    CAPTURE(family);
+    CHECK(has(metrics.body, family));
+  }
+  auto exit = s.terminate(10s);
+  REQUIRE(exit.has_value());
+  CHECK(exit->status == 0);
+}
+
+TEST_CASE("serve: routes, methods and bad input") {
+  test::memcached_server mc;
+  test::serve_process s(serve_args(mc, {"--set", "http.max_body_bytes=2000"}));
+  CHECK(call("GET", s.url("/_/health")).status == 200);
+  CHECK(call("GET", s.url("/_/ready")).status == 200);
+  CHECK(call("POST", s.url("/metrics")).status == 405);
+
+  struct bad_case {
+    std::string method, path, body;
+    int status;
+    std::string field;
+  };
+  const std::vector<bad_case> cases = {
+      {"GET", "/nowhere", "", 404, "path"},
+      {"POST", "/function/emnist-nothing", "", 404, "function"},
+      {"GET", "/status", "", 400, "job"},
+      {"GET", "/status?job=no-such-job", "", 404, "job"},
+      {"GET", "/status?job=bad%20name", "", 400, "job"},
+      {"POST", "/function/emnist-train?worker_id=0", "", 400, "job"},
+      {"POST", "/function/emnist-train?job=j1&worker_id=abc", "", 400,
+       "worker_id"},
+      {"POST", "/function/emnist-train?job=no-such-job&worker_id=0", "", 404,
+       "job"},
+      {"POST", "/function/emnist-setup?train.replicas=0", "", 400,
+       "train.replicas"},
+      {"POST", "/function/emnist-setup?no.such_key=1", "", 400, "no.such_key"},
+      {"POST", "/function/emnist-setup", "{not json", 400, "body"},
+      {"POST", "/function/emnist-setup", "[train\nreplicas = ", 400, "body"},
+      {"POST", "/function/emnist-setup", R"({"data": {"train": "train"}})", 400,
+       "data.train"},
+      {"POST", "/function/emnist-setup", std::string(2001, ' '), 413, "body"},
+      {"DELETE", "/function/emnist-setup", "", 405, "method"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.method);
+    CAPTURE(c.path);
+    auto r = call(c.method, s.url(c.path), c.body);
+    CHECK(r.status == c.status);
+    if (!r.body.empty() && r.body.front() == '{') {
+      CHECK(std::string(json_of(r).at("field").as_string()) == c.field);
+    }
+  }
+  // A body exactly at the limit is read (then refused as config: a
+  // TOML comment of 1999 characters is valid, and sets nothing).
+  auto at_limit = call("POST", s.url("/function/emnist-setup?train.replicas=0"),
+                       "#" + std::string(1999, 'x'));
+  CHECK(at_limit.status == 400);
+  // TOML bodies work as JSON ones do.
+  auto toml = call("POST", s.url("/function/emnist-setup?sync.job=toml-job"),
+                   "[train]\nreplicas = 1\ntarget_accuracy = 0.3\n");
+  CHECK(toml.status == 202);
+  wait_status(s, "toml-job", all_done, 60s);
+}
+
+TEST_CASE("serve: auth, when a secret file exists") {
+  test::memcached_server mc;
+  test::scratch_dir dir;
+  test::write_file(dir.path() / "token", "s3cret\n");
+  auto args = serve_args(mc);
+  args.push_back("--set");
+  args.push_back("http.secret_file=" + (dir.path() / "token").string());
+  test::serve_process s(args);
+  CHECK(call("GET", s.url("/_/health")).status == 200);
+  CHECK(call("GET", s.url("/_/ready")).status == 200);
+  auto no_token = call("GET", s.url("/metrics"));
+  CHECK(no_token.status == 401);
+  CHECK(std::string(json_of(no_token).at("field").as_string()) ==
+        "authorization");
+  CHECK(call("GET", s.url("/metrics"), "", {{"Authorization", "Bearer nope"}})
+            .status == 401);
+  const header_list auth = {{"Authorization", "Bearer s3cret"}};
+  CHECK(call("GET", s.url("/metrics"), "", auth).status == 200);
+  // The fan-out carries the token to the gateway (itself here).
+  auto setup = call("POST", s.url("/function/emnist-setup?sync.job=auth-job"),
+                    R"({"train": {"target_accuracy": 0.3}})", auth);
+  REQUIRE_MESSAGE(setup.status == 202, setup.body);
+  wait_status(s, "auth-job", all_done, 60s, auth);
+}
+
+TEST_CASE("serve: an async call posts its result to the callback URL") {
+  test::memcached_server mc;
+  test::serve_process s(serve_args(mc));
+  const std::string config = R"({"train": {"target_accuracy": 0.3}})";
+  auto setup =
+      call("POST", s.url("/function/emnist-setup?sync.job=cb-job"), config);
+  REQUIRE_MESSAGE(setup.status == 202, setup.body);
+  wait_status(s, "cb-job", all_done, 60s);
+
+  // A callback receiver of our own.
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<http_request> received;
+  http_server_options o;
+  o.listen = "127.0.0.1:0";
+  http_server receiver(o, [&](http_request r, http_reply reply) {
+    {
+      std::lock_guard g(m);
+      received = std::move(r);
+    }
+    cv.notify_all();
+    reply({200, "text/plain", "", {}});
+  });
+  auto port = receiver.start();
+  REQUIRE(port.has_value());
+  // A call whose config differs from the job's is refused, naming the key.
+  auto other =
+      call("POST", s.url("/function/emnist-train?job=cb-job&worker_id=0"));
+  CHECK(other.status == 400);
+  CHECK(has(other.body, "train.target_accuracy"));
+  auto accepted =
+      call("POST", s.url("/async-function/emnist-train?job=cb-job&worker_id=0"),
+           config,
+           {{"X-Callback-Url",
+             "http://127.0.0.1:" + std::to_string(*port) + "/done"},
+            {"X-Call-Id", "call-42"}});
+  CHECK(accepted.status == 202);
+  std::unique_lock lock(m);
+  REQUIRE(cv.wait_for(lock, 30s, [&] { return received.has_value(); }));
+  CHECK(received->method == "POST");
+  CHECK(received->path == "/done");
+  CHECK(*received->header("x-call-id") == "call-42");
+  CHECK(*received->header("x-function-status") == "200");
+  CHECK(*received->header("x-function-name") == "emnist-train");
+  CHECK(std::stod(*received->header("x-duration-seconds")) >= 0);
+  auto v = boost::json::parse(received->body).as_object();
+  CHECK(v.at("job").as_string() == "cb-job");
+}
+
+TEST_CASE("serve: SIGTERM while training saves progress; a restart resumes") {
+  test::memcached_server mc;
+  std::string job = "sigterm-job";
+  double epochs_at_stop = 0;
+  {
+    test::serve_process s(serve_args(
+        mc, {"--set", "train.target_accuracy=0.99", "--set",
+             "train.max_epochs=1000", "--set", "http.shutdown_seconds=5"}));
+    auto setup = call("POST", s.url("/function/emnist-setup?sync.job=" + job));
+    REQUIRE_MESSAGE(setup.status == 202, setup.body);
+    auto st = wait_status(
+        s, job,
+        [](const auto& o) {
+          const auto& w = o.at("workers").as_array()[0];
+          return !w.is_null() && w.at("epochs").as_int64() >= 2;
+        },
+        60s);
+    auto exit = s.terminate(10s);
+    REQUIRE_MESSAGE(exit.has_value(), s.log());
+    CHECK(exit->status == 0);
+    CHECK(exit->seconds < 5.5);
+    CHECK(has(s.log(), "Worker ID: 0 Iterations: "));
+    epochs_at_stop = static_cast<double>(
+        st.at("workers").as_array()[0].at("epochs").as_int64());
+  }
+  test::serve_process again(serve_args(
+      mc, {"--set", "train.target_accuracy=0.99", "--set",
+           "train.max_epochs=1000", "--set", "train.max_seconds=1"}));
+  // The record says done (stopped by the signal) and where it was.
+  auto st = call("GET", again.url("/status?job=" + job));
+  REQUIRE(st.status == 200);
+  const auto status = json_of(st);
+  const auto& w = status.at("workers").as_array()[0].as_object();
+  CHECK(w.at("done").as_bool());
+  CHECK(static_cast<double>(w.at("epochs").as_int64()) >= epochs_at_stop);
+  // A train call goes on from there, for its one-second budget.
+  auto r = call(
+      "POST", again.url("/function/emnist-train?job=" + job + "&worker_id=0"));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto summary = json_of(r);
+  CHECK(summary.at("resumed").as_bool());
+  CHECK(summary.at("budget_spent").as_bool());
+  CHECK(static_cast<double>(
+            summary.at("workers").as_array()[0].at("iterations").as_int64()) >=
+        epochs_at_stop);
+  // Out of time, not done: it re-invoked itself through the gateway.
+  CHECK(summary.at("continued").as_bool());
+  CHECK(again.terminate(10s).has_value());
+}
