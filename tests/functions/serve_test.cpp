@@ -4,6 +4,7 @@
 // callback, and SIGTERM while training, then a resume.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -142,6 +143,18 @@ TEST_CASE("serve: routes, methods and bad input") {
   CHECK(call("GET", s.url("/_/health")).status == 200);
   CHECK(call("GET", s.url("/_/ready")).status == 200);
   CHECK(call("POST", s.url("/metrics")).status == 405);
+  {  // 100 connections at once
+    std::vector<std::thread> clients;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 100; ++i) {
+      clients.emplace_back([&] {
+        auto r = http_request_to("GET", s.url("/_/health"), "", {}, 10s);
+        if (r && r->status == 200) ++ok;
+      });
+    }
+    for (auto& t : clients) t.join();
+    CHECK(ok == 100);
+  }
 
   struct bad_case {
     std::string method, path, body;
@@ -271,7 +284,8 @@ TEST_CASE("serve: SIGTERM while training saves progress; a restart resumes") {
   {
     test::serve_process s(serve_args(
         mc, {"--set", "train.target_accuracy=0.99", "--set",
-             "train.max_epochs=1000", "--set", "http.shutdown_seconds=5"}));
+             "train.max_epochs=1000", "--set", "http.shutdown_seconds=5",
+             "--set", "http.max_inflight=1"}));
     auto setup = call("POST", s.url("/function/emnist-setup?sync.job=" + job));
     REQUIRE_MESSAGE(setup.status == 202, setup.body);
     auto st = wait_status(
@@ -281,6 +295,12 @@ TEST_CASE("serve: SIGTERM while training saves progress; a restart resumes") {
           return !w.is_null() && w.at("epochs").as_int64() >= 2;
         },
         60s);
+    // Its one call slot is taken: not ready, and a call more gets 429.
+    CHECK(call("GET", s.url("/_/ready")).status == 429);
+    auto busy = call(
+        "POST", s.url("/function/emnist-train?job=" + job + "&worker_id=0"));
+    CHECK(busy.status == 429);
+    CHECK(has(busy.body, "\"field\":\"max_inflight\""));
     auto exit = s.terminate(10s);
     REQUIRE_MESSAGE(exit.has_value(), s.log());
     CHECK(exit->status == 0);
