@@ -139,6 +139,27 @@ struct coordinator_state {
     }
   }
 
+  /// Tells the job's other processes that the target is reached.
+  void announce_reached(caf::event_based_actor* self, double accuracy) {
+    if (replicas.size() == slot_of.size()) return;  // all replicas are here
+    auto me = caf::actor_cast<caf::actor>(self);
+    ++records_in_flight;
+    setup.store->write_record(
+        reached_record_name, "accuracy = " + std::to_string(accuracy) + "\n",
+        [me](expected<void>) { caf::anon_send(me, written_atom::value); });
+  }
+
+  /// Asks the store whether a replica elsewhere reached the target.
+  void poll_reached(caf::event_based_actor* self) {
+    if (stopping || replicas.size() == slot_of.size()) return;
+    auto me = caf::actor_cast<caf::actor>(self);
+    setup.store->read_record(reached_record_name,
+                             [me](expected<std::optional<std::string>> r) {
+                               if (r && *r)
+                                 caf::anon_send(me, reached_atom::value);
+                             });
+  }
+
   /// The last progress records go out before the job reports done.
   void finish(caf::event_based_actor* self) {
     finishing = true;  // (written) calls back here
@@ -303,8 +324,10 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
           res.reached = true;
           res.seconds_to_target = st->since_start();
           st->stop_all(self);
-          // Status readers learn it now, not at the next tick.
+          // Status readers learn it now, not at the next tick, and so do
+          // the job's replicas in other processes.
           st->write_records(self, false);
+          st->announce_reached(self, accuracy);
         }
         if (st->eval_wanted && !st->stopping) {
           st->request_eval(self, st->total_steps);
@@ -321,6 +344,15 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         st->maybe_finish(self);
       },
       [self, st](failed_atom, const std::string& why) { st->fail(self, why); },
+      [self, st](reached_atom) {
+        // Another process's replica reached the target: the job is done.
+        auto& res = *st->setup.result;
+        if (res.reached || st->stopping) return;
+        res.reached = true;
+        res.seconds_to_target = st->since_start();
+        st->stop_all(self);
+        st->maybe_finish(self);
+      },
       [self, st](written_atom) {
         --st->records_in_flight;
         if (st->finishing) st->finish(self);
@@ -342,6 +374,7 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         }
         st->report(self);
         if (!st->final_records_sent) st->write_records(self, false);
+        st->poll_reached(self);
         self->delayed_send(self, progress_interval, tick_atom::value);
       },
   };

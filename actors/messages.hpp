@@ -10,6 +10,7 @@
 //   coordinator --(eval, tag)--> evaluator --(evaluated, tag, accuracy)-->
 //   replica --(done, replica, epochs, samples, seconds)--> coordinator
 //   store --(written)--> coordinator: a progress record is in the store
+//   store --(reached)--> coordinator: a replica elsewhere reached the target
 //
 // Buffers (minibatch slots, delta buffers, the fetch buffer) live in the
 // replica_context; messages pass their indices, which hands ownership over.
@@ -38,5 +39,6 @@ using failed_atom = caf::atom_constant<caf::atom("failed")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using restored_atom = caf::atom_constant<caf::atom("restored")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
+using reached_atom = caf::atom_constant<caf::atom("reached")>;
 
 }  // namespace emnist

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cstdio>
@@ -130,11 +132,13 @@ function_service::function_service(config_sources base, job_config config,
       config_(std::move(config)),
       data_(std::move(data)),
       function_(std::move(function)),
-      token_(read_secret(config_.http.secret_file)) {}
+      token_(read_secret(config_.http.secret_file)),
+      status_pool_(std::make_unique<boost::asio::thread_pool>(2)) {}
 
 function_service::~function_service() {
   begin_shutdown();
   wait_idle(clock_type::time_point::max());
+  status_pool_->join();
 }
 
 void function_service::begin_shutdown() {
@@ -198,7 +202,11 @@ void function_service::route_request(http_request request, http_reply reply) {
       return reply(
           {200, "text/plain; version=0.0.4", metrics_.render(running_), {}});
     }
-    return reply(status(request));
+    auto req = std::make_shared<http_request>(std::move(request));
+    boost::asio::post(*status_pool_, [this, req, reply = std::move(reply)] {
+      reply(status(*req));
+    });
+    return;
   }
   if (function_ == "all") {
     for (const std::string prefix : {"/function/", "/async-function/"}) {
@@ -538,10 +546,25 @@ http_response function_service::status(const http_request& request) {
                           cfg.sync.store + "\"",
                       "sync.store");
   }
-  auto store = make_store(cfg, mlp_shape{});
-  if (!store)
-    return json_error(status_for(store.error()), store.error().message, "sync");
-  auto s = read_job_status(**store, *job);
+  std::shared_ptr<parameter_store> store;
+  {
+    std::lock_guard guard(stores_mutex_);
+    if (auto it = status_stores_.find(*job); it != status_stores_.end()) {
+      store = it->second;
+    }
+  }
+  if (!store) {
+    auto made = make_store(cfg, mlp_shape{});
+    if (!made) {
+      return json_error(status_for(made.error()), made.error().message, "sync");
+    }
+    store = *made;
+    std::lock_guard guard(stores_mutex_);
+    // A few jobs' connections are kept; a poller of many jobs reconnects.
+    if (status_stores_.size() >= 8) status_stores_.clear();
+    status_stores_[*job] = store;
+  }
+  auto s = read_job_status(*store, *job);
   if (!s) {
     return json_error(status_for(s.error()), s.error().message,
                       s.error().code == errc::not_found ? "job" : "sync");

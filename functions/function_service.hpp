@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,7 +34,13 @@
 #include "runtime/config.hpp"
 #include "runtime/http_server.hpp"
 
+namespace boost::asio {
+class thread_pool;
+}
+
 namespace emnist {
+
+class parameter_store;
 
 /// Which function a process serves: "setup", "train" or "all".
 [[nodiscard]] expected<std::string> parse_function_name(const std::string& s);
@@ -83,7 +90,12 @@ class function_service {
   std::atomic<std::size_t> running_{0};
   std::mutex threads_mutex_;
   std::condition_variable idle_;
-  std::vector<std::thread> threads_;
+  /// Status reads block on the store: they run here, never on the HTTP
+  /// thread, so that health and metrics answer while memcached is slow.
+  std::unique_ptr<boost::asio::thread_pool> status_pool_;
+  std::mutex stores_mutex_;
+  /// Stores of the jobs whose status was read lately (connections kept).
+  std::map<std::string, std::shared_ptr<parameter_store>> status_stores_;
 };
 
 }  // namespace emnist

@@ -217,6 +217,7 @@ expected<void> create_job(parameter_store& store, const job_config& cfg,
   for (std::uint32_t id = 0; id < replicas; ++id) {
     if (auto r = erase_now(store, replica_record_name(id)); !r) return r;
   }
+  if (auto r = erase_now(store, reached_record_name); !r) return r;
   if (auto r = store.initialize(initial); !r) return r;
   return write_now(store, meta_name, encode_meta(describe_job(cfg, shape)));
 }

@@ -61,6 +61,9 @@ struct replica_record {
 [[nodiscard]] expected<replica_record> decode_record(const std::string& text,
                                                      const std::string& key);
 [[nodiscard]] std::string replica_record_name(std::uint32_t id);
+/// The record a replica writes when its evaluation reaches the target, so
+/// that the job's replicas in other processes stop too.
+inline constexpr const char* reached_record_name = "reached";
 
 /// Initializes the parameters, writes the metadata and clears the progress
 /// records of replicas 0..train.replicas-1 (and of an older job's under

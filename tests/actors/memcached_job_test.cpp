@@ -5,9 +5,11 @@
 #include <libmemcached/memcached.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "actors/simulation.hpp"
+#include "model/mlp.hpp"
 #include "runtime/job_state.hpp"
 #include "runtime/store_factory.hpp"
 #include "support/memcached_server.hpp"
@@ -166,4 +168,43 @@ TEST_CASE("memcached job: a pool of three loses a server mid-run") {
     }
     victim->start();  // empty again, for the next policy
   }
+}
+
+TEST_CASE("memcached job: replicas in separate runs stop when one reaches") {
+  test::memcached_server server;
+  auto cfg = memcached_job({server.address()}, "split-test");
+  cfg.train.replicas = 2;
+  cfg.train.target_accuracy = 0.6;
+  cfg.train.max_epochs = 50;
+  const auto& data = test::bymerge_data(20000);
+  // Set the job up (as emnist-setup does), then run each replica on its
+  // own, as two train functions would.
+  auto store = make_store(cfg, mlp_shape{784, 100, 47});
+  REQUIRE(store.has_value());
+  std::vector<float> initial(mlp_shape{784, 100, 47}.size());
+  init_parameters(mlp_shape{784, 100, 47}, 1, initial);
+  REQUIRE(create_job(**store, cfg, mlp_shape{784, 100, 47}, initial));
+
+  auto evaluating = cfg;  // evaluates every 50 of its minibatches
+  auto blind = cfg;       // never evaluates before its 50 passes end
+  blind.train.eval_every = 1'000'000'000;
+  std::optional<expected<simulation_result>> a, b;
+  std::thread ta([&] {
+    replicas_options o;
+    o.ids = {0};
+    a.emplace(run_replicas(evaluating, data, o));
+  });
+  std::thread tb([&] {
+    replicas_options o;
+    o.ids = {1};
+    b.emplace(run_replicas(blind, data, o));
+  });
+  ta.join();
+  tb.join();
+  REQUIRE_MESSAGE(a->has_value(), a->error().message);
+  REQUIRE_MESSAGE(b->has_value(), b->error().message);
+  CHECK((*a)->reached);
+  // Replica 1 learned it from the store, long before its 50 passes.
+  CHECK((*b)->reached);
+  CHECK((*b)->workers[0].iterations < 10);
 }
