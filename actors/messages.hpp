@@ -5,6 +5,8 @@
 //   compute --(push, buffer)--> sync --(pushed, buffer, code, why)--> compute
 //   compute --(fetch, known)--> sync --(fetched, code, version, why)--> compute
 //   compute --(restore)--> sync --(restored, code, why)--> compute
+//   (a push queued right before a fetch runs as one store operation; sync
+//   answers compute with both replies, in order)
 //   (code: 0 for success, else 1 + the errc of the failure)
 //   compute --(progress, replica, steps, epochs)--> coordinator
 //   coordinator --(eval, tag)--> evaluator --(evaluated, tag, accuracy)-->
@@ -40,5 +42,6 @@ using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using restored_atom = caf::atom_constant<caf::atom("restored")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
 using reached_atom = caf::atom_constant<caf::atom("reached")>;
+using pushfetched_atom = caf::atom_constant<caf::atom("pushfetch")>;
 
 }  // namespace emnist

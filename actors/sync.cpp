@@ -36,6 +36,23 @@ struct sync_state {
     auto op = queue.front();
     queue.pop_front();
     auto me = caf::actor_cast<caf::actor>(self);
+    // A push followed by a fetch goes to the store as one operation: the
+    // sums it writes are the fresh parameters (no second read of them).
+    if (const auto* p = std::get_if<push_op>(&op);
+        p != nullptr && !queue.empty() &&
+        std::holds_alternative<fetch_op>(queue.front())) {
+      queue.pop_front();
+      const std::uint32_t index = p->buffer;
+      ctx->store->push_and_fetch(ctx->push_buffers[index], ctx->fetch_buffer,
+                                 [me, index](expected<std::uint64_t> r) {
+                                   caf::anon_send(
+                                       me, pushfetched_atom::value, index,
+                                       code_of(r ? nullptr : &r.error()),
+                                       r ? *r : parameter_store::mixed_version,
+                                       r ? std::string{} : r.error().message);
+                                 });
+      return;
+    }
     if (const auto* p = std::get_if<push_op>(&op)) {
       const std::uint32_t index = p->buffer;
       ctx->store->push(ctx->push_buffers[index], [me, index](expected<void> r) {
@@ -94,6 +111,14 @@ caf::behavior sync_actor(caf::event_based_actor* self,
       },
       [self, st](fetched_atom, std::int32_t code, std::uint64_t version,
                  const std::string& why) {
+        self->send(st->compute, fetched_atom::value, code, version, why);
+        st->done(self);
+      },
+      [self, st](pushfetched_atom, std::uint32_t index, std::int32_t code,
+                 std::uint64_t version, const std::string& why) {
+        // Compute sees what it asked for: the push's reply, then the
+        // fetch's.
+        self->send(st->compute, pushed_atom::value, index, code, why);
         self->send(st->compute, fetched_atom::value, code, version, why);
         st->done(self);
       },

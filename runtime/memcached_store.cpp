@@ -111,7 +111,25 @@ class memcached_store final : public parameter_store {
     if (delta.size() != floats_) return done(size_error(delta.size()));
     const std::uint64_t writer =
         writer_base_ + writer_seq_.fetch_add(1, std::memory_order_relaxed);
-    spawn(push_op(delta, writer), std::move(done));
+    auto pushed = [](expected<std::uint64_t> r) -> expected<void> {
+      if (!r) return r.error();
+      return {};
+    };
+    spawn(push_op(delta, writer, {}),
+          [pushed, done = std::move(done)](expected<std::uint64_t> r) {
+            done(pushed(std::move(r)));
+          });
+  }
+
+  void push_and_fetch(std::span<const float> delta, std::span<float> out,
+                      fetch_completion done) override {
+    pushes_.fetch_add(1, std::memory_order_relaxed);
+    fetches_.fetch_add(1, std::memory_order_relaxed);
+    if (delta.size() != floats_) return done(size_error(delta.size()));
+    if (out.size() != floats_) return done(size_error(out.size()));
+    const std::uint64_t writer =
+        writer_base_ + writer_seq_.fetch_add(1, std::memory_order_relaxed);
+    spawn(push_op(delta, writer, out), std::move(done));
   }
 
   void fetch(std::span<float> out, std::uint64_t known_version,
@@ -248,18 +266,27 @@ class memcached_store final : public parameter_store {
   /// conflict, not_found when the block is missing, or another error. A
   /// block whose writer is this push already holds it: an earlier cas was
   /// applied though its reply was lost.
+  ///
+  /// With `out` (this block's part of a push_and_fetch), the block's new
+  /// value goes there and its version to `version`.
   expected<void> add_to_block(std::size_t b, std::span<const float> part,
-                              std::uint64_t writer) {
+                              std::uint64_t writer, std::span<float> out,
+                              std::uint64_t& version) {
     auto c = connections_->acquire();
     auto v = c.get(keys_[b]);
     if (!v) return v.error();
     received_.fetch_add(v->bytes.size(), std::memory_order_relaxed);
     auto block = decode_block(v->bytes, expect(b), keys_[b]);
     if (!block) return block.error();
-    if (block->writer == writer) return {};
+    if (block->writer == writer) {
+      if (!out.empty()) read_payload(block->payload, out);
+      version = block->version;
+      return {};
+    }
     c->sum.resize(part.size());
     read_payload(block->payload, c->sum);
     for (std::size_t i = 0; i < part.size(); ++i) c->sum[i] += part[i];
+    version = block->version + 1;
     encode_block({static_cast<std::uint32_t>(b), block->version + 1,
                   options_.job_tag, writer},
                  c->sum, c->value);
@@ -268,15 +295,21 @@ class memcached_store final : public parameter_store {
                       value_ptr(c->value), c->value.size(), 0, 0, v->cas);
     if (rc != MEMCACHED_SUCCESS) return c.failure(rc, keys_[b]);
     sent_.fetch_add(c->value.size(), std::memory_order_relaxed);
+    if (!out.empty()) std::copy(c->sum.begin(), c->sum.end(), out.begin());
     return {};
   }
 
   awaitable<expected<void>> push_block(std::size_t b,
                                        std::span<const float> delta,
-                                       std::uint64_t writer) {
-    const auto part = delta.subspan(b * options_.block_floats, floats_in(b));
+                                       std::uint64_t writer,
+                                       std::span<float> out,
+                                       std::uint64_t& version) {
+    const std::size_t begin = b * options_.block_floats;
+    const auto part = delta.subspan(begin, floats_in(b));
+    const auto out_part =
+        out.empty() ? std::span<float>{} : out.subspan(begin, floats_in(b));
     auto attempt = [&] {
-      return add_to_block(b, part, writer);
+      return add_to_block(b, part, writer, out_part, version);
     };
     for (int conflicts = 0;; ++conflicts) {
       auto r = co_await with_retry<void>(attempt);
@@ -296,12 +329,16 @@ class memcached_store final : public parameter_store {
 
   /// Adds `delta` to every block at once. A missing block does not stop
   /// the others from getting the delta: the caller restores it from a
-  /// copy that includes this delta.
-  awaitable<expected<void>> push_op(std::span<const float> delta,
-                                    std::uint64_t writer) {
+  /// copy that includes this delta. With `out`, the blocks' new values go
+  /// there (a push_and_fetch), and the result is their version when they
+  /// all have the same, else mixed_version.
+  awaitable<expected<std::uint64_t>> push_op(std::span<const float> delta,
+                                             std::uint64_t writer,
+                                             std::span<float> out) {
     std::vector<std::optional<error>> errors(blocks_);
+    std::vector<std::uint64_t> versions(blocks_, 0);
     auto one = [&](std::size_t b) -> awaitable<void> {
-      auto r = co_await push_block(b, delta, writer);
+      auto r = co_await push_block(b, delta, writer, out, versions[b]);
       if (!r) errors[b] = r.error();
     };
     co_await coro::run_parallel(blocks_, one);
@@ -324,7 +361,10 @@ class memcached_store final : public parameter_store {
       if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND) return {};
       return c.failure(rc, version_key_);
     };
-    co_return co_await with_retry<void>(bump);
+    if (auto r = co_await with_retry<void>(bump); !r) co_return r.error();
+    const bool same = std::all_of(versions.begin(), versions.end(),
+                                  [&](auto v) { return v == versions[0]; });
+    co_return same && !versions.empty() ? versions[0] : mixed_version;
   }
 
   /// The job's count of applied pushes, or nullopt when it is missing.

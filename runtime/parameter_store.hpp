@@ -77,6 +77,19 @@ class parameter_store {
   virtual void fetch(std::span<float> out, std::uint64_t known_version,
                      fetch_completion done) = 0;
 
+  /// push(delta) and then fetch(out), in one operation where the store
+  /// can: the memcached store reads every block to add the delta anyway,
+  /// so the sums it writes are the fresh parameters, and no separate
+  /// fetch is needed. `done` gets the fetch's version (mixed_version when
+  /// unknown). On failure neither is known to have happened completely.
+  virtual void push_and_fetch(std::span<const float> delta,
+                              std::span<float> out, fetch_completion done) {
+    push(delta, [this, out, done = std::move(done)](expected<void> r) {
+      if (!r) return done(r.error());
+      fetch(out, mixed_version, done);
+    });
+  }
+
   /// Writes the blocks of `params` that are missing from the store (a
   /// memcached server evicted them, or restarted empty); never overwrites
   /// a block that exists, so the first replica to restore wins and the

@@ -206,5 +206,5 @@ TEST_CASE("memcached job: replicas in separate runs stop when one reaches") {
   CHECK((*a)->reached);
   // Replica 1 learned it from the store, long before its 50 passes.
   CHECK((*b)->reached);
-  CHECK((*b)->workers[0].iterations < 10);
+  CHECK((*b)->workers[0].iterations < 25);
 }

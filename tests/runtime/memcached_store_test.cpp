@@ -39,6 +39,16 @@ expected<std::uint64_t> fetch_sync(parameter_store& s,
   return done.get_future().get();
 }
 
+expected<std::uint64_t> push_fetch_sync(parameter_store& s,
+                                        const std::vector<float>& delta,
+                                        std::vector<float>& out) {
+  std::promise<expected<std::uint64_t>> done;
+  s.push_and_fetch(delta, out, [&](expected<std::uint64_t> r) {
+    done.set_value(std::move(r));
+  });
+  return done.get_future().get();
+}
+
 expected<void> push_sync(parameter_store& s, const std::vector<float>& delta) {
   std::promise<expected<void>> done;
   s.push(delta, [&](expected<void> r) { done.set_value(std::move(r)); });
@@ -72,9 +82,16 @@ TEST_CASE("memcached_store: concurrent pushers lose no update") {
     threads.emplace_back([&, t] {
       std::vector<float> delta(n);
       for (std::size_t i = 0; i < n; ++i) delta[i] = float((i + t) % 3);
+      std::vector<float> fresh(n);
       for (int k = 0; k < pushes_each; ++k) {
-        auto r = push_sync(*store, delta);
-        REQUIRE_MESSAGE(r.has_value(), r.error().message);
+        // Half the pushers fetch with each push, in one operation.
+        if (t % 2 == 1) {
+          auto r = push_fetch_sync(*store, delta, fresh);
+          REQUIRE_MESSAGE(r.has_value(), r.error().message);
+        } else {
+          auto r = push_sync(*store, delta);
+          REQUIRE_MESSAGE(r.has_value(), r.error().message);
+        }
       }
     });
   }
@@ -96,6 +113,32 @@ TEST_CASE("memcached_store: concurrent pushers lose no update") {
   CHECK(stats.pushes == pushers * pushes_each);
   CHECK(stats.pushes_applied == stats.pushes);
   MESSAGE("cas retries: " << stats.cas_retries);
+}
+
+TEST_CASE("memcached_store: push_and_fetch returns the sums it wrote") {
+  test::memcached_server server;
+  const std::size_t n = 10'000;
+  auto store = store_on(server, n, "pushfetch");
+  std::vector<float> initial(n, 1.0f), delta(n), out(n);
+  for (std::size_t i = 0; i < n; ++i) delta[i] = float(i % 7);
+  REQUIRE(store->initialize(initial).has_value());
+  for (std::uint64_t k = 1; k <= 3; ++k) {
+    auto v = push_fetch_sync(*store, delta, out);
+    REQUIRE_MESSAGE(v.has_value(), v.error().message);
+    CHECK(*v == k);  // every block has seen k pushes
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      wrong += out[i] == 1.0f + float(k) * delta[i] ? 0 : 1;
+    }
+    CHECK(wrong == 0);
+  }
+  // A plain fetch agrees, and knows the same version.
+  std::vector<float> again(n);
+  auto v = fetch_sync(*store, again);
+  REQUIRE(v.has_value());
+  CHECK(*v == 3);
+  CHECK(again == out);
+  CHECK(store->stats().pushes_applied == 3);
 }
 
 TEST_CASE("memcached_store: two jobs on one server never touch each other") {
