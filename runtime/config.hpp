@@ -57,9 +57,9 @@ struct sync_config {
   std::int64_t retry_ms = 5000;    ///< retrying an unreachable server
   std::string on_server_failure = "fail";  ///< "fail" or "failover"
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
-  std::int64_t fetch_every = 4;
+  std::int64_t fetch_every = 2;
   std::int64_t max_staleness = -1;  ///< own pushes between fetches; -1: any
-  std::int64_t push_every = 4;
+  std::int64_t push_every = 2;
   std::string push_backlog = "coalesce";  ///< "coalesce" or "wait"
 };
 
