@@ -33,6 +33,7 @@
 #include "model/data_files.hpp"
 #include "runtime/config.hpp"
 #include "runtime/http_server.hpp"
+#include "runtime/job_state.hpp"
 
 namespace boost::asio {
 class thread_pool;
@@ -96,6 +97,11 @@ class function_service {
   std::mutex stores_mutex_;
   /// Stores of the jobs whose status was read lately (connections kept).
   std::map<std::string, std::shared_ptr<parameter_store>> status_stores_;
+  struct cached_status {
+    std::chrono::steady_clock::time_point read_at;
+    job_status status;
+  };
+  std::map<std::string, cached_status> status_cache_;  ///< by job
 };
 
 }  // namespace emnist
