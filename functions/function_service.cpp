@@ -30,7 +30,7 @@ using clock_type = std::chrono::steady_clock;
 /// Calls to the gateway: the fan-out and a train function's re-invocation.
 constexpr auto gateway_timeout = std::chrono::seconds(10);
 /// How long a job's status read from the store answers later requests.
-constexpr auto status_cache_ttl = std::chrono::milliseconds(50);
+constexpr auto status_cache_ttl = std::chrono::milliseconds(20);
 
 http_response json_response(int status, const boost::json::object& o) {
   return {status, "application/json", boost::json::serialize(o), {}};
