@@ -43,13 +43,16 @@ import json
 import os
 import select
 import shlex
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import (RunFailed, log, start_memcached,  # noqa: E402
+                          stop_process, tail, wait_for_port)
 
 REPO = Path(__file__).resolve().parent.parent
 PEER = Path(__file__).resolve().parent / "prototype_peer.py"
@@ -66,47 +69,15 @@ PEER_GROUPS = {"prototype": "prototype-gradient peer (output delta / batch**2): 
                "mean": "corrected-gradient peer (mean gradient): no target"}
 
 
-class RunFailed(Exception):
-    pass
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
-def tail(text, lines=15):
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_for_port(port, proc, what):
-    for _ in range(250):
-        if proc.poll() is not None:
-            raise RunFailed(f"{what} exited with status {proc.returncode} at start")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RunFailed(f"{what} does not accept connections on port {port}")
 
-
-def start_memcached(binary):
-    port = free_port()
-    cmd = [binary, "-l", "127.0.0.1", "-p", str(port), "-m", "256", "-t", "2"]
-    if os.geteuid() == 0:
-        cmd += ["-u", "root"]
-    try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    except OSError as e:
-        raise RunFailed(f"cannot start memcached ({binary}): {e}") from e
-    wait_for_port(port, proc, "memcached")
-    return proc, port
 
 
 def start_proxy(binary, target_port, delay_ms):
@@ -129,15 +100,6 @@ def start_proxy(binary, target_port, delay_ms):
     return proc, f"{host}:{port}"
 
 
-def stop_process(proc):
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def round_trip_ms(address, count=21):

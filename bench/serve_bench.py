@@ -46,14 +46,16 @@ import multiprocessing
 import os
 import re
 import shlex
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import (RunFailed, free_port, log, start_memcached,  # noqa: E402
+                          stop_process, tail)
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = 0.75
@@ -67,54 +69,15 @@ WORKER_LINE = re.compile(r"Worker ID: (\d+) Iterations: (\d+) Time: ([0-9.]+)")
 METRIC_LINE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (\S+)$')
 
 
-class RunFailed(Exception):
-    pass
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
-def tail(text, lines=15):
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def stop_process(proc):
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
-
-def start_memcached(binary):
-    port = free_port()
-    cmd = [binary, "-l", "127.0.0.1", "-p", str(port), "-m", "256", "-t", "2"]
-    if os.geteuid() == 0:
-        cmd += ["-u", "root"]
-    try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    except OSError as e:
-        raise RunFailed(f"cannot start memcached ({binary}): {e}") from e
-    for _ in range(250):
-        if proc.poll() is not None:
-            raise RunFailed(f"memcached exited with status {proc.returncode} at start")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.02)
-    stop_process(proc)
-    raise RunFailed(f"memcached does not accept connections on port {port}")
 
 
 def percentile(sorted_vals, q):

@@ -24,6 +24,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import RunFailed, log, tail  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TORCH_PEER = Path(__file__).resolve().parent / "torch_peer.py"
 TRAIN_SLICE = "test[:100000]"
@@ -42,16 +45,9 @@ TORCH_KEYS = ("reached", "accuracy", "seconds_to_target", "train_seconds_excludi
               "samples", "samples_per_second", "evaluations", "threads")
 
 
-class RunFailed(Exception):
-    pass
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
-
-def tail(text, lines=15):
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def parse_json_output(stdout):
