@@ -78,6 +78,7 @@ int run_serve(const serve_options& o) {
                         std::chrono::seconds(cfg->http.shutdown_seconds);
   service.begin_shutdown();
   const bool idle = service.wait_idle(deadline);
+  service.finish_status_reads();  // they reply through the server
   server.stop(std::chrono::duration_cast<std::chrono::milliseconds>(
       std::max(deadline - std::chrono::steady_clock::now(),
                std::chrono::steady_clock::duration::zero())));

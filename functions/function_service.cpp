@@ -147,6 +147,8 @@ void function_service::begin_shutdown() {
   stopping_ = true;
 }
 
+void function_service::finish_status_reads() { status_pool_->join(); }
+
 bool function_service::wait_idle(clock_type::time_point deadline) {
   std::unique_lock lock(threads_mutex_);
   return idle_.wait_until(lock, deadline, [this] { return running_ == 0; });

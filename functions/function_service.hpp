@@ -62,6 +62,9 @@ class function_service {
   void begin_shutdown();
   /// Waits until no call is running, up to `deadline`; false on timeout.
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
+  /// Finishes the status reads under way (they reply to the server: call
+  /// this before the server goes). Later status requests get no answer.
+  void finish_status_reads();
 
   /// Function calls running now.
   std::size_t running() const { return running_; }
