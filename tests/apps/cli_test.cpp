@@ -80,7 +80,7 @@ TEST_CASE("cli: bad input exits 2 with a message that names it") {
   CHECK(no_data.out.find("cannot open") != std::string::npos);
 }
 
-TEST_CASE("cli: simulate --json prints the summary; 0 reached, 3 not") {
+TEST_CASE("cli: simulate --json prints the summary, exit 0 reached, 3 not") {
   auto ok = run_emnist("simulate --json --set train.target_accuracy=0.3" +
                            small_job + data_option(),
                        true);

@@ -21,7 +21,7 @@ const mlp_shape shape{784, 100, 47};
 
 }  // namespace
 
-TEST_CASE("job_state: a progress record round-trips; bad ones are named") {
+TEST_CASE("job_state: a progress record round-trips, bad ones are named") {
   replica_record r;
   r.id = 3;
   r.epochs = 2;
