@@ -351,8 +351,19 @@ class memcached_store final : public parameter_store {
     if (missing != nullptr) co_return *missing;
     applied_.fetch_add(1, std::memory_order_relaxed);
     // Counted once every block has it, so that a fetch that sees the new
-    // count sees the push. The count only saves fetches: a lost increment
-    // costs one unneeded copy, never a missed update.
+    // count sees the push. The caller does not wait for the count: its
+    // next fetch that reads the old count copies the blocks (it cannot
+    // skip), and another replica that reads it skips one fetch at most.
+    // The store keeps every update either way.
+    asio::co_spawn(io_, bump_version(), asio::detached);
+    const bool same = std::all_of(versions.begin(), versions.end(),
+                                  [&](auto v) { return v == versions[0]; });
+    co_return same && !versions.empty() ? versions[0] : mixed_version;
+  }
+
+  /// Adds one to the job's count of applied pushes (best effort: a count
+  /// that lags only costs fetches that could have been skipped).
+  awaitable<void> bump_version() {
     auto bump = [&]() -> expected<void> {
       auto c = connections_->acquire();
       std::uint64_t value = 0;
@@ -361,10 +372,7 @@ class memcached_store final : public parameter_store {
       if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND) return {};
       return c.failure(rc, version_key_);
     };
-    if (auto r = co_await with_retry<void>(bump); !r) co_return r.error();
-    const bool same = std::all_of(versions.begin(), versions.end(),
-                                  [&](auto v) { return v == versions[0]; });
-    co_return same && !versions.empty() ? versions[0] : mixed_version;
+    (void)co_await with_retry<void>(bump);
   }
 
   /// The job's count of applied pushes, or nullopt when it is missing.
@@ -389,7 +397,9 @@ class memcached_store final : public parameter_store {
   }
 
   /// Reads every block into `out` with one multi-get.
-  expected<void> read_blocks(std::span<float> out) {
+  /// Returns the blocks' version when they all have the same, else
+  /// mixed_version.
+  expected<std::uint64_t> read_blocks(std::span<float> out) {
     auto c = connections_->acquire();
     std::vector<const char*> keys;
     std::vector<std::size_t> lengths;
@@ -404,6 +414,8 @@ class memcached_store final : public parameter_store {
     }
     bool server_failed = rc == MEMCACHED_SOME_ERRORS;
     std::vector<bool> seen(blocks_, false);
+    std::optional<std::uint64_t> version;
+    bool mixed = false;
     std::optional<error> first_error;
     while (memcached_result_st* res =
                memcached_fetch_result(c.memc(), &c->result, &rc)) {
@@ -424,6 +436,8 @@ class memcached_store final : public parameter_store {
       read_payload(block->payload,
                    out.subspan(b * options_.block_floats, floats_in(b)));
       seen[b] = true;
+      if (version && *version != block->version) mixed = true;
+      version = block->version;
     }
     if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS &&
         rc != MEMCACHED_NOTFOUND) {
@@ -438,7 +452,7 @@ class memcached_store final : public parameter_store {
           server_failed ? MEMCACHED_CONNECTION_FAILURE : MEMCACHED_NOTFOUND,
           keys_[b]);
     }
-    return {};
+    return mixed ? mixed_version : version.value_or(mixed_version);
   }
 
   awaitable<expected<std::uint64_t>> fetch_op(std::span<float> out,
@@ -456,10 +470,10 @@ class memcached_store final : public parameter_store {
     auto blocks_call = [&] {
       return read_blocks(out);
     };
-    auto r = co_await with_retry<void>(blocks_call);
-    if (!r) co_return r.error();
-    // The count read before the blocks: they hold at least those pushes.
-    co_return version->value_or(mixed_version);
+    // The blocks' own version, not the count: the count may lag (it is
+    // raised after a push has answered), and a replica alone must see its
+    // own copy as "nothing new" to stay plain SGD.
+    co_return co_await with_retry<std::uint64_t>(blocks_call);
   }
 
   awaitable<expected<void>> restore_op(std::span<const float> params) {
