@@ -273,9 +273,12 @@ def main(argv=None):
                                 epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", required=True, metavar="HOST:PORT", help="memcached server")
-    p.add_argument("--data", default=os.environ.get("EMNIST_DIR") or "/work/shared/data/emnist",
+    shared = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                          "shared", "data", "emnist")
+    p.add_argument("--data", default=os.environ.get("EMNIST_DIR") or os.path.normpath(shared),
                    help="folder with the gzip'd ByMerge test IDX files "
-                        "(default $EMNIST_DIR, else /work/shared/data/emnist)")
+                        "(default $EMNIST_DIR, else ../shared/data/emnist beside the "
+                        "checkout)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--gradient", choices=GRADIENTS, default="prototype",
                    help="prototype: output delta / batch**2, as the prototype had it "
