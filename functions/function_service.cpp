@@ -147,7 +147,9 @@ void function_service::begin_shutdown() {
   stopping_ = true;
 }
 
-void function_service::finish_status_reads() { status_pool_->join(); }
+void function_service::finish_status_reads() {
+  status_pool_->join();
+}
 
 bool function_service::wait_idle(clock_type::time_point deadline) {
   std::unique_lock lock(threads_mutex_);
@@ -161,12 +163,18 @@ bool function_service::authorized(const http_request& request) const {
 }
 
 void function_service::handle(http_request request, http_reply reply) {
-  // Count every answer under its route (path without ids or queries).
+  // Count every answer under its route: a known path, or "other", so that
+  // clients cannot grow the metrics with paths of their own.
   std::string route = request.path;
   if (route.rfind("/function/", 0) == 0 ||
       route.rfind("/async-function/", 0) == 0) {
     const auto second = route.find('/', route.find('/', 1) + 1);
     route = route.substr(0, second);
+    const auto name = route.substr(route.rfind('/') + 1);
+    if (function_of(name).empty()) route = "other";
+  } else if (route != "/" && route != "/_/health" && route != "/_/ready" &&
+             route != "/metrics" && route != "/status") {
+    route = "other";
   }
   http_reply counted = [this, route,
                         reply = std::move(reply)](http_response response) {
