@@ -71,3 +71,16 @@ def start_memcached(binary="memcached"):
         stop_process(proc)
         raise
     return proc, port
+
+
+def check_inputs(parser, args, data_files):
+    """Resolves args.data and stops with a usage error when it lacks one of
+    `data_files` or when args.emnist is not an executable."""
+    from pathlib import Path
+    args.data = str(Path(args.data).resolve())
+    missing = [f for f in data_files if not (Path(args.data) / f).is_file()]
+    if missing:
+        parser.error(f"--data {args.data} lacks {', '.join(missing)} "
+                     "(set --data or EMNIST_DIR)")
+    if not os.access(args.emnist, os.X_OK):
+        parser.error(f"no executable {args.emnist} (build it, or pass --emnist)")

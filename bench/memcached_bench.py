@@ -51,7 +51,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import (RunFailed, log, start_memcached,  # noqa: E402
+from bench_common import (RunFailed, check_inputs, log, start_memcached,  # noqa: E402
                           stop_process, tail, wait_for_port)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -447,12 +447,7 @@ def main(argv=None):
         p.error("--repeat, --repeat-peer and --replicas must be >= 1")
     if args.peer_max_seconds <= 0:
         p.error("--peer-max-seconds must be > 0")
-    args.data = str(Path(args.data).resolve())
-    missing = [f for f in DATA_FILES if not (Path(args.data) / f).is_file()]
-    if missing:
-        p.error(f"--data {args.data} lacks {', '.join(missing)} (set --data or EMNIST_DIR)")
-    if not os.access(args.emnist, os.X_OK):
-        p.error(f"no executable {args.emnist} (build it, or pass --emnist)")
+    check_inputs(p, args, DATA_FILES)
     if "b" in args.sections and not os.access(args.proxy, os.X_OK):
         p.error(f"no executable delay proxy at {args.proxy} (build it, or pass --proxy)")
     if any("=" not in kv for kv in args.set):

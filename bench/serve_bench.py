@@ -54,7 +54,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import (RunFailed, free_port, log, start_memcached,  # noqa: E402
+from bench_common import (RunFailed, check_inputs, free_port, log, start_memcached,  # noqa: E402
                           stop_process, tail)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -592,12 +592,7 @@ def main(argv=None):
         p.error("--repeat and --replicas must be >= 1")
     if args.rate <= 0:
         p.error("--rate must be > 0")
-    args.data = str(Path(args.data).resolve())
-    missing = [f for f in DATA_FILES if not (Path(args.data) / f).is_file()]
-    if missing:
-        p.error(f"--data {args.data} lacks {', '.join(missing)} (set --data or EMNIST_DIR)")
-    if not os.access(args.emnist, os.X_OK):
-        p.error(f"no executable {args.emnist} (build it, or pass --emnist)")
+    check_inputs(p, args, DATA_FILES)
     if any("=" not in kv for kv in args.set):
         p.error("--set wants KEY=VALUE")
 

@@ -152,7 +152,7 @@ void function_service::finish_status_reads() {
 }
 
 bool function_service::wait_idle(clock_type::time_point deadline) {
-  std::unique_lock lock(threads_mutex_);
+  std::unique_lock lock(running_mutex_);
   return idle_.wait_until(lock, deadline, [this] { return running_ == 0; });
 }
 
@@ -288,7 +288,7 @@ void function_service::start_call(std::function<http_response()> work,
                             "function");
     }
     reply(std::move(response));
-    std::lock_guard guard(threads_mutex_);
+    std::lock_guard guard(running_mutex_);
     --running_;
     idle_.notify_all();
   }).detach();

@@ -26,7 +26,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "functions/metrics.hpp"
@@ -92,7 +91,7 @@ class function_service {
   function_metrics metrics_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> running_{0};
-  std::mutex threads_mutex_;
+  std::mutex running_mutex_;
   std::condition_variable idle_;
   /// Status reads block on the store: they run here, never on the HTTP
   /// thread, so that health and metrics answer while memcached is slow.
