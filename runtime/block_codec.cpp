@@ -42,24 +42,52 @@ std::string hex(std::uint64_t v) {
   return buf;
 }
 
-}  // namespace
-
-void encode_block(const block_header& header, std::span<const float> values,
-                  std::vector<std::byte>& out) {
-  out.resize(block_header_bytes + values.size_bytes());
+/// Sizes `out` for `count` floats and writes the header, checksum zero.
+std::byte* begin_block(const block_header& header, std::size_t count,
+                       std::vector<std::byte>& out) {
+  out.resize(block_header_bytes + count * sizeof(float));
   std::byte* p = out.data();
   put<std::uint32_t>(p + 0, block_magic);
   put<std::uint16_t>(p + 4, block_format);
   put<std::uint16_t>(p + 6, static_cast<std::uint16_t>(block_header_bytes));
   put<std::uint32_t>(p + 8, header.index);
-  put<std::uint32_t>(p + 12, static_cast<std::uint32_t>(values.size()));
+  put<std::uint32_t>(p + 12, static_cast<std::uint32_t>(count));
   put<std::uint64_t>(p + 16, header.version);
   put<std::uint64_t>(p + 24, header.job_tag);
   put<std::uint32_t>(p + checksum_offset, 0);
   put<std::uint32_t>(p + 36, 0);
   put<std::uint64_t>(p + 40, header.writer);
-  std::memcpy(p + block_header_bytes, values.data(), values.size_bytes());
-  put<std::uint32_t>(p + checksum_offset, checksum(out));
+  return p + block_header_bytes;
+}
+
+void seal_block(std::vector<std::byte>& out) {
+  put<std::uint32_t>(out.data() + checksum_offset, checksum(out));
+}
+
+}  // namespace
+
+void encode_block(const block_header& header, std::span<const float> values,
+                  std::vector<std::byte>& out) {
+  std::byte* payload = begin_block(header, values.size(), out);
+  std::memcpy(payload, values.data(), values.size_bytes());
+  seal_block(out);
+}
+
+void encode_block_sum(const block_header& header,
+                      std::span<const std::byte> base,
+                      std::span<const float> delta,
+                      std::vector<std::byte>& out) {
+  std::byte* payload = begin_block(header, delta.size(), out);
+  const std::byte* from = base.data();
+  // memcpy per float keeps the payload's alignment out of it; the loop
+  // still compiles to vector loads, adds and stores.
+  for (std::size_t i = 0; i < delta.size(); ++i) {
+    float v;
+    std::memcpy(&v, from + i * sizeof(float), sizeof v);
+    v += delta[i];
+    std::memcpy(payload + i * sizeof(float), &v, sizeof v);
+  }
+  seal_block(out);
 }
 
 expected<decoded_block> decode_block(std::span<const std::byte> value,

@@ -35,7 +35,6 @@ class memcached_pool {
     memcached_st* memc = nullptr;
     memcached_result_st result{};
     std::vector<std::byte> value;  ///< encode buffer
-    std::vector<float> sum;        ///< block arithmetic
     std::uint64_t generation = 0;  ///< of the server list it was made for
     ~connection();
   };

@@ -283,19 +283,18 @@ class memcached_store final : public parameter_store {
       version = block->version;
       return {};
     }
-    c->sum.resize(part.size());
-    read_payload(block->payload, c->sum);
-    for (std::size_t i = 0; i < part.size(); ++i) c->sum[i] += part[i];
     version = block->version + 1;
-    encode_block({static_cast<std::uint32_t>(b), block->version + 1,
-                  options_.job_tag, writer},
-                 c->sum, c->value);
+    encode_block_sum({static_cast<std::uint32_t>(b), block->version + 1,
+                      options_.job_tag, writer},
+                     block->payload, part, c->value);
     const auto rc =
         memcached_cas(c.memc(), keys_[b].data(), keys_[b].size(),
                       value_ptr(c->value), c->value.size(), 0, 0, v->cas);
     if (rc != MEMCACHED_SUCCESS) return c.failure(rc, keys_[b]);
     sent_.fetch_add(c->value.size(), std::memory_order_relaxed);
-    if (!out.empty()) std::copy(c->sum.begin(), c->sum.end(), out.begin());
+    if (!out.empty()) {
+      read_payload(std::span(c->value).subspan(block_header_bytes), out);
+    }
     return {};
   }
 
