@@ -22,7 +22,10 @@ caf::behavior replica_actor(caf::event_based_actor* self,
       [self, compute, loader, sync](start_atom) {
         self->send(compute, start_atom::value, loader, sync);
       },
-      [self, compute](stop_atom) { self->send(compute, stop_atom::value); },
+      [self, compute](stop_atom) {
+        // Ahead of the minibatches queued in compute's mailbox.
+        self->send<caf::message_priority::high>(compute, stop_atom::value);
+      },
       [self, coordinator, children](done_atom, std::uint32_t id,
                                     std::uint32_t epochs, std::uint64_t samples,
                                     double seconds, double sync_wait_seconds) {

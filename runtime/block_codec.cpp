@@ -42,10 +42,13 @@ std::string hex(std::uint64_t v) {
   return buf;
 }
 
-/// Sizes `out` for `count` floats and writes the header, checksum zero.
+/// Grows `out` to hold `count` floats (never shrinks it: growing back a
+/// shrunk vector zero-fills, a pass over 256 KiB per push) and writes the
+/// header, checksum zero.
 std::byte* begin_block(const block_header& header, std::size_t count,
                        std::vector<std::byte>& out) {
-  out.resize(block_header_bytes + count * sizeof(float));
+  const std::size_t size = block_header_bytes + count * sizeof(float);
+  if (out.size() < size) out.resize(size);
   std::byte* p = out.data();
   put<std::uint32_t>(p + 0, block_magic);
   put<std::uint16_t>(p + 4, block_format);
@@ -60,23 +63,28 @@ std::byte* begin_block(const block_header& header, std::size_t count,
   return p + block_header_bytes;
 }
 
-void seal_block(std::vector<std::byte>& out) {
-  put<std::uint32_t>(out.data() + checksum_offset, checksum(out));
+std::span<const std::byte> seal_block(std::vector<std::byte>& out,
+                                      std::size_t count) {
+  const std::span<std::byte> value(out.data(),
+                                   block_header_bytes + count * sizeof(float));
+  put<std::uint32_t>(value.data() + checksum_offset, checksum(value));
+  return value;
 }
 
 }  // namespace
 
-void encode_block(const block_header& header, std::span<const float> values,
-                  std::vector<std::byte>& out) {
+std::span<const std::byte> encode_block(const block_header& header,
+                                        std::span<const float> values,
+                                        std::vector<std::byte>& out) {
   std::byte* payload = begin_block(header, values.size(), out);
   std::memcpy(payload, values.data(), values.size_bytes());
-  seal_block(out);
+  return seal_block(out, values.size());
 }
 
-void encode_block_sum(const block_header& header,
-                      std::span<const std::byte> base,
-                      std::span<const float> delta,
-                      std::vector<std::byte>& out) {
+std::span<const std::byte> encode_block_sum(const block_header& header,
+                                            std::span<const std::byte> base,
+                                            std::span<const float> delta,
+                                            std::vector<std::byte>& out) {
   std::byte* payload = begin_block(header, delta.size(), out);
   const std::byte* from = base.data();
   // memcpy per float keeps the payload's alignment out of it; the loop
@@ -87,7 +95,7 @@ void encode_block_sum(const block_header& header,
     v += delta[i];
     std::memcpy(payload + i * sizeof(float), &v, sizeof v);
   }
-  seal_block(out);
+  return seal_block(out, delta.size());
 }
 
 expected<decoded_block> decode_block(std::span<const std::byte> value,

@@ -2,7 +2,9 @@
 // a torn, foreign, stale-format or corrupt value is detected, never used.
 //
 //   std::vector<std::byte> value;
-//   encode_block({.index = 7, .version = 42, .job_tag = tag}, floats, value);
+//   std::vector<std::byte> buffer;
+//   auto value = encode_block({.index = 7, .version = 42, .job_tag = tag},
+//                             floats, buffer);
 //   auto block = decode_block(value, {7, count, tag}, "emnist/j1/b/7");
 //   if (!block) report(block.error().message);  // names the key and the field
 //
@@ -48,18 +50,20 @@ struct decoded_block {
   std::span<const std::byte> payload;  ///< count floats, little-endian
 };
 
-/// Writes header and floats into `out` (resized; reuse it to avoid
-/// allocations).
-void encode_block(const block_header& header, std::span<const float> values,
-                  std::vector<std::byte>& out);
+/// Writes header and floats into `out` and returns the value: the front
+/// of `out`, which grows to fit and never shrinks (reuse it, so that
+/// neither allocation nor zero-filling recurs).
+std::span<const std::byte> encode_block(const block_header& header,
+                                        std::span<const float> values,
+                                        std::vector<std::byte>& out);
 
 /// Writes header and `base` + `delta` into `out` in one pass: `base` is a
 /// decoded payload of delta.size() floats. The sum lands in `out` only, so
 /// a push reads the stored block once and writes its new value once.
-void encode_block_sum(const block_header& header,
-                      std::span<const std::byte> base,
-                      std::span<const float> delta,
-                      std::vector<std::byte>& out);
+std::span<const std::byte> encode_block_sum(const block_header& header,
+                                            std::span<const std::byte> base,
+                                            std::span<const float> delta,
+                                            std::vector<std::byte>& out);
 
 /// Checks every field; errors name `key` and what is wrong.
 [[nodiscard]] expected<decoded_block> decode_block(

@@ -190,6 +190,10 @@ const std::vector<key_spec>& specs() {
                             "pushes a replica may make on parameters "
                             "before a fresh fetch; 0: synchronous; -1: "
                             "no bound"));
+    t.push_back(integer_key("sync.io_nice", EMNIST_FIELD(sync.io_nice), 0, 19,
+                            "niceness added to the memcached store's I/O "
+                            "threads; above actors.compute_nice, store "
+                            "traffic takes only the CPU that compute leaves"));
     t.push_back(integer_key("actors.prefetch", EMNIST_FIELD(actors.prefetch), 1,
                             4096, "minibatches the loader prepares ahead"));
     t.push_back(integer_key("actors.push_queue",

@@ -61,6 +61,7 @@ struct sync_config {
   std::int64_t max_staleness = -1;  ///< own pushes between fetches; -1: any
   std::int64_t push_every = 2;
   std::string push_backlog = "coalesce";  ///< "coalesce" or "wait"
+  std::int64_t io_nice = 10;  ///< niceness added to memcached I/O threads
 };
 
 struct actors_config {

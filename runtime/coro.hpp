@@ -5,7 +5,7 @@
 //   asio::awaitable<void> op(asio::thread_pool& pool) {
 //     int r = 0;
 //     auto call = [&] { r = blocking_read(); };   // name it: see below
-//     co_await coro::on_pool(pool, call);          // io thread stays free
+//     co_await coro::on_pool(pool.get_executor(), call);  // io stays free
 //     co_await coro::sleep_for(5ms);
 //     co_await coro::run_parallel(4, [&](std::size_t i) { return part(i); });
 //   }
@@ -32,13 +32,14 @@ namespace emnist::coro {
 
 namespace asio = boost::asio;
 
-/// Runs `fn()` on `pool` and resumes the awaiting coroutine on its own
-/// executor. `fn` must not throw and must stay alive until resumption (a
-/// named local of the awaiting coroutine does). The awaiting executor is
-/// kept busy meanwhile, so its io_context does not run out of work.
-template <class F>
-asio::awaitable<void> on_pool(asio::thread_pool& pool, F& fn) {
-  auto initiate = [&pool, &fn](auto handler) {
+/// Runs `fn()` on the threads behind executor `pool` and resumes the
+/// awaiting coroutine on its own executor. `fn` must not throw and must
+/// stay alive until resumption (a named local of the awaiting coroutine
+/// does). The awaiting executor is kept busy meanwhile, so its io_context
+/// does not run out of work.
+template <class Executor, class F>
+asio::awaitable<void> on_pool(Executor pool, F& fn) {
+  auto initiate = [pool, &fn](auto handler) {
     auto work = asio::make_work_guard(asio::get_associated_executor(handler));
     asio::post(pool, [&fn, handler = std::move(handler),
                       work = std::move(work)]() mutable {

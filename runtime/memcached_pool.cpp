@@ -48,6 +48,70 @@ expected<memcached_pool::value_view> memcached_pool::lease::get(
       memcached_result_cas(res)};
 }
 
+wire_connection& memcached_pool::lease::wire_for(const std::string& key) {
+  memcached_return_t rc = MEMCACHED_SUCCESS;
+  const memcached_instance_st* s =
+      memcached_server_by_key(c_->memc, key.data(), key.size(), &rc);
+  // The pool always holds a server, so ketama always names one.
+  const std::string host = s != nullptr ? memcached_server_name(s) : "?";
+  const auto port =
+      static_cast<std::uint16_t>(s != nullptr ? memcached_server_port(s) : 0);
+  const std::string server = host + ":" + std::to_string(port);
+  for (auto& w : c_->wires) {
+    if (w->server() == server) return *w;
+  }
+  c_->wires.push_back(
+      std::make_unique<wire_connection>(host, port, pool_.options_.timeout));
+  return *c_->wires.back();
+}
+
+error memcached_pool::lease::wire_failure(const wire_connection& w,
+                                          const error& transport,
+                                          const std::string& key) const {
+  failed_server = w.server();
+  return make_error(errc::unavailable, "memcached server " + w.server() +
+                                           ", key '" + key +
+                                           "': " + transport.message);
+}
+
+error memcached_pool::lease::wire_failure(const wire_connection& w,
+                                          wire_status s,
+                                          const std::string& key) const {
+  if (s == wire_status::not_found) return failure(MEMCACHED_NOTFOUND, key);
+  if (s == wire_status::exists) return failure(MEMCACHED_DATA_EXISTS, key);
+  if (s == wire_status::too_large) {
+    return make_error(errc::invalid_argument,
+                      "memcached server " + w.server() + ", key '" + key +
+                          "': " + describe(s) +
+                          " (lower sync.block_bytes, or raise the server's "
+                          "item size limit, memcached -I)");
+  }
+  // Out of memory and the like: the server cannot take it now.
+  failed_server = w.server();
+  return make_error(errc::unavailable, "memcached server " + w.server() +
+                                           ", key '" + key +
+                                           "': " + describe(s));
+}
+
+expected<memcached_pool::value_view> memcached_pool::lease::get_value(
+    const std::string& key) {
+  auto& w = wire_for(key);
+  auto r = w.get(key, c_->got);
+  if (!r) return wire_failure(w, r.error(), key);
+  if (r->status != wire_status::ok) return wire_failure(w, r->status, key);
+  return value_view{r->value, r->cas};
+}
+
+expected<void> memcached_pool::lease::cas_value(
+    const std::string& key, std::span<const std::byte> value,
+    std::uint64_t cas) {
+  auto& w = wire_for(key);
+  auto r = w.set(key, value, cas);
+  if (!r) return wire_failure(w, r.error(), key);
+  if (r->status != wire_status::ok) return wire_failure(w, r->status, key);
+  return {};
+}
+
 std::string memcached_pool::lease::server_of(const std::string& key) const {
   memcached_return_t rc = MEMCACHED_SUCCESS;
   const memcached_instance_st* s =

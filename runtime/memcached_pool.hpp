@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "runtime/memcached_store.hpp"
+#include "runtime/memcached_wire.hpp"
 
 namespace emnist {
 
@@ -35,6 +36,9 @@ class memcached_pool {
     memcached_st* memc = nullptr;
     memcached_result_st result{};
     std::vector<std::byte> value;  ///< encode buffer
+    std::vector<std::byte> got;    ///< values read by get_value()
+    /// Sockets of the block path, one per server ("host:port") used.
+    std::vector<std::unique_ptr<wire_connection>> wires;
     std::uint64_t generation = 0;  ///< of the server list it was made for
     ~connection();
   };
@@ -60,6 +64,16 @@ class memcached_pool {
     /// Reads one key with its CAS token. not_found when absent;
     /// unavailable when its server cannot be reached.
     [[nodiscard]] expected<value_view> get(const std::string& key);
+    /// The block path, over the connection's own socket to the key's
+    /// server (runtime/memcached_wire.hpp) rather than through
+    /// libmemcached: the value of `key` with its CAS token (valid until the
+    /// next call on the lease), and its compare-and-swap (`cas` 0: a plain
+    /// set). Errors as failure() makes them: not_found, aborted on a CAS
+    /// conflict, unavailable naming the server.
+    [[nodiscard]] expected<value_view> get_value(const std::string& key);
+    [[nodiscard]] expected<void> cas_value(const std::string& key,
+                                           std::span<const std::byte> value,
+                                           std::uint64_t cas);
     /// An error for the return code `rc` of a call on `key`, naming the
     /// key and the server: not_found, aborted (a CAS conflict), or
     /// unavailable.
@@ -69,6 +83,14 @@ class memcached_pool {
     [[nodiscard]] std::string server_of(const std::string& key) const;
 
    private:
+    wire_connection& wire_for(const std::string& key);
+    /// An error for a block-path reply that is not a success.
+    [[nodiscard]] error wire_failure(const wire_connection& w,
+                                     const error& transport,
+                                     const std::string& key) const;
+    [[nodiscard]] error wire_failure(const wire_connection& w, wire_status s,
+                                     const std::string& key) const;
+
     memcached_pool& pool_;
     std::unique_ptr<connection> c_;
   };

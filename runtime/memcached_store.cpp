@@ -17,6 +17,7 @@
 #include "runtime/block_codec.hpp"
 #include "runtime/coro.hpp"
 #include "runtime/memcached_pool.hpp"
+#include "runtime/thread_priority.hpp"
 
 namespace emnist {
 
@@ -52,7 +53,7 @@ bool valid_job_name(const std::string& job) {
   });
 }
 
-const char* value_ptr(const std::vector<std::byte>& v) {
+const char* value_ptr(std::span<const std::byte> v) {
   return reinterpret_cast<const char*>(v.data());
 }
 
@@ -68,8 +69,12 @@ class memcached_store final : public parameter_store {
         connections_(std::move(pool)),
         writer_base_(std::random_device{}() | (std::uint64_t{1} << 63)),
         work_(asio::make_work_guard(io_)),
-        calls_(options_.io_threads),
-        io_thread_([this] { io_.run(); }) {
+        calls_work_(asio::make_work_guard(calls_)),
+        io_thread_([this] { run_lowered(io_); }) {
+    for (std::size_t i = 0; i < std::max<std::size_t>(options_.io_threads, 1);
+         ++i) {
+      call_threads_.emplace_back([this] { run_lowered(calls_); });
+    }
     for (std::size_t b = 0; b < blocks_; ++b) {
       keys_.push_back(prefix_ + "b:" + std::to_string(b));
     }
@@ -80,7 +85,8 @@ class memcached_store final : public parameter_store {
   ~memcached_store() override {
     work_.reset();
     io_thread_.join();
-    calls_.join();
+    calls_work_.reset();
+    for (auto& t : call_threads_) t.join();
   }
 
   std::size_t size() const override { return floats_; }
@@ -90,10 +96,11 @@ class memcached_store final : public parameter_store {
     if (params.size() != floats_) return size_error(params.size());
     auto c = connections_->acquire();
     for (std::size_t b = 0; b < blocks_; ++b) {
-      encode_block({static_cast<std::uint32_t>(b), 0, options_.job_tag},
-                   block_of(params, b), c->value);
+      const auto value =
+          encode_block({static_cast<std::uint32_t>(b), 0, options_.job_tag},
+                       block_of(params, b), c->value);
       if (auto rc = memcached_set(c.memc(), keys_[b].data(), keys_[b].size(),
-                                  value_ptr(c->value), c->value.size(), 0, 0);
+                                  value_ptr(value), value.size(), 0, 0);
           rc != MEMCACHED_SUCCESS) {
         return c.failure(rc, keys_[b]);
       }
@@ -204,6 +211,13 @@ class memcached_store final : public parameter_store {
     return {static_cast<std::uint32_t>(b), floats_in(b), options_.job_tag};
   }
 
+  /// Runs `ctx` on this thread, options_.io_nice nicer. Failing to lower
+  /// the priority only costs speed: not worth refusing the store.
+  void run_lowered(asio::io_context& ctx) {
+    (void)lower_thread_priority(options_.io_nice);
+    ctx.run();
+  }
+
   error size_error(std::size_t got) const {
     return make_error(errc::invalid_argument,
                       "memcached store: expected " + std::to_string(floats_) +
@@ -225,7 +239,7 @@ class memcached_store final : public parameter_store {
         r.emplace(call());
         if (!*r) failed_server = memcached_pool::last_failed_server();
       };
-      co_await coro::on_pool(calls_, run);
+      co_await coro::on_pool(calls_.get_executor(), run);
       if (*r || r->error().code != errc::unavailable) co_return std::move(*r);
       if (clock_type::now() + backoff <= deadline) {
         co_await coro::sleep_for(backoff);
@@ -273,7 +287,7 @@ class memcached_store final : public parameter_store {
                               std::uint64_t writer, std::span<float> out,
                               std::uint64_t& version) {
     auto c = connections_->acquire();
-    auto v = c.get(keys_[b]);
+    auto v = c.get_value(keys_[b]);
     if (!v) return v.error();
     received_.fetch_add(v->bytes.size(), std::memory_order_relaxed);
     auto block = decode_block(v->bytes, expect(b), keys_[b]);
@@ -284,17 +298,13 @@ class memcached_store final : public parameter_store {
       return {};
     }
     version = block->version + 1;
-    encode_block_sum({static_cast<std::uint32_t>(b), block->version + 1,
-                      options_.job_tag, writer},
-                     block->payload, part, c->value);
-    const auto rc =
-        memcached_cas(c.memc(), keys_[b].data(), keys_[b].size(),
-                      value_ptr(c->value), c->value.size(), 0, 0, v->cas);
-    if (rc != MEMCACHED_SUCCESS) return c.failure(rc, keys_[b]);
-    sent_.fetch_add(c->value.size(), std::memory_order_relaxed);
-    if (!out.empty()) {
-      read_payload(std::span(c->value).subspan(block_header_bytes), out);
-    }
+    const auto value = encode_block_sum(
+        {static_cast<std::uint32_t>(b), block->version + 1, options_.job_tag,
+         writer},
+        block->payload, part, c->value);
+    if (auto r = c.cas_value(keys_[b], value, v->cas); !r) return r.error();
+    sent_.fetch_add(value.size(), std::memory_order_relaxed);
+    if (!out.empty()) read_payload(value.subspan(block_header_bytes), out);
     return {};
   }
 
@@ -484,14 +494,15 @@ class memcached_store final : public parameter_store {
     auto write_missing = [&]() -> expected<void> {
       auto c = connections_->acquire();
       for (std::size_t b = 0; b < blocks_; ++b) {
-        encode_block({static_cast<std::uint32_t>(b), version, options_.job_tag},
-                     block_of(params, b), c->value);
+        const auto value = encode_block(
+            {static_cast<std::uint32_t>(b), version, options_.job_tag},
+            block_of(params, b), c->value);
         const auto rc =
             memcached_add(c.memc(), keys_[b].data(), keys_[b].size(),
-                          value_ptr(c->value), c->value.size(), 0, 0);
+                          value_ptr(value), value.size(), 0, 0);
         if (rc == MEMCACHED_SUCCESS) {
           restored_.fetch_add(1, std::memory_order_relaxed);
-          sent_.fetch_add(c->value.size(), std::memory_order_relaxed);
+          sent_.fetch_add(value.size(), std::memory_order_relaxed);
         } else if (rc != MEMCACHED_NOTSTORED && rc != MEMCACHED_DATA_EXISTS) {
           return c.failure(rc, keys_[b]);  // NOTSTORED: it exists
         }
@@ -570,8 +581,10 @@ class memcached_store final : public parameter_store {
   // both before anything above goes.
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
-  asio::thread_pool calls_;
+  asio::io_context calls_;  ///< run by call_threads_: the blocking calls
+  asio::executor_work_guard<asio::io_context::executor_type> calls_work_;
   std::thread io_thread_;
+  std::vector<std::thread> call_threads_;
 };
 
 }  // namespace
