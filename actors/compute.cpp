@@ -24,6 +24,10 @@ struct compute_state {
   /// Minibatches waiting to be trained: more than one while blocked().
   std::deque<std::uint32_t> held;
   bool push_due = false;  ///< a push waits for a free delta buffer
+  /// A fetch fell due while the push waited: it goes out with that push.
+  /// Alone it would read the whole model once more, on top of the push's
+  /// read (a push_and_fetch reads it once and returns the sums it wrote).
+  bool fetch_wanted = false;
   bool coalesce = true;   ///< sync.push_backlog == "coalesce"
   bool waiting = false;   ///< minibatches wait while blocked()
   clock_type::time_point wait_started{};
@@ -103,11 +107,13 @@ struct compute_state {
     ++steps;
     ++steps_since_push;
     if (epoch_end) ++epochs_done;
+    const bool fetch_now =
+        steps % static_cast<std::uint64_t>(ctx->cfg.sync.fetch_every) == 0 &&
+        !fetch_in_flight;
     if (steps % static_cast<std::uint64_t>(ctx->cfg.sync.push_every) == 0) {
-      push_due = !push(self);
-    }
-    if (steps % static_cast<std::uint64_t>(ctx->cfg.sync.fetch_every) == 0 &&
-        !fetch_in_flight) {
+      push_due = !push(self, fetch_now);
+      if (push_due && fetch_now) fetch_wanted = true;
+    } else if (fetch_now) {
       request_fetch(self);
     }
     if (steps % static_cast<std::uint64_t>(ctx->cfg.actors.report_every) == 0 ||
@@ -118,18 +124,28 @@ struct compute_state {
   }
 
   void request_fetch(caf::event_based_actor* self) {
+    self->send(sync, fetch_atom::value, begin_fetch());
+  }
+
+  /// The bookkeeping of a fetch asked for now; returns the version to
+  /// hand the store, which skips the copy when nothing changed since.
+  std::uint64_t begin_fetch() {
+    fetch_wanted = false;
     fetch_in_flight = true;
     pushed_valid = false;  // P = 0: the fetch will see every push so far
     version_at_request = known_version;
     pushes_since_request = 0;
-    // The store skips the copy when nothing changed since known_version.
-    self->send(sync, fetch_atom::value,
-               have_version ? known_version : parameter_store::mixed_version);
+    return have_version ? known_version : parameter_store::mixed_version;
   }
 
-  /// Hands L - B to sync; false when every buffer is in flight.
-  bool push(caf::event_based_actor* self) {
-    if (steps_since_push == 0) return true;
+  /// Hands L - B to sync, followed by a fetch when `then_fetch` (or when
+  /// one waits for this push); false when every buffer is in flight.
+  bool push(caf::event_based_actor* self, bool then_fetch) {
+    then_fetch = (then_fetch || fetch_wanted) && !fetch_in_flight;
+    if (steps_since_push == 0) {
+      if (then_fetch) request_fetch(self);
+      return true;
+    }
     if (free_push_buffers.empty()) return false;
     const std::uint32_t index = free_push_buffers.back();
     free_push_buffers.pop_back();
@@ -163,7 +179,11 @@ struct compute_state {
     ++known_version;
     ++pushes_since_fresh;
     steps_since_push = 0;
-    self->send(sync, push_atom::value, index);
+    if (then_fetch) {
+      self->send(sync, push_fetch_atom::value, index, begin_fetch());
+    } else {
+      self->send(sync, push_atom::value, index);
+    }
     return true;
   }
 
@@ -204,7 +224,7 @@ struct compute_state {
 
   void on_pushed(caf::event_based_actor* self, std::uint32_t index) {
     free_push_buffers.push_back(index);
-    if (push_due) push_due = !push(self);
+    if (push_due) push_due = !push(self, false);
     drain(self);
   }
 
@@ -212,7 +232,7 @@ struct compute_state {
   void try_finish(caf::event_based_actor* self) {
     const bool finishing = stopped || (loader_ended && held.empty());
     if (!finishing || done_sent) return;
-    if (steps_since_push > 0) push(self);
+    if (steps_since_push > 0) push(self, false);
     const bool pushes_idle =
         free_push_buffers.size() == ctx->push_buffers.size();
     if (steps_since_push > 0 || !pushes_idle || fetch_in_flight ||

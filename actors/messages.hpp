@@ -30,6 +30,8 @@ using end_atom = caf::atom_constant<caf::atom("end")>;
 using push_atom = caf::atom_constant<caf::atom("push")>;
 using pushed_atom = caf::atom_constant<caf::atom("pushed")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
+/// A push and then a fetch of the parameters it leaves: one store operation.
+using push_fetch_atom = caf::atom_constant<caf::atom("push_fetch")>;
 using fetched_atom = caf::atom_constant<caf::atom("fetched")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;

@@ -103,6 +103,13 @@ caf::behavior sync_actor(caf::event_based_actor* self,
         st->queue.push_back(push_op{index});
         st->pump(self);
       },
+      [self, st](push_fetch_atom, std::uint32_t index,
+                 std::uint64_t known_version) {
+        // Queued together, so that pump() merges them.
+        st->queue.push_back(push_op{index});
+        st->queue.push_back(fetch_op{known_version});
+        st->pump(self);
+      },
       [self, st](fetch_atom, std::uint64_t known_version) {
         st->queue.push_back(fetch_op{known_version});
         st->pump(self);
