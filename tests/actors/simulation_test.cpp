@@ -127,6 +127,25 @@ TEST_CASE("simulation: replicas on a real memcached server") {
     CHECK(r->sync.pushes > 0);
     CHECK(r->sync.pushes_applied == r->sync.pushes);
   }
+  SUBCASE("a fetch due with a push goes with it, as one push_and_fetch") {
+    cfg.train.replicas = 2;
+    cfg.train.target_accuracy = 1.0;
+    cfg.train.max_epochs = 1;
+    auto r = run_simulation(cfg, test::bymerge_data(20000));
+    REQUIRE_MESSAGE(r.has_value(), r.error().message);
+    // Every push reads each block once and writes it once; a fetch that
+    // travelled apart from its push would read the whole model again
+    // (the other replica's pushes make every fetch copy). The only other
+    // reads: each replica's first fetch, one per evaluation, the final
+    // one, and a block read again after each CAS conflict.
+    const auto model = r->final_parameters.size() * sizeof(float) + 96;
+    const auto others = r->replicas + r->evaluations + 1;
+    const auto block = static_cast<std::uint64_t>(cfg.sync.block_bytes) + 48;
+    CHECK(r->sync.pushes > 20);
+    CHECK(r->sync.bytes_received <= r->sync.bytes_sent + (others + 2) * model +
+                                         r->sync.cas_retries * block);
+    CHECK(r->sync.pushes_applied == r->sync.pushes);
+  }
   SUBCASE("pushes coalesce while the store is slower than compute") {
     cfg.sync.push_every = 1;
     cfg.actors.push_queue = 1;
