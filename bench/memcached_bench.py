@@ -69,17 +69,6 @@ PEER_GROUPS = {"prototype": "prototype-gradient peer (output delta / batch**2): 
                "mean": "corrected-gradient peer (mean gradient): no target"}
 
 
-
-
-
-
-
-
-
-
-
-
-
 def start_proxy(binary, target_port, delay_ms):
     """Starts the delay proxy and reads its `listening HOST:PORT` line."""
     cmd = [binary, "--listen", "127.0.0.1:0", "--target", f"127.0.0.1:{target_port}",
@@ -98,8 +87,6 @@ def start_proxy(binary, target_port, delay_ms):
     host, port = words[1].rsplit(":", 1)
     wait_for_port(int(port), proc, "delay proxy")
     return proc, f"{host}:{port}"
-
-
 
 
 def round_trip_ms(address, count=21):
