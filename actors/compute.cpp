@@ -68,11 +68,13 @@ struct compute_state {
   /// goes out whole when a buffer comes back. With "wait" it waits for the
   /// buffer, so that every push covers exactly push_every steps and a
   /// single replica's run is reproducible to the bit.
-  bool blocked() const {
+  bool blocked() const { return (push_due && !coalesce) || too_stale(0); }
+
+  /// Past sync.max_staleness after `more` pushes.
+  bool too_stale(std::uint64_t more) const {
     const auto bound = ctx->cfg.sync.max_staleness;
-    return (push_due && !coalesce) ||
-           (bound >= 0 &&
-            pushes_since_fresh > static_cast<std::uint64_t>(bound));
+    return bound >= 0 &&
+           pushes_since_fresh + more > static_cast<std::uint64_t>(bound);
   }
 
   /// Trains the minibatches that are waiting, as far as it may.
@@ -224,7 +226,9 @@ struct compute_state {
 
   void on_pushed(caf::event_based_actor* self, std::uint32_t index) {
     free_push_buffers.push_back(index);
-    if (push_due) push_due = !push(self, false);
+    // When this push takes the replica past sync.max_staleness, it waits
+    // for a fetch: that fetch goes with the push.
+    if (push_due) push_due = !push(self, too_stale(1));
     drain(self);
   }
 
@@ -302,6 +306,10 @@ caf::behavior compute_actor(caf::event_based_actor* self,
       [self, st](start_atom, caf::actor loader, caf::actor sync) {
         st->loader = std::move(loader);
         st->sync = std::move(sync);
+        // A stop sent right after the start overtakes it (stops are urgent):
+        // compute has reported done already, so it must not start a fetch
+        // that would write into buffers its replica is about to free.
+        if (st->stopped) return;
         // Runs on compute's own thread (a detached actor). Failing to lower
         // the priority only costs speed: not worth stopping the job.
         (void)lower_thread_priority(

@@ -2,6 +2,7 @@
 #include "runtime/block_codec.hpp"
 
 #include <bit>
+#include <cassert>
 #include <cstdio>
 #include <cstring>
 
@@ -85,6 +86,7 @@ std::span<const std::byte> encode_block_sum(const block_header& header,
                                             std::span<const std::byte> base,
                                             std::span<const float> delta,
                                             std::vector<std::byte>& out) {
+  assert(base.size() >= delta.size_bytes());  // decode_block checked it
   std::byte* payload = begin_block(header, delta.size(), out);
   const std::byte* from = base.data();
   // memcpy per float keeps the payload's alignment out of it; the loop

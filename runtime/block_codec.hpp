@@ -53,17 +53,16 @@ struct decoded_block {
 /// Writes header and floats into `out` and returns the value: the front
 /// of `out`, which grows to fit and never shrinks (reuse it, so that
 /// neither allocation nor zero-filling recurs).
-std::span<const std::byte> encode_block(const block_header& header,
-                                        std::span<const float> values,
-                                        std::vector<std::byte>& out);
+[[nodiscard]] std::span<const std::byte> encode_block(
+    const block_header& header, std::span<const float> values,
+    std::vector<std::byte>& out);
 
 /// Writes header and `base` + `delta` into `out` in one pass: `base` is a
 /// decoded payload of delta.size() floats. The sum lands in `out` only, so
 /// a push reads the stored block once and writes its new value once.
-std::span<const std::byte> encode_block_sum(const block_header& header,
-                                            std::span<const std::byte> base,
-                                            std::span<const float> delta,
-                                            std::vector<std::byte>& out);
+[[nodiscard]] std::span<const std::byte> encode_block_sum(
+    const block_header& header, std::span<const std::byte> base,
+    std::span<const float> delta, std::vector<std::byte>& out);
 
 /// Checks every field; errors name `key` and what is wrong.
 [[nodiscard]] expected<decoded_block> decode_block(

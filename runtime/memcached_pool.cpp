@@ -68,10 +68,11 @@ wire_connection& memcached_pool::lease::wire_for(const std::string& key) {
 error memcached_pool::lease::wire_failure(const wire_connection& w,
                                           const error& transport,
                                           const std::string& key) const {
-  failed_server = w.server();
-  return make_error(errc::unavailable, "memcached server " + w.server() +
-                                           ", key '" + key +
-                                           "': " + transport.message);
+  // Only an unreachable server is one to retry, and to fail over from.
+  if (transport.code == errc::unavailable) failed_server = w.server();
+  return make_error(transport.code, "memcached server " + w.server() +
+                                        ", key '" + key +
+                                        "': " + transport.message);
 }
 
 error memcached_pool::lease::wire_failure(const wire_connection& w,
@@ -86,19 +87,33 @@ error memcached_pool::lease::wire_failure(const wire_connection& w,
                           " (lower sync.block_bytes, or raise the server's "
                           "item size limit, memcached -I)");
   }
-  // Out of memory and the like: the server cannot take it now.
-  failed_server = w.server();
-  return make_error(errc::unavailable, "memcached server " + w.server() +
-                                           ", key '" + key +
-                                           "': " + describe(s));
+  const std::string what =
+      "memcached server " + w.server() + ", key '" + key + "': " + describe(s);
+  // The server cannot take it now: retried, and in the end failed over.
+  if (s == wire_status::out_of_memory || s == wire_status::busy ||
+      s == wire_status::temporary_failure) {
+    failed_server = w.server();
+    return make_error(errc::unavailable, what);
+  }
+  // A request the server does not understand: retrying or failing over
+  // to a healthy server would not help.
+  return make_error(errc::internal, what);
 }
 
 expected<memcached_pool::value_view> memcached_pool::lease::get_value(
-    const std::string& key) {
+    const std::string& key, std::size_t max_value) {
   auto& w = wire_for(key);
-  auto r = w.get(key, c_->got);
+  auto r = w.get(key, c_->got, max_value);
   if (!r) return wire_failure(w, r.error(), key);
   if (r->status != wire_status::ok) return wire_failure(w, r->status, key);
+  if (r->cas == 0) {
+    // A compare-and-swap with token 0 is a plain set: replicas would
+    // overwrite each other's updates without a word.
+    return make_error(errc::invalid_argument,
+                      "memcached server " + w.server() + ", key '" + key +
+                          "': no CAS token in the reply (is the server "
+                          "running with -C, CAS disabled?)");
+  }
   return value_view{r->value, r->cas};
 }
 

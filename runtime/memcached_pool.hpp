@@ -70,7 +70,9 @@ class memcached_pool {
     /// next call on the lease), and its compare-and-swap (`cas` 0: a plain
     /// set). Errors as failure() makes them: not_found, aborted on a CAS
     /// conflict, unavailable naming the server.
-    [[nodiscard]] expected<value_view> get_value(const std::string& key);
+    /// A value over `max_value` bytes is refused as foreign (data_loss).
+    [[nodiscard]] expected<value_view> get_value(const std::string& key,
+                                                 std::size_t max_value);
     [[nodiscard]] expected<void> cas_value(const std::string& key,
                                            std::span<const std::byte> value,
                                            std::uint64_t cas);

@@ -69,25 +69,27 @@ class memcached_store final : public parameter_store {
         connections_(std::move(pool)),
         writer_base_(std::random_device{}() | (std::uint64_t{1} << 63)),
         work_(asio::make_work_guard(io_)),
-        calls_work_(asio::make_work_guard(calls_)),
-        io_thread_([this] { run_lowered(io_); }) {
-    for (std::size_t i = 0; i < std::max<std::size_t>(options_.io_threads, 1);
-         ++i) {
-      call_threads_.emplace_back([this] { run_lowered(calls_); });
-    }
+        calls_work_(asio::make_work_guard(calls_)) {
     for (std::size_t b = 0; b < blocks_; ++b) {
       keys_.push_back(prefix_ + "b:" + std::to_string(b));
+    }
+    // Threads last, once everything they may touch exists; if one cannot
+    // start, those that did are stopped before the error goes on.
+    try {
+      io_thread_ = std::thread([this] { run_lowered(io_); });
+      for (std::size_t i = 0;
+           i < std::max<std::size_t>(options_.io_threads, 1); ++i) {
+        call_threads_.emplace_back([this] { run_lowered(calls_); });
+      }
+    } catch (...) {
+      stop_threads();
+      throw;
     }
   }
 
   // Operations still under way finish first (bounded by retry_for): the
   // io thread runs until no coroutine is left, then the call threads.
-  ~memcached_store() override {
-    work_.reset();
-    io_thread_.join();
-    calls_work_.reset();
-    for (auto& t : call_threads_) t.join();
-  }
+  ~memcached_store() override { stop_threads(); }
 
   std::size_t size() const override { return floats_; }
   std::string kind() const override { return "memcached"; }
@@ -211,6 +213,13 @@ class memcached_store final : public parameter_store {
     return {static_cast<std::uint32_t>(b), floats_in(b), options_.job_tag};
   }
 
+  void stop_threads() {
+    work_.reset();
+    if (io_thread_.joinable()) io_thread_.join();
+    calls_work_.reset();
+    for (auto& t : call_threads_) t.join();
+  }
+
   /// Runs `ctx` on this thread, options_.io_nice nicer. Failing to lower
   /// the priority only costs speed: not worth refusing the store.
   void run_lowered(asio::io_context& ctx) {
@@ -287,7 +296,7 @@ class memcached_store final : public parameter_store {
                               std::uint64_t writer, std::span<float> out,
                               std::uint64_t& version) {
     auto c = connections_->acquire();
-    auto v = c.get_value(keys_[b]);
+    auto v = c.get_value(keys_[b], block_header_bytes + 4 * floats_in(b));
     if (!v) return v.error();
     received_.fetch_add(v->bytes.size(), std::memory_order_relaxed);
     auto block = decode_block(v->bytes, expect(b), keys_[b]);

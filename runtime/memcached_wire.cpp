@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -28,6 +29,7 @@ constexpr std::size_t header_bytes = 24;
 constexpr std::uint32_t max_body = 1u << 30;
 /// An error reply's text is short; more is a garbled stream.
 constexpr std::uint32_t max_error_body = 1u << 16;
+constexpr std::size_t max_key = 250;  // memcached's limit
 
 void put16(std::byte* p, std::uint16_t v) {
   p[0] = std::byte(v >> 8);
@@ -77,7 +79,12 @@ std::string describe(wire_status s) {
     case wire_status::too_large: what = "value too large"; break;
     case wire_status::invalid_arguments: what = "invalid arguments"; break;
     case wire_status::not_stored: what = "not stored"; break;
+    case wire_status::unknown_command: what = "unknown command"; break;
     case wire_status::out_of_memory: what = "out of memory"; break;
+    case wire_status::not_supported: what = "not supported"; break;
+    case wire_status::internal_error: what = "internal error"; break;
+    case wire_status::busy: what = "busy"; break;
+    case wire_status::temporary_failure: what = "temporary failure"; break;
   }
   return std::string(code) + ": " + what;
 }
@@ -125,10 +132,17 @@ expected<void> wire_connection::connect() {
     ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
     if (rc != 0 && errno == EINPROGRESS) {
+      const auto deadline = std::chrono::steady_clock::now() + timeout_;
       pollfd p{fd, POLLOUT, 0};
-      rc = ::poll(&p, 1, static_cast<int>(timeout_.count()));
-      if (rc == 0) {
-        why = "connect timed out";
+      for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        rc = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(
+                               left.count(), 0)));
+        if (rc >= 0 || errno != EINTR) break;
+      }
+      if (rc <= 0) {
+        why = rc == 0 ? "connect timed out" : "connect: " + errno_text(errno);
         ::close(fd);
         continue;
       }
@@ -160,21 +174,27 @@ expected<void> wire_connection::connect() {
 }
 
 expected<wire_reply> wire_connection::get(std::string_view key,
-                                          std::vector<std::byte>& buffer) {
-  return round_trip(op_get, key, {}, {}, 0, &buffer);
+                                          std::vector<std::byte>& buffer,
+                                          std::size_t max_value) {
+  return round_trip(op_get, key, {}, {}, 0, &buffer, max_value);
 }
 
 expected<wire_reply> wire_connection::set(std::string_view key,
                                           std::span<const std::byte> value,
                                           std::uint64_t cas) {
   const std::array<std::byte, 8> extras{};  // flags 0, no expiry
-  return round_trip(op_set, key, extras, value, cas, nullptr);
+  return round_trip(op_set, key, extras, value, cas, nullptr, 0);
 }
 
 expected<wire_reply> wire_connection::round_trip(
     std::uint8_t opcode, std::string_view key,
     std::span<const std::byte> extras, std::span<const std::byte> value,
-    std::uint64_t cas, std::vector<std::byte>* into) {
+    std::uint64_t cas, std::vector<std::byte>* into, std::size_t max_value) {
+  if (key.empty() || key.size() > max_key) {
+    return make_error(errc::invalid_argument,
+                      "key of " + std::to_string(key.size()) +
+                          " bytes: memcached keys have 1 to 250");
+  }
   if (fd_ < 0) {
     if (auto c = connect(); !c) return c.error();
   }
@@ -204,7 +224,8 @@ expected<wire_reply> wire_connection::round_trip(
     m.msg_iovlen = static_cast<std::size_t>(count);
     const ssize_t n = ::sendmsg(fd_, &m, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return failed("send: " + errno_text(errno));
+    if (n < 0) return failed("send: " + errno_text(errno));
+    if (n == 0) return failed("send: the connection accepts no data");
     advance(iov, count, static_cast<std::size_t>(n));
   }
 
@@ -239,6 +260,16 @@ expected<wire_reply> wire_connection::round_trip(
   if (body > (value_wanted ? max_body : max_error_body)) {
     return failed("reply of " + std::to_string(body) +
                   " bytes is larger than any value (garbled stream)");
+  }
+  if (value_wanted && body - key_length - extras_length > max_value) {
+    // A value under our key, but not one of ours: refuse it unread (the
+    // stream then has to start afresh).
+    close();
+    return make_error(errc::data_loss,
+                      "value of " +
+                          std::to_string(body - key_length - extras_length) +
+                          " bytes, at most " + std::to_string(max_value) +
+                          " expected (a foreign value)");
   }
   const std::uint32_t prefix = value_wanted ? key_length + extras_length : body;
   scratch_.resize(prefix);

@@ -4,9 +4,11 @@
 //
 //   wire_connection w("127.0.0.1", 11211, std::chrono::milliseconds(1000));
 //   std::vector<std::byte> buffer;
-//   auto r = w.get("emnist:j1:b:0", buffer);       // value lands in buffer
-//   if (r && r->status == wire_status::ok) use(r->value, r->cas);
-//   auto s = w.set("emnist:j1:b:0", new_value, r->cas);   // cas 0: plain set
+//   auto r = w.get("emnist:j1:b:0", buffer, max);  // value lands in buffer
+//   if (!r) return r.error();                      // transport: unavailable
+//   if (r->status == wire_status::ok) {
+//     auto s = w.set("emnist:j1:b:0", new_value, r->cas);  // cas 0: plain set
+//   }
 //
 // Why not libmemcached here: it moves a value through an 8 KiB buffer, one
 // send or recv per 8 KiB (about 80 system calls and two extra copies for
@@ -16,9 +18,13 @@
 // picks the server of every key (ketama) and carries everything else.
 //
 // One request at a time per connection; not thread-safe. Errors are
-// transport errors (connect, timeout, a closed or garbled stream: the
-// connection then closes and reconnects on the next call); a server's
-// answer, including "not found" or "exists", is a status.
+// transport errors, unavailable (connect, timeout, a closed or garbled
+// stream: the connection then closes and reconnects on the next call), a
+// value larger than the caller expects (data_loss) or a key memcached
+// cannot take (invalid_argument); a server's answer, including "not found"
+// or "exists", is a status. The timeout bounds each wait for the server,
+// not a whole reply: a server that trickles bytes can take longer. Host
+// names are resolved at each (re)connect.
 #pragma once
 
 #include <chrono>
@@ -41,7 +47,12 @@ enum class wire_status : std::uint16_t {
   too_large = 0x0003,
   invalid_arguments = 0x0004,
   not_stored = 0x0005,
+  unknown_command = 0x0081,
   out_of_memory = 0x0082,
+  not_supported = 0x0083,
+  internal_error = 0x0084,
+  busy = 0x0085,
+  temporary_failure = 0x0086,
 };
 
 /// Text for a status, for error messages ("status 0x0082: out of memory").
@@ -62,9 +73,12 @@ class wire_connection {
   wire_connection& operator=(const wire_connection&) = delete;
 
   /// GET: the value into the front of `buffer` (grown to fit, never
-  /// shrunk); the reply's value spans it.
+  /// shrunk); the reply's value spans it. A value over `max_value` bytes
+  /// is refused unread (data_loss): it cannot be one of ours, and a
+  /// buffer never shrinks.
   [[nodiscard]] expected<wire_reply> get(std::string_view key,
-                                         std::vector<std::byte>& buffer);
+                                         std::vector<std::byte>& buffer,
+                                         std::size_t max_value);
   /// SET, conditional on `cas` unless it is 0; flags and expiry 0.
   [[nodiscard]] expected<wire_reply> set(std::string_view key,
                                          std::span<const std::byte> value,
@@ -81,7 +95,7 @@ class wire_connection {
   [[nodiscard]] expected<wire_reply> round_trip(
       std::uint8_t opcode, std::string_view key,
       std::span<const std::byte> extras, std::span<const std::byte> value,
-      std::uint64_t cas, std::vector<std::byte>* into);
+      std::uint64_t cas, std::vector<std::byte>* into, std::size_t max_value);
   [[nodiscard]] error failed(const std::string& what);
 
   std::string host_;

@@ -15,9 +15,9 @@ namespace {
 
 std::vector<std::byte> sample_block(std::vector<float>& values) {
   values = {1.5f, -2.0f, 0.25f, 1e-20f, 3.0f};
-  std::vector<std::byte> out;
-  encode_block({7, 42, 0xabcdef, 0x5eed}, values, out);
-  return out;
+  std::vector<std::byte> buffer;
+  const auto value = encode_block({7, 42, 0xabcdef, 0x5eed}, values, buffer);
+  return {value.begin(), value.end()};
 }
 
 std::string decode_error(const std::vector<std::byte>& value,
@@ -72,6 +72,30 @@ TEST_CASE("block_codec: crc32c of long inputs matches the bitwise definition") {
                    crc32c(data.data() + offset, half)) == want);
     }
   }
+}
+
+TEST_CASE("block_codec: a sum encoded into a reused buffer decodes exactly") {
+  // The buffer held a larger block before: the value is its front, with a
+  // checksum over that front only.
+  std::vector<std::byte> buffer;
+  (void)encode_block({1, 0, 9}, std::vector<float>(100, 7.0f), buffer);
+  const std::vector<float> base_values = {1.0f, 2.0f, 3.0f};
+  std::vector<std::byte> base_buffer;
+  const auto base = encode_block({3, 5, 9}, base_values, base_buffer);
+  auto decoded = decode_block(base, {3, 3, 9}, "k");
+  REQUIRE(decoded.has_value());
+  const std::vector<float> delta = {0.5f, -2.0f, 1e-3f};
+  const auto sum = encode_block_sum({3, 6, 9, 0x77}, decoded->payload, delta,
+                                    buffer);
+  CHECK(sum.size() == block_header_bytes + 3 * sizeof(float));
+  CHECK(buffer.size() >= block_header_bytes + 100 * sizeof(float));
+  auto r = decode_block(sum, {3, 3, 9}, "k");
+  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  CHECK(r->version == 6);
+  CHECK(r->writer == 0x77);
+  std::vector<float> out(3);
+  read_payload(r->payload, out);
+  CHECK(out == std::vector<float>{1.5f, 0.0f, 3.001f});
 }
 
 TEST_CASE("block_codec: round trip") {

@@ -174,6 +174,15 @@ TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
     CHECK(push_sync(*store, std::vector<float>(100, 1.0f)).has_value() ==
           false);
   }
+  SUBCASE("a value larger than any block of the job") {
+    raw_set(server, "emnist:j1:b:0", std::string(5000, 'x'));
+    auto p = push_sync(*store, std::vector<float>(100, 1.0f));
+    REQUIRE_FALSE(p.has_value());
+    CHECK(p.error().code == errc::data_loss);
+    CHECK(p.error().message.find("'emnist:j1:b:0'") != std::string::npos);
+    CHECK(p.error().message.find("5000 bytes, at most 448 expected") !=
+          std::string::npos);
+  }
   SUBCASE("a block of another job's shape") {
     auto other = store_on(server, 50, "j1");  // same keys, other size
     REQUIRE(other->initialize(std::vector<float>(50, 1.0f)).has_value());
@@ -194,6 +203,18 @@ TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
     CHECK(p.error().code == errc::not_found);
   }
   CHECK(out == std::vector<float>(100, -1.0f));  // nothing half-written
+}
+
+TEST_CASE("memcached_store: a server without CAS is refused, not used") {
+  // memcached -C answers every gets with token 0, and a cas with token 0
+  // is a plain set: replicas would overwrite each other's updates.
+  test::memcached_server server({"-C"});
+  auto store = store_on(server, 100, "nocas");
+  REQUIRE(store->initialize(std::vector<float>(100, 1.0f)).has_value());
+  auto p = push_sync(*store, std::vector<float>(100, 1.0f));
+  REQUIRE_FALSE(p.has_value());
+  CHECK(p.error().message.find("CAS disabled") != std::string::npos);
+  CHECK(p.error().message.find(server.address()) != std::string::npos);
 }
 
 TEST_CASE("memcached_store: an unreachable server fails fast, never hangs") {

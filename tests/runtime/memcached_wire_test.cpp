@@ -28,6 +28,8 @@ std::vector<std::byte> bytes_of(std::size_t n, unsigned seed) {
   return v;
 }
 
+constexpr std::size_t limit = 1 << 20;
+
 bool contains(const std::string& s, const char* part) {
   return s.find(part) != std::string::npos;
 }
@@ -86,7 +88,7 @@ TEST_CASE("memcached_wire: get, set and compare-and-swap on a real server") {
   CHECK(w.server() == server.address());
   std::vector<std::byte> buffer;
 
-  auto missing = w.get("wire:a", buffer);
+  auto missing = w.get("wire:a", buffer, limit);
   REQUIRE(missing.has_value());
   CHECK(missing->status == wire_status::not_found);
 
@@ -96,7 +98,7 @@ TEST_CASE("memcached_wire: get, set and compare-and-swap on a real server") {
   REQUIRE(stored.has_value());
   CHECK(stored->status == wire_status::ok);
 
-  auto got = w.get("wire:a", buffer);
+  auto got = w.get("wire:a", buffer, limit);
   REQUIRE(got.has_value());
   REQUIRE(got->status == wire_status::ok);
   CHECK(got->cas != 0);
@@ -108,7 +110,7 @@ TEST_CASE("memcached_wire: get, set and compare-and-swap on a real server") {
   // spans exactly the value.
   const auto small = bytes_of(100, 2);
   REQUIRE(w.set("wire:b", small, 0).has_value());
-  auto got_small = w.get("wire:b", buffer);
+  auto got_small = w.get("wire:b", buffer, limit);
   REQUIRE(got_small.has_value());
   CHECK(got_small->value.size() == 100);
   CHECK(buffer.size() >= first.size());
@@ -123,7 +125,7 @@ TEST_CASE("memcached_wire: get, set and compare-and-swap on a real server") {
   auto stale = w.set("wire:a", first, token);
   REQUIRE(stale.has_value());
   CHECK(stale->status == wire_status::exists);
-  auto now = w.get("wire:a", buffer);
+  auto now = w.get("wire:a", buffer, limit);
   REQUIRE(now.has_value());
   CHECK(std::memcmp(now->value.data(), second.data(), second.size()) == 0);
 
@@ -138,9 +140,27 @@ TEST_CASE("memcached_wire: get, set and compare-and-swap on a real server") {
   REQUIRE(huge.has_value());
   CHECK(huge->status == wire_status::too_large);
   CHECK(contains(describe(huge->status), "value too large"));
-  auto after = w.get("wire:b", buffer);
+  auto after = w.get("wire:b", buffer, limit);
   REQUIRE(after.has_value());
   CHECK(after->status == wire_status::ok);
+
+  // A value larger than the caller expects is refused unread, and the
+  // next call starts on a fresh stream.
+  const auto capacity = buffer.size();
+  auto foreign = w.get("wire:a", buffer, 1000);
+  REQUIRE_FALSE(foreign.has_value());
+  CHECK(foreign.error().code == errc::data_loss);
+  CHECK(contains(foreign.error().message, "262192 bytes, at most 1000"));
+  CHECK(buffer.size() == capacity);
+  auto again = w.get("wire:b", buffer, limit);
+  REQUIRE(again.has_value());
+  CHECK(again->value.size() == 100);
+
+  // Keys memcached cannot take never reach it.
+  auto long_key = w.get(std::string(251, 'k'), buffer, limit);
+  REQUIRE_FALSE(long_key.has_value());
+  CHECK(long_key.error().code == errc::invalid_argument);
+  CHECK(contains(long_key.error().message, "1 to 250"));
 }
 
 TEST_CASE("memcached_wire: a restarted server is reconnected to") {
@@ -149,11 +169,11 @@ TEST_CASE("memcached_wire: a restarted server is reconnected to") {
   std::vector<std::byte> buffer;
   REQUIRE(w.set("wire:r", bytes_of(10, 5), 0).has_value());
   server.stop();
-  auto down = w.get("wire:r", buffer);
+  auto down = w.get("wire:r", buffer, limit);
   REQUIRE_FALSE(down.has_value());
   CHECK(down.error().code == errc::unavailable);
   server.start();
-  auto back = w.get("wire:r", buffer);
+  auto back = w.get("wire:r", buffer, limit);
   REQUIRE(back.has_value());
   CHECK(back->status == wire_status::not_found);  // restarted empty
 }
@@ -162,14 +182,14 @@ TEST_CASE("memcached_wire: bad servers give clear errors, never a hang") {
   std::vector<std::byte> buffer;
   SUBCASE("nothing listens") {
     wire_connection w("127.0.0.1", test::free_port(), 500ms);
-    auto r = w.get("k", buffer);
+    auto r = w.get("k", buffer, limit);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::unavailable);
     CHECK(contains(r.error().message, "connect"));
   }
   SUBCASE("an unknown host") {
     wire_connection w("no-such-host.invalid", 11211, 500ms);
-    auto r = w.get("k", buffer);
+    auto r = w.get("k", buffer, limit);
     REQUIRE_FALSE(r.has_value());
     CHECK(contains(r.error().message, "cannot resolve host"));
   }
@@ -177,7 +197,7 @@ TEST_CASE("memcached_wire: bad servers give clear errors, never a hang") {
     const std::string text = "ERROR unknown command\r\nERROR again and again";
     fake_server fake(std::vector<unsigned char>(text.begin(), text.end()));
     wire_connection w("127.0.0.1", fake.port(), 500ms);
-    auto r = w.get("k", buffer);
+    auto r = w.get("k", buffer, limit);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::unavailable);
     CHECK(contains(r.error().message, "garbled reply"));
@@ -189,7 +209,7 @@ TEST_CASE("memcached_wire: bad servers give clear errors, never a hang") {
     reply[15] = 1;
     fake_server fake(reply);
     wire_connection w("127.0.0.1", fake.port(), 500ms);
-    auto r = w.get("k", buffer);
+    auto r = w.get("k", buffer, limit);
     REQUIRE_FALSE(r.has_value());
     CHECK(contains(r.error().message, "larger than any value"));
     CHECK(buffer.size() < (1u << 20));  // nothing was allocated for it
@@ -198,7 +218,7 @@ TEST_CASE("memcached_wire: bad servers give clear errors, never a hang") {
     fake_server fake({});
     wire_connection w("127.0.0.1", fake.port(), 200ms);
     const auto start = std::chrono::steady_clock::now();
-    auto r = w.get("k", buffer);
+    auto r = w.get("k", buffer, limit);
     REQUIRE_FALSE(r.has_value());
     CHECK(contains(r.error().message, "timed out"));
     CHECK(std::chrono::steady_clock::now() - start < 5s);

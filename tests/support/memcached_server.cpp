@@ -17,7 +17,8 @@
 extern char** environ;
 
 namespace emnist::test {
-memcached_server::memcached_server() {
+memcached_server::memcached_server(std::vector<std::string> extra)
+    : extra_(std::move(extra)) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = free_port();
     if (try_start()) return;
@@ -41,6 +42,7 @@ bool memcached_server::try_start() {
   std::vector<std::string> args = {"memcached", "-l", "127.0.0.1", "-p",
                                    port,        "-U", "0",         "-m",
                                    "64",        "-t", "2"};
+  args.insert(args.end(), extra_.begin(), extra_.end());
   if (::geteuid() == 0) {
     args.push_back("-u");
     args.push_back("root");  // memcached refuses to run as root otherwise

@@ -10,12 +10,15 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace emnist::test {
 
 class memcached_server {
  public:
-  memcached_server();  ///< throws std::runtime_error if it cannot start
+  /// Throws std::runtime_error if it cannot start. `extra` goes on the
+  /// command line (e.g. {"-C"}: CAS disabled).
+  explicit memcached_server(std::vector<std::string> extra = {});
   ~memcached_server();
   memcached_server(const memcached_server&) = delete;
   memcached_server& operator=(const memcached_server&) = delete;
@@ -29,6 +32,7 @@ class memcached_server {
 
  private:
   bool try_start();
+  std::vector<std::string> extra_;
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
 };
