@@ -86,6 +86,7 @@ std::string summary_json(const simulation_result& r) {
   o["pushes_applied"] = r.sync.pushes_applied;
   o["cas_retries"] = r.sync.cas_retries;
   o["blocks_restored"] = r.sync.blocks_restored;
+  o["push_reads_skipped"] = r.sync.push_reads_skipped;
   o["fetches"] = r.sync.fetches;
   o["fetches_not_modified"] = r.sync.fetches_not_modified;
   o["servers_failed_over"] = r.sync.servers_failed_over;

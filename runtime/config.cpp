@@ -194,6 +194,11 @@ const std::vector<key_spec>& specs() {
                             "niceness added to the memcached store's I/O "
                             "threads; above actors.compute_nice, store "
                             "traffic takes only the CPU that compute leaves"));
+    t.push_back(text_key("sync.push_reads", EMNIST_FIELD(sync.push_reads),
+                         {"when_changed", "always"},
+                         "memcached: read a block before adding a delta "
+                         "only when another writer changed it since this "
+                         "process wrote it, or always"));
     t.push_back(integer_key("actors.prefetch", EMNIST_FIELD(actors.prefetch), 1,
                             4096, "minibatches the loader prepares ahead"));
     t.push_back(integer_key("actors.push_queue",

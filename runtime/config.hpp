@@ -62,6 +62,7 @@ struct sync_config {
   std::int64_t push_every = 2;
   std::string push_backlog = "coalesce";  ///< "coalesce" or "wait"
   std::int64_t io_nice = 10;  ///< niceness added to memcached I/O threads
+  std::string push_reads = "when_changed";  ///< or "always"
 };
 
 struct actors_config {

@@ -117,14 +117,23 @@ expected<memcached_pool::value_view> memcached_pool::lease::get_value(
   return value_view{r->value, r->cas};
 }
 
-expected<void> memcached_pool::lease::cas_value(
+expected<std::uint64_t> memcached_pool::lease::cas_value(
     const std::string& key, std::span<const std::byte> value,
     std::uint64_t cas) {
   auto& w = wire_for(key);
   auto r = w.set(key, value, cas);
   if (!r) return wire_failure(w, r.error(), key);
   if (r->status != wire_status::ok) return wire_failure(w, r->status, key);
-  return {};
+  return r->cas;
+}
+
+memcached_pool::lease::route memcached_pool::lease::route_of(
+    const std::string& key) {
+  auto& w = wire_for(key);
+  // Connected, so that the instance is known; a failure shows in the call
+  // that follows.
+  (void)w.open();
+  return {w.server(), w.instance()};
 }
 
 std::string memcached_pool::lease::server_of(const std::string& key) const {

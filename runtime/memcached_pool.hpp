@@ -73,9 +73,18 @@ class memcached_pool {
     /// A value over `max_value` bytes is refused as foreign (data_loss).
     [[nodiscard]] expected<value_view> get_value(const std::string& key,
                                                  std::size_t max_value);
-    [[nodiscard]] expected<void> cas_value(const std::string& key,
-                                           std::span<const std::byte> value,
-                                           std::uint64_t cas);
+    /// Returns the token of the value now stored.
+    [[nodiscard]] expected<std::uint64_t> cas_value(
+        const std::string& key, std::span<const std::byte> value,
+        std::uint64_t cas);
+    /// Where get_value and cas_value on `key` go: the server and the
+    /// instance of it that this lease's socket is connected to (it
+    /// connects first; 0 when it cannot).
+    struct route {
+      std::string server;
+      std::uint64_t instance = 0;
+    };
+    [[nodiscard]] route route_of(const std::string& key);
     /// An error for the return code `rc` of a call on `key`, naming the
     /// key and the server: not_found, aborted (a CAS conflict), or
     /// unavailable.

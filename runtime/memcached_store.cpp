@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <charconv>
 #include <cstdio>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -72,6 +73,7 @@ class memcached_store final : public parameter_store {
         calls_work_(asio::make_work_guard(calls_)) {
     for (std::size_t b = 0; b < blocks_; ++b) {
       keys_.push_back(prefix_ + "b:" + std::to_string(b));
+      cache_.push_back(std::make_unique<block_cache>());
     }
     // Threads last, once everything they may touch exists; if one cannot
     // start, those that did are stopped before the error goes on.
@@ -176,6 +178,7 @@ class memcached_store final : public parameter_store {
     s.bytes_received = received_.load();
     s.cas_retries = cas_retries_.load();
     s.blocks_restored = restored_.load();
+    s.push_reads_skipped = reads_skipped_.load();
     s.servers_failed_over = failed_over_.load();
     return s;
   }
@@ -292,10 +295,49 @@ class memcached_store final : public parameter_store {
   ///
   /// With `out` (this block's part of a push_and_fetch), the block's new
   /// value goes there and its version to `version`.
+  ///
+  /// When the block still holds what this store last wrote to it (its
+  /// CAS token unchanged, checked by the cas itself), the gets is
+  /// skipped: the sum is made on the cached copy. Pushes of one block
+  /// through this store take turns (the cache's mutex); the replicas of
+  /// one process share the store, so they keep its cache current.
   expected<void> add_to_block(std::size_t b, std::span<const float> part,
                               std::uint64_t writer, std::span<float> out,
                               std::uint64_t& version) {
     auto c = connections_->acquire();
+    auto& cache = *cache_[b];
+    std::lock_guard guard(cache.mutex);
+    if (cache.valid) {
+      const auto route = c.route_of(keys_[b]);
+      // A token means something only to the server instance that gave it:
+      // a restarted server hands the same tokens out again.
+      if (route.instance != 0 && route.instance == cache.instance &&
+          route.server == cache.server) {
+        const auto value = encode_block_sum(
+            {static_cast<std::uint32_t>(b), cache.version + 1,
+             options_.job_tag, writer},
+            std::span(cache.value).subspan(block_header_bytes, part.size_bytes()),
+            part, c->value);
+        auto token = c.cas_value(keys_[b], value, cache.cas);
+        cache.valid = false;
+        if (token) {
+          sent_.fetch_add(value.size(), std::memory_order_relaxed);
+          reads_skipped_.fetch_add(1, std::memory_order_relaxed);
+          keep(cache, *c, value.size(), cache.version + 1, *token, route);
+          version = cache.version;
+          if (!out.empty()) read_payload(cached_payload(cache), out);
+          return {};
+        }
+        // Another writer came in between (or the block went): read it. A
+        // lost reply is an error: the retry reads the block and finds this
+        // push's writer id if the cas was applied.
+        if (token.error().code != errc::aborted &&
+            token.error().code != errc::not_found) {
+          return token.error();
+        }
+      }
+      cache.valid = false;
+    }
     auto v = c.get_value(keys_[b], block_header_bytes + 4 * floats_in(b));
     if (!v) return v.error();
     received_.fetch_add(v->bytes.size(), std::memory_order_relaxed);
@@ -311,10 +353,47 @@ class memcached_store final : public parameter_store {
         {static_cast<std::uint32_t>(b), block->version + 1, options_.job_tag,
          writer},
         block->payload, part, c->value);
-    if (auto r = c.cas_value(keys_[b], value, v->cas); !r) return r.error();
+    auto token = c.cas_value(keys_[b], value, v->cas);
+    if (!token) return token.error();
     sent_.fetch_add(value.size(), std::memory_order_relaxed);
-    if (!out.empty()) read_payload(value.subspan(block_header_bytes), out);
+    if (options_.push_reads == push_read_policy::when_changed) {
+      keep(cache, *c, value.size(), version, *token, c.route_of(keys_[b]));
+      if (!out.empty()) read_payload(cached_payload(cache), out);
+    } else if (!out.empty()) {
+      read_payload(value.subspan(block_header_bytes), out);
+    }
     return {};
+  }
+
+  /// A block's value as this store last wrote it, with memcached's token.
+  struct block_cache {
+    std::mutex mutex;
+    bool valid = false;
+    std::vector<std::byte> value;  ///< its front `length` bytes
+    std::size_t length = 0;
+    std::uint64_t version = 0;
+    std::uint64_t cas = 0;
+    std::string server;
+    std::uint64_t instance = 0;
+  };
+
+  /// Makes the value just written from `c.value` the cache's (by swapping
+  /// buffers: no copy).
+  static void keep(block_cache& cache, memcached_pool::connection& c,
+                   std::size_t length, std::uint64_t version,
+                   std::uint64_t cas, memcached_pool::lease::route route) {
+    std::swap(cache.value, c.value);
+    cache.length = length;
+    cache.version = version;
+    cache.cas = cas;
+    cache.server = std::move(route.server);
+    cache.instance = route.instance;
+    cache.valid = true;
+  }
+
+  static std::span<const std::byte> cached_payload(const block_cache& cache) {
+    return std::span(cache.value)
+        .subspan(block_header_bytes, cache.length - block_header_bytes);
   }
 
   awaitable<expected<void>> push_block(std::size_t b,
@@ -585,7 +664,8 @@ class memcached_store final : public parameter_store {
   std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};
   std::atomic<std::uint64_t> not_modified_{0}, failed_over_{0};
   std::atomic<std::uint64_t> sent_{0}, received_{0}, cas_retries_{0};
-  std::atomic<std::uint64_t> restored_{0};
+  std::atomic<std::uint64_t> restored_{0}, reads_skipped_{0};
+  std::vector<std::unique_ptr<block_cache>> cache_;  ///< one per block
   // Last, in this order: the io thread stops before the call threads, and
   // both before anything above goes.
   asio::io_context io_;

@@ -30,6 +30,15 @@
 
 namespace emnist {
 
+/// Whether a push reads a block before adding its delta.
+enum class push_read_policy {
+  /// Only when the block changed since this store last wrote it: the cas
+  /// then carries the sum made on the store's own copy, and memcached
+  /// refuses it if another writer came in between (the push then reads).
+  when_changed,
+  always,  ///< gets before every cas
+};
+
 /// What to do when a server stays unreachable for `retry_for`.
 enum class server_failure_policy {
   fail,      ///< the operation fails, naming the server: the job stops
@@ -54,6 +63,7 @@ struct memcached_options {
   /// push) wait for a free core instead of taking compute's: on a busy
   /// machine pushes then come less often and coalesce.
   int io_nice = 0;
+  push_read_policy push_reads = push_read_policy::when_changed;
 };
 
 /// Validates the options (server list, job name, block size) and connects

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +24,7 @@ constexpr std::uint8_t request_magic = 0x80;
 constexpr std::uint8_t response_magic = 0x81;
 constexpr std::uint8_t op_get = 0x00;
 constexpr std::uint8_t op_set = 0x01;
+constexpr std::uint8_t op_stat = 0x10;
 constexpr std::size_t header_bytes = 24;
 /// The largest value accepted in a reply: memcached's item limit can be
 /// raised to 1 GiB (-I), and a garbled length must not allocate more.
@@ -101,6 +103,7 @@ wire_connection::~wire_connection() { close(); }
 void wire_connection::close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  instance_ = 0;
 }
 
 error wire_connection::failed(const std::string& what) {
@@ -173,6 +176,12 @@ expected<void> wire_connection::connect() {
   return make_error(errc::unavailable, why);
 }
 
+expected<void> wire_connection::open() {
+  if (fd_ >= 0) return {};
+  if (auto c = connect(); !c) return c.error();
+  return learn_instance();
+}
+
 expected<wire_reply> wire_connection::get(std::string_view key,
                                           std::vector<std::byte>& buffer,
                                           std::size_t max_value) {
@@ -195,10 +204,51 @@ expected<wire_reply> wire_connection::round_trip(
                       "key of " + std::to_string(key.size()) +
                           " bytes: memcached keys have 1 to 250");
   }
-  if (fd_ < 0) {
-    if (auto c = connect(); !c) return c.error();
-  }
+  if (auto o = open(); !o) return o.error();
   const std::uint32_t opaque = ++opaque_;
+  if (auto s = send_request(opcode, key, extras, value, cas, opaque); !s) {
+    return s.error();
+  }
+  auto h = read_header(opcode, opaque);
+  if (!h) return h.error();
+  wire_reply r;
+  r.status = h->status;
+  r.cas = h->cas;
+  const bool value_wanted = into != nullptr && r.status == wire_status::ok;
+  if (h->body > (value_wanted ? max_body : max_error_body)) {
+    return failed("reply of " + std::to_string(h->body) +
+                  " bytes is larger than any value (garbled stream)");
+  }
+  const std::uint32_t prefix =
+      value_wanted ? h->key_length + h->extras_length : h->body;
+  if (value_wanted && h->body - prefix > max_value) {
+    // A value under our key, but not one of ours: refuse it unread (the
+    // stream then has to start afresh).
+    close();
+    return make_error(errc::data_loss,
+                      "value of " + std::to_string(h->body - prefix) +
+                          " bytes, at most " + std::to_string(max_value) +
+                          " expected (a foreign value)");
+  }
+  scratch_.resize(prefix);
+  std::array<iovec, 2> in{{{scratch_.data(), prefix}, {nullptr, 0}}};
+  if (value_wanted) {
+    // Grown, never shrunk: growing back a shrunk vector zero-fills it.
+    const std::size_t length = h->body - prefix;
+    if (into->size() < length) into->resize(length);
+    in[1] = {into->data(), length};
+    r.value = std::span<const std::byte>(into->data(), length);
+  }
+  if (auto rr = read_exact(in.data(), 2); !rr) return rr.error();
+  return r;
+}
+
+expected<void> wire_connection::send_request(std::uint8_t opcode,
+                                             std::string_view key,
+                                             std::span<const std::byte> extras,
+                                             std::span<const std::byte> value,
+                                             std::uint64_t cas,
+                                             std::uint32_t opaque) {
   std::array<std::byte, header_bytes> header{};
   header[0] = std::byte{request_magic};
   header[1] = std::byte{opcode};
@@ -228,61 +278,76 @@ expected<wire_reply> wire_connection::round_trip(
     if (n == 0) return failed("send: the connection accepts no data");
     advance(iov, count, static_cast<std::size_t>(n));
   }
+  return {};
+}
 
-  // Reads exactly the bytes the iovecs describe.
-  auto read_all = [&](iovec* v, int c) -> expected<void> {
-    advance(v, c, 0);
-    while (c > 0) {
-      const ssize_t n = ::readv(fd_, v, c);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return failed("receive: " + errno_text(errno));
-      if (n == 0) return failed("receive: connection closed by the server");
-      advance(v, c, static_cast<std::size_t>(n));
-    }
-    return {};
-  };
+expected<void> wire_connection::read_exact(iovec* v, int count) {
+  advance(v, count, 0);
+  while (count > 0) {
+    const ssize_t n = ::readv(fd_, v, count);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return failed("receive: " + errno_text(errno));
+    if (n == 0) return failed("receive: connection closed by the server");
+    advance(v, count, static_cast<std::size_t>(n));
+  }
+  return {};
+}
 
+expected<wire_connection::reply_header> wire_connection::read_header(
+    std::uint8_t opcode, std::uint32_t opaque) {
   std::array<std::byte, header_bytes> reply{};
   iovec head{reply.data(), reply.size()};
-  if (auto r = read_all(&head, 1); !r) return r.error();
-  const auto body = static_cast<std::uint32_t>(get_be(&reply[8], 4));
-  const auto key_length = static_cast<std::uint32_t>(get_be(&reply[2], 2));
-  const auto extras_length = std::to_integer<std::uint32_t>(reply[4]);
+  if (auto r = read_exact(&head, 1); !r) return r.error();
+  reply_header h;
+  h.body = static_cast<std::uint32_t>(get_be(&reply[8], 4));
+  h.key_length = static_cast<std::uint32_t>(get_be(&reply[2], 2));
+  h.extras_length = std::to_integer<std::uint32_t>(reply[4]);
+  h.status = static_cast<wire_status>(get_be(&reply[6], 2));
+  h.cas = get_be(&reply[16], 8);
   if (reply[0] != std::byte{response_magic} || reply[1] != std::byte{opcode} ||
-      get_be(&reply[12], 4) != opaque || key_length + extras_length > body) {
+      get_be(&reply[12], 4) != opaque ||
+      h.key_length + h.extras_length > h.body) {
     return failed("garbled reply (not a binary-protocol response to this "
                   "request)");
   }
-  wire_reply r;
-  r.status = static_cast<wire_status>(get_be(&reply[6], 2));
-  r.cas = get_be(&reply[16], 8);
-  const bool value_wanted = into != nullptr && r.status == wire_status::ok;
-  if (body > (value_wanted ? max_body : max_error_body)) {
-    return failed("reply of " + std::to_string(body) +
-                  " bytes is larger than any value (garbled stream)");
+  return h;
+}
+
+expected<void> wire_connection::learn_instance() {
+  // STAT answers one packet per statistic, then one with an empty key.
+  const std::uint32_t opaque = ++opaque_;
+  if (auto s = send_request(op_stat, {}, {}, {}, 0, opaque); !s) {
+    return s.error();
   }
-  if (value_wanted && body - key_length - extras_length > max_value) {
-    // A value under our key, but not one of ours: refuse it unread (the
-    // stream then has to start afresh).
-    close();
-    return make_error(errc::data_loss,
-                      "value of " +
-                          std::to_string(body - key_length - extras_length) +
-                          " bytes, at most " + std::to_string(max_value) +
-                          " expected (a foreign value)");
+  std::uint64_t pid = 0, time = 0, uptime = 0;
+  for (int packets = 0;; ++packets) {
+    auto h = read_header(op_stat, opaque);
+    if (!h) return h.error();
+    if (h->body > max_error_body || packets > 10000) {
+      return failed("garbled STAT reply");
+    }
+    scratch_.resize(h->body);
+    iovec body{scratch_.data(), scratch_.size()};
+    if (auto r = read_exact(&body, 1); !r) return r.error();
+    if (h->status != wire_status::ok) {
+      return failed("STAT: " + describe(h->status));
+    }
+    if (h->key_length == 0) break;
+    const auto* text = reinterpret_cast<const char*>(scratch_.data());
+    const std::string_view name(text + h->extras_length, h->key_length);
+    const std::string_view value(text + h->extras_length + h->key_length,
+                                 h->body - h->extras_length - h->key_length);
+    std::uint64_t n = 0;
+    std::from_chars(value.data(), value.data() + value.size(), n);
+    if (name == "pid") pid = n;
+    if (name == "time") time = n;
+    if (name == "uptime") uptime = n;
   }
-  const std::uint32_t prefix = value_wanted ? key_length + extras_length : body;
-  scratch_.resize(prefix);
-  std::array<iovec, 2> in{{{scratch_.data(), prefix}, {nullptr, 0}}};
-  if (value_wanted) {
-    // Grown, never shrunk: growing back a shrunk vector zero-fills it.
-    const std::size_t length = body - prefix;
-    if (into->size() < length) into->resize(length);
-    in[1] = {into->data(), length};
-    r.value = std::span<const std::byte>(into->data(), length);
-  }
-  if (auto rr = read_all(in.data(), 2); !rr) return rr.error();
-  return r;
+  // The process and its start time: a restarted server differs in both,
+  // or at least in the second.
+  instance_ = (pid << 32) ^ (time - uptime);
+  if (instance_ == 0) instance_ = 1;
+  return {};
 }
 
 }  // namespace emnist

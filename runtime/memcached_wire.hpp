@@ -37,6 +37,8 @@
 
 #include "model/expected.hpp"
 
+struct iovec;
+
 namespace emnist {
 
 /// Response status of the binary protocol (the values on the wire).
@@ -79,7 +81,8 @@ class wire_connection {
   [[nodiscard]] expected<wire_reply> get(std::string_view key,
                                          std::vector<std::byte>& buffer,
                                          std::size_t max_value);
-  /// SET, conditional on `cas` unless it is 0; flags and expiry 0.
+  /// SET, conditional on `cas` unless it is 0; flags and expiry 0. The
+  /// reply's cas is the token of the value now stored.
   [[nodiscard]] expected<wire_reply> set(std::string_view key,
                                          std::span<const std::byte> value,
                                          std::uint64_t cas);
@@ -87,9 +90,37 @@ class wire_connection {
   /// "host:port", as errors name the server.
   [[nodiscard]] const std::string& server() const { return server_; }
 
+  /// The server process this socket is connected to (from its pid and
+  /// start time, asked at each connect); 0 while not connected. A CAS
+  /// token is only meaningful within one instance: a restarted server
+  /// hands out the same tokens again.
+  [[nodiscard]] std::uint64_t instance() const { return instance_; }
+
+  /// Connects unless connected; get and set do it themselves.
+  [[nodiscard]] expected<void> open();
+
  private:
+  struct reply_header {
+    wire_status status = wire_status::ok;
+    std::uint64_t cas = 0;
+    std::uint32_t body = 0;
+    std::uint32_t key_length = 0;
+    std::uint32_t extras_length = 0;
+  };
+
   [[nodiscard]] expected<void> connect();
+  [[nodiscard]] expected<void> learn_instance();
   void close();
+  [[nodiscard]] expected<void> send_request(std::uint8_t opcode,
+                                            std::string_view key,
+                                            std::span<const std::byte> extras,
+                                            std::span<const std::byte> value,
+                                            std::uint64_t cas,
+                                            std::uint32_t opaque);
+  [[nodiscard]] expected<reply_header> read_header(std::uint8_t opcode,
+                                                   std::uint32_t opaque);
+  /// Reads exactly the bytes the iovecs describe.
+  [[nodiscard]] expected<void> read_exact(iovec* v, int count);
   /// Sends the request and reads the response to `opcode`; the value, if
   /// any, into `into`.
   [[nodiscard]] expected<wire_reply> round_trip(
@@ -103,6 +134,7 @@ class wire_connection {
   std::string server_;
   std::chrono::milliseconds timeout_;
   int fd_ = -1;
+  std::uint64_t instance_ = 0;
   std::uint32_t opaque_ = 0;
   std::vector<std::byte> scratch_;  ///< extras and error text of replies
 };

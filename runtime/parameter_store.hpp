@@ -36,6 +36,9 @@ struct store_stats {
   std::uint64_t blocks_restored = 0;  ///< missing blocks written back
   std::uint64_t fetches_not_modified = 0;  ///< fetches with nothing new
   std::uint64_t servers_failed_over = 0;   ///< servers dropped from a pool
+  /// Blocks a push added to without reading them first: they still held
+  /// what this store had written (sync.push_reads = "when_changed").
+  std::uint64_t push_reads_skipped = 0;
 };
 
 class parameter_store {

@@ -76,6 +76,9 @@ TEST_CASE("memcached_store: concurrent pushers lose no update") {
   test::memcached_server server;
   const std::size_t n = 10'000;  // three blocks of 4096, the last partial
   auto store = store_on(server, n, "nolost");
+  // A second store on the same job, like a replica in another process:
+  // its pushes change blocks behind the first store's cached copies.
+  auto other = store_on(server, n, "nolost");
   std::vector<float> initial(n);
   for (std::size_t i = 0; i < n; ++i) initial[i] = float(i % 50);
   REQUIRE(store->initialize(initial).has_value());
@@ -85,16 +88,17 @@ TEST_CASE("memcached_store: concurrent pushers lose no update") {
   std::vector<std::thread> threads;
   for (int t = 0; t < pushers; ++t) {
     threads.emplace_back([&, t] {
+      auto& s = t < 3 ? *store : *other;
       std::vector<float> delta(n);
       for (std::size_t i = 0; i < n; ++i) delta[i] = float((i + t) % 3);
       std::vector<float> fresh(n);
       for (int k = 0; k < pushes_each; ++k) {
         // Half the pushers fetch with each push, in one operation.
         if (t % 2 == 1) {
-          auto r = push_fetch_sync(*store, delta, fresh);
+          auto r = push_fetch_sync(s, delta, fresh);
           REQUIRE_MESSAGE(r.has_value(), r.error().message);
         } else {
-          auto r = push_sync(*store, delta);
+          auto r = push_sync(s, delta);
           REQUIRE_MESSAGE(r.has_value(), r.error().message);
         }
       }
@@ -114,10 +118,58 @@ TEST_CASE("memcached_store: concurrent pushers lose no update") {
     wrong += out[i] == want ? 0 : 1;
   }
   CHECK(wrong == 0);
-  const auto stats = store->stats();
-  CHECK(stats.pushes == pushers * pushes_each);
-  CHECK(stats.pushes_applied == stats.pushes);
-  MESSAGE("cas retries: " << stats.cas_retries);
+  const auto a = store->stats();
+  const auto b = other->stats();
+  CHECK(a.pushes + b.pushes == pushers * pushes_each);
+  CHECK(a.pushes_applied == a.pushes);
+  CHECK(b.pushes_applied == b.pushes);
+  MESSAGE("cas retries: " << a.cas_retries + b.cas_retries
+                          << ", reads skipped: "
+                          << a.push_reads_skipped + b.push_reads_skipped);
+}
+
+TEST_CASE("memcached_store: a push reads a block only when another wrote it") {
+  test::memcached_server server;
+  const std::size_t n = 10'000;  // three blocks
+  auto a = store_on(server, n, "cache");
+  auto b = store_on(server, n, "cache");
+  REQUIRE(a->initialize(std::vector<float>(n, 1.0f)).has_value());
+  std::vector<float> fresh(n);
+  const std::vector<float> one(n, 1.0f);
+
+  // The first push reads every block; the next ones add to the copy they
+  // wrote, and memcached's token confirms nobody wrote in between.
+  REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
+  const auto read_once = a->stats().bytes_received;
+  CHECK(a->stats().push_reads_skipped == 0);
+  for (int k = 0; k < 3; ++k) REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
+  CHECK(a->stats().bytes_received == read_once);
+  CHECK(a->stats().push_reads_skipped == 9);
+  CHECK(fresh == std::vector<float>(n, 5.0f));
+
+  // Another writer: the cas on the stale copy is refused, the push reads
+  // the blocks, and the sum holds everyone's deltas.
+  REQUIRE(push_sync(*b, std::vector<float>(n, 10.0f)).has_value());
+  REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
+  CHECK(a->stats().bytes_received == 2 * read_once);
+  CHECK(a->stats().cas_retries == 0);  // a refused cached cas is no conflict
+  CHECK(fresh == std::vector<float>(n, 16.0f));
+
+  SUBCASE("always: every push reads") {
+    memcached_options o;
+    o.servers = {server.address()};
+    o.job = "cache";
+    o.block_floats = 4096;
+    o.job_tag = 77;
+    o.push_reads = push_read_policy::always;
+    auto s = make_memcached_store(n, o);
+    REQUIRE(s.has_value());
+    REQUIRE(push_fetch_sync(**s, one, fresh).has_value());
+    REQUIRE(push_fetch_sync(**s, one, fresh).has_value());
+    CHECK((*s)->stats().push_reads_skipped == 0);
+    CHECK((*s)->stats().bytes_received == 2 * read_once);
+    CHECK(fresh == std::vector<float>(n, 18.0f));
+  }
 }
 
 TEST_CASE("memcached_store: push_and_fetch returns the sums it wrote") {

@@ -34,8 +34,11 @@ bool contains(const std::string& s, const char* part) {
   return s.find(part) != std::string::npos;
 }
 
-/// A loopback listener that accepts one connection and, for each request
-/// it reads, answers `reply` (empty: never answers).
+/// A loopback listener that accepts one connection and answers each
+/// binary-protocol request: STAT (which a connection asks first) with its
+/// end packet, anything else with `reply` (its opaque set to the
+/// request's when it looks like a response), or not at all when `reply`
+/// is empty.
 class fake_server {
  public:
   explicit fake_server(std::vector<unsigned char> reply)
@@ -62,14 +65,34 @@ class fake_server {
   std::uint16_t port() const { return port_; }
 
  private:
+  static bool read_n(int c, unsigned char* p, std::size_t n) {
+    while (n > 0) {
+      const ssize_t got = ::recv(c, p, n, 0);
+      if (got <= 0) return false;
+      p += got;
+      n -= static_cast<std::size_t>(got);
+    }
+    return true;
+  }
   void serve() {
     const int c = ::accept(fd_, nullptr, nullptr);
     if (c < 0) return;
-    char buf[4096];
-    while (!stop_) {
-      const ssize_t n = ::recv(c, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      if (!reply_.empty()) ::send(c, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+    std::vector<unsigned char> body;
+    unsigned char h[24];
+    while (!stop_ && read_n(c, h, 24)) {
+      body.resize((std::size_t{h[8]} << 24) | (h[9] << 16) | (h[10] << 8) |
+                  h[11]);
+      if (!read_n(c, body.data(), body.size())) break;
+      std::vector<unsigned char> out;
+      if (h[1] == 0x10) {  // STAT: just the end packet
+        out.assign(24, 0);
+        out[0] = 0x81;
+        out[1] = 0x10;
+      } else {
+        out = reply_;
+      }
+      if (out.size() >= 24 && out[0] == 0x81) std::memcpy(&out[12], &h[12], 4);
+      if (!out.empty()) ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
     }
     ::close(c);
   }
@@ -102,6 +125,8 @@ TEST_CASE("memcached_wire: get, set and compare-and-swap on a real server") {
   REQUIRE(got.has_value());
   REQUIRE(got->status == wire_status::ok);
   CHECK(got->cas != 0);
+  CHECK(got->cas == stored->cas);  // a set answers the token it stored
+  CHECK(w.instance() != 0);
   REQUIRE(got->value.size() == first.size());
   CHECK(std::memcmp(got->value.data(), first.data(), first.size()) == 0);
   const std::uint64_t token = got->cas;
@@ -168,6 +193,8 @@ TEST_CASE("memcached_wire: a restarted server is reconnected to") {
   wire_connection w("127.0.0.1", server.port(), 500ms);
   std::vector<std::byte> buffer;
   REQUIRE(w.set("wire:r", bytes_of(10, 5), 0).has_value());
+  const auto before = w.instance();
+  CHECK(before != 0);
   server.stop();
   auto down = w.get("wire:r", buffer, limit);
   REQUIRE_FALSE(down.has_value());
@@ -176,6 +203,9 @@ TEST_CASE("memcached_wire: a restarted server is reconnected to") {
   auto back = w.get("wire:r", buffer, limit);
   REQUIRE(back.has_value());
   CHECK(back->status == wire_status::not_found);  // restarted empty
+  // Another process: tokens of the old one mean nothing here.
+  CHECK(w.instance() != 0);
+  CHECK(w.instance() != before);
 }
 
 TEST_CASE("memcached_wire: bad servers give clear errors, never a hang") {
@@ -204,9 +234,8 @@ TEST_CASE("memcached_wire: bad servers give clear errors, never a hang") {
   }
   SUBCASE("a reply announcing a body larger than any value") {
     std::vector<unsigned char> reply(24, 0);
-    reply[0] = 0x81;  // response to GET, opaque 1, status ok
+    reply[0] = 0x81;  // response to GET, status ok
     reply[8] = 0x7f;  // body length 0x7f000000
-    reply[15] = 1;
     fake_server fake(reply);
     wire_connection w("127.0.0.1", fake.port(), 500ms);
     auto r = w.get("k", buffer, limit);
