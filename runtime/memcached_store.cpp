@@ -316,8 +316,7 @@ class memcached_store final : public parameter_store {
         const auto value = encode_block_sum(
             {static_cast<std::uint32_t>(b), cache.version + 1,
              options_.job_tag, writer},
-            std::span(cache.value).subspan(block_header_bytes, part.size_bytes()),
-            part, c->value);
+            cached_payload(cache), part, c->value);
         auto token = c.cas_value(keys_[b], value, cache.cas);
         cache.valid = false;
         if (token) {
