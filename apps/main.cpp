@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "apps/commands.hpp"
+#include "model/sparse_kernels.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -32,5 +33,9 @@ int main(int argc, char** argv) {
     return emnist::cli::exit_bad_input;
   }
   if (!run) return emnist::cli::exit_bad_input;
+  if (auto k = emnist::kernels::select_isa_from_environment(); !k) {
+    std::cerr << "emnist: " << k.error().message << '\n';
+    return emnist::cli::exit_bad_input;
+  }
   return run();
 }

@@ -87,11 +87,11 @@ float mlp_trainer::step(std::span<float> params, const sparse_batch& x,
   const std::size_t h = shape_.hidden;
   float* w1 = params.data();
   auto& work = buf_->work;
-  kernels::first_layer_forward_dispatch(x, w1, h, work.activation.data());
+  kernels::first_layer_forward(x, w1, h, work.activation.data());
   const float loss = math::hidden_and_output_step<float>(
       shape_, w1 + shape_.w1_size(), labels, draw_mask(), batch_, work,
       learning_rate);
-  kernels::first_layer_update_dispatch(x, work.dhidden.data(), h, learning_rate,
+  kernels::first_layer_update(x, work.dhidden.data(), h, learning_rate,
                                        w1);
   return loss;
 }

@@ -12,6 +12,9 @@ void sparse_batch::reserve(std::size_t max_rows, std::size_t feature_count) {
   // One spare entry: the branch-free loop writes one past the last nonzero.
   rows_of.resize(max_rows * feature_count + 1);
   values.resize(max_rows * feature_count + 1);
+  row_starts.resize(max_rows + 1);
+  row_pixels.resize(max_rows * feature_count);
+  row_values.resize(max_rows * feature_count);
 }
 
 void sparse_batch::assign(const std::uint8_t* const* images, std::size_t n,
@@ -57,6 +60,26 @@ void sparse_batch::assign(const std::uint8_t* const* images, std::size_t n,
   starts[active] = at;
   pixels.resize(active);
   starts.resize(active + 1);
+  transpose();
+}
+
+void sparse_batch::transpose() {
+  // Counting sort of the nonzeros by sample; taken pixel by pixel, each
+  // sample's pixels come out ascending.
+  row_starts.assign(rows + 1, 0);
+  const auto n = static_cast<std::uint32_t>(nonzeros());
+  for (std::uint32_t e = 0; e < n; ++e) ++row_starts[rows_of[e] + 1u];
+  for (std::size_t r = 0; r < rows; ++r) row_starts[r + 1] += row_starts[r];
+  for (std::size_t k = 0; k < pixels.size(); ++k) {
+    for (std::uint32_t e = starts[k]; e < starts[k + 1]; ++e) {
+      const std::uint32_t at = row_starts[rows_of[e]]++;
+      row_pixels[at] = pixels[k];
+      row_values[at] = values[e];
+    }
+  }
+  // The scatter moved each start to the next sample's: shift them back.
+  for (std::size_t r = rows; r > 0; --r) row_starts[r] = row_starts[r - 1];
+  row_starts[0] = 0;
 }
 
 }  // namespace emnist

@@ -1,0 +1,208 @@
+// The first layer's two products for one instruction set, included by
+// exactly one model/sparse_kernels_<isa>.cpp, which defines
+// EMNIST_KERNEL_NAMESPACE (sse2, avx2, avx512) and EMNIST_KERNEL_LANES (the
+// floats of its vector registers: 4, 8, 16) and is compiled with that
+// instruction set's flags.
+//
+//   forward:  out = X W1        out: rows x hp, hp = h rounded up to 16
+//   update:   W1 -= lr X^T dz   dz:  rows x hp
+//
+// Vectors are GCC's vector extensions at the register width, so nothing is
+// split or spilled (64-byte vectors on AVX2 went through the stack: a fifth
+// of the speed). A row of W1 has h floats, read in C chunks of `lanes`; the
+// last chunk is loaded so that it ends exactly at h (nothing past a row is
+// touched) and its lanes are moved into place. C is a template parameter so
+// that a row of W1 stays in registers; rows shorter than a vector or longer
+// than 128 floats take plain loops.
+//
+// Everything here has internal linkage and calls no inline function of std
+// or Eigen (see model/sparse_kernels_isa.hpp for why).
+#pragma once
+
+#if !defined(EMNIST_KERNEL_NAMESPACE) || !defined(EMNIST_KERNEL_LANES)
+#error "define EMNIST_KERNEL_NAMESPACE and EMNIST_KERNEL_LANES first"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+
+#include "model/sparse_kernels_isa.hpp"
+
+namespace emnist::kernels::EMNIST_KERNEL_NAMESPACE {
+namespace {
+
+constexpr int lanes = EMNIST_KERNEL_LANES;
+constexpr int max_chunks = 128 / lanes;
+using vec = float __attribute__((vector_size(4 * lanes)));
+using ivec = std::int32_t __attribute__((vector_size(4 * lanes)));
+
+inline vec load(const float* p) {
+  vec v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, vec v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+/// Columns of the activation rows (model/mlp.hpp, padded_hidden).
+inline std::size_t padded(std::size_t h) {
+  return (h + 15) / 16 * 16;
+}
+
+/// How the last chunk of a row of h floats, loaded at h - lanes, maps to
+/// the lanes (C - 1) lanes ... C lanes - 1 of an activation row, and back.
+/// (An activation row has room: hp >= lanes C, as hp is a multiple of 16.)
+struct tail_map {
+  bool shifted;       ///< h is not a multiple of lanes
+  ivec to_padded;     ///< lane j takes loaded lane j + s
+  vec padded_mask;    ///< 1 for the real columns, 0 past h
+  ivec to_row;        ///< lane j takes padded lane j - s
+  vec row_mask;       ///< 0 for lanes that belong to the chunk before
+  tail_map(std::size_t h, int chunks) {
+    const int s = lanes * chunks - static_cast<int>(h);  // 0 .. lanes - 1
+    shifted = s != 0;
+    for (int j = 0; j < lanes; ++j) {
+      to_padded[j] = j + s < lanes ? j + s : lanes - 1;
+      padded_mask[j] = j + s < lanes ? 1.0f : 0.0f;
+      to_row[j] = j >= s ? j - s : 0;
+      row_mask[j] = j >= s ? 1.0f : 0.0f;
+    }
+  }
+};
+
+void zero(float* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = 0.0f;
+}
+
+/// out = X W1, one sample at a time: the rows of W1 of its pixels add up,
+/// scaled, in registers, and its activations are stored once. The last
+/// chunk adds up unshifted (as loaded, ending at h) and is moved into place
+/// at the end.
+template <int C>
+void forward_chunks(const sparse_view& x, const float* w1, std::size_t h,
+                    float* out) {
+  const std::size_t hp = padded(h);
+  const tail_map tail(h, C);
+  for (std::size_t r = 0; r < x.rows; ++r) {
+    vec acc[C] = {};
+    for (std::uint32_t e = x.row_starts[r]; e < x.row_starts[r + 1]; ++e) {
+      const float* w = w1 + std::size_t{x.row_pixels[e]} * h;
+      const float v = x.row_values[e];
+      for (int c = 0; c + 1 < C; ++c) acc[c] += v * load(w + lanes * c);
+      acc[C - 1] += v * load(w + h - lanes);
+    }
+    if (tail.shifted) {
+      acc[C - 1] =
+          __builtin_shuffle(acc[C - 1], tail.to_padded) * tail.padded_mask;
+    }
+    float* o = out + r * hp;
+    for (int c = 0; c < C; ++c) store(o + lanes * c, acc[c]);
+    zero(o + lanes * C, hp - lanes * C);
+  }
+}
+
+/// W1 -= learning_rate X^T dz, one pixel at a time, so that each touched
+/// row of W1 is read and written once.
+template <int C>
+void update_chunks(const sparse_view& x, const float* dz, std::size_t h,
+                   float learning_rate, float* w1) {
+  const std::size_t hp = padded(h);
+  const tail_map tail(h, C);
+  for (std::size_t k = 0; k < x.pixel_count; ++k) {
+    vec acc[C] = {};
+    for (std::uint32_t e = x.starts[k]; e < x.starts[k + 1]; ++e) {
+      const float* d = dz + std::size_t{x.rows_of[e]} * hp;
+      const float v = x.values[e];
+      for (int c = 0; c < C; ++c) acc[c] += v * load(d + lanes * c);
+    }
+    float* row = w1 + std::size_t{x.pixels[k]} * h;
+    vec updated[C];
+    for (int c = 0; c + 1 < C; ++c) {
+      updated[c] = load(row + lanes * c) - learning_rate * acc[c];
+    }
+    vec last = acc[C - 1];
+    if (tail.shifted) last = __builtin_shuffle(last, tail.to_row) * tail.row_mask;
+    // The last chunk ends at h; its first lanes overlap chunk C - 2 and
+    // keep their old values here, so it is stored first and chunk C - 2
+    // overwrites them with the updated ones.
+    updated[C - 1] = load(row + h - lanes) - learning_rate * last;
+    store(row + h - lanes, updated[C - 1]);
+    for (int c = C - 2; c >= 0; --c) store(row + lanes * c, updated[c]);
+  }
+}
+
+void forward_any(const sparse_view& x, const float* w1, std::size_t h,
+                 float* out) {
+  const std::size_t hp = padded(h);
+  zero(out, x.rows * hp);
+  for (std::size_t k = 0; k < x.pixel_count; ++k) {
+    const float* w = w1 + std::size_t{x.pixels[k]} * h;
+    for (std::uint32_t e = x.starts[k]; e < x.starts[k + 1]; ++e) {
+      float* o = out + std::size_t{x.rows_of[e]} * hp;
+      const float v = x.values[e];
+      for (std::size_t j = 0; j < h; ++j) o[j] += v * w[j];
+    }
+  }
+}
+
+void update_any(const sparse_view& x, const float* dz, std::size_t h,
+                float learning_rate, float* w1) {
+  const std::size_t hp = padded(h);
+  for (std::size_t k = 0; k < x.pixel_count; ++k) {
+    float* w = w1 + std::size_t{x.pixels[k]} * h;
+    for (std::uint32_t e = x.starts[k]; e < x.starts[k + 1]; ++e) {
+      const float a = learning_rate * x.values[e];
+      const float* d = dz + std::size_t{x.rows_of[e]} * hp;
+      for (std::size_t j = 0; j < h; ++j) w[j] -= a * d[j];
+    }
+  }
+}
+
+/// Chunks of a row of h floats, or 0 for the plain loops.
+int chunk_count(std::size_t h) {
+  if (h < static_cast<std::size_t>(lanes)) return 0;
+  const std::size_t c = (h + lanes - 1) / lanes;
+  return c <= static_cast<std::size_t>(max_chunks) ? static_cast<int>(c) : 0;
+}
+
+template <int C>
+void forward_with(int chunks, const sparse_view& x, const float* w1,
+                  std::size_t h, float* out) {
+  if constexpr (C > max_chunks) {
+    forward_any(x, w1, h, out);
+  } else if (chunks == C) {
+    forward_chunks<C>(x, w1, h, out);
+  } else {
+    forward_with<C + 1>(chunks, x, w1, h, out);
+  }
+}
+
+template <int C>
+void update_with(int chunks, const sparse_view& x, const float* dz,
+                 std::size_t h, float learning_rate, float* w1) {
+  if constexpr (C > max_chunks) {
+    update_any(x, dz, h, learning_rate, w1);
+  } else if (chunks == C) {
+    update_chunks<C>(x, dz, h, learning_rate, w1);
+  } else {
+    update_with<C + 1>(chunks, x, dz, h, learning_rate, w1);
+  }
+}
+
+}  // namespace
+
+void forward(const sparse_view& x, const float* w1, std::size_t h,
+             float* out) {
+  const int chunks = chunk_count(h);
+  if (chunks == 0) return forward_any(x, w1, h, out);
+  forward_with<1>(chunks, x, w1, h, out);
+}
+
+void update(const sparse_view& x, const float* dz, std::size_t h,
+            float learning_rate, float* w1) {
+  const int chunks = chunk_count(h);
+  if (chunks == 0) return update_any(x, dz, h, learning_rate, w1);
+  update_with<1>(chunks, x, dz, h, learning_rate, w1);
+}
+
+}  // namespace emnist::kernels::EMNIST_KERNEL_NAMESPACE

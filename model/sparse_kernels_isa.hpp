@@ -1,0 +1,52 @@
+// The entry points of each instruction set's kernels, behind
+// model/sparse_kernels.hpp (which picks one at run time). Internal to model/.
+//
+// Each model/sparse_kernels_<isa>.cpp compiles model/sparse_kernels_impl.hpp
+// with that instruction set's flags. Only this plain view crosses the
+// boundary, never a std::vector: an inline function of std (or Eigen) used
+// there would be compiled with those flags, and the linker keeps one copy of
+// it for every caller, so an AVX-512 copy could end up in the SSE2 path.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace emnist::kernels {
+
+/// A sparse_batch as plain pointers (see model/sparse_batch.hpp).
+struct sparse_view {
+  std::size_t rows = 0;
+  std::size_t pixel_count = 0;
+  const std::uint16_t* pixels = nullptr;
+  const std::uint32_t* starts = nullptr;  ///< pixel_count + 1 offsets
+  const std::uint16_t* rows_of = nullptr;
+  const float* values = nullptr;
+  const std::uint32_t* row_starts = nullptr;  ///< rows + 1 offsets
+  const std::uint16_t* row_pixels = nullptr;
+  const float* row_values = nullptr;
+};
+
+using forward_fn = void (*)(const sparse_view& x, const float* w1,
+                            std::size_t h, float* out);
+using update_fn = void (*)(const sparse_view& x, const float* dz,
+                           std::size_t h, float learning_rate, float* w1);
+
+namespace sse2 {
+void forward(const sparse_view& x, const float* w1, std::size_t h, float* out);
+void update(const sparse_view& x, const float* dz, std::size_t h,
+            float learning_rate, float* w1);
+}  // namespace sse2
+
+namespace avx2 {
+void forward(const sparse_view& x, const float* w1, std::size_t h, float* out);
+void update(const sparse_view& x, const float* dz, std::size_t h,
+            float learning_rate, float* w1);
+}  // namespace avx2
+
+namespace avx512 {
+void forward(const sparse_view& x, const float* w1, std::size_t h, float* out);
+void update(const sparse_view& x, const float* dz, std::size_t h,
+            float learning_rate, float* w1);
+}  // namespace avx512
+
+}  // namespace emnist::kernels

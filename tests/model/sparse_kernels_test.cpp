@@ -1,0 +1,199 @@
+// Every kernel variant this processor runs against the scalar reference, on
+// real minibatches and on hand-made edge cases; the two layouts of a sparse
+// batch against the images they came from; choosing a variant by name.
+#include "model/sparse_kernels.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <vector>
+
+#include "model/mlp.hpp"
+#include "model/rng.hpp"
+#include "test_support.hpp"
+
+using namespace emnist;
+
+namespace {
+
+/// Puts the fastest variant back when a test is done choosing.
+struct restore_isa {
+  kernels::isa saved = kernels::active_isa();
+  ~restore_isa() { (void)kernels::use_isa(saved); }
+};
+
+/// A minibatch of `rows` real images starting at `first` (a stride through
+/// the file), and one all-zero image when `with_blank`.
+sparse_batch real_batch(std::size_t rows, std::size_t first, bool with_blank,
+                        std::vector<std::vector<std::uint8_t>>& storage) {
+  const auto& data = test::bymerge_data();
+  storage.clear();
+  std::vector<const std::uint8_t*> images;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::uint8_t* img = data.train.image((first + 389 * r) % data.train.size());
+    storage.emplace_back(img, img + 784);
+  }
+  if (with_blank) storage.back().assign(784, 0);
+  for (const auto& s : storage) images.push_back(s.data());
+  sparse_batch x;
+  x.reserve(rows, 784);
+  x.assign(images.data(), rows, 784);
+  return x;
+}
+
+std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float scale) {
+  rng r(seed);
+  std::vector<float> v(n);
+  for (auto& f : v) f = r.uniform(-scale, scale);
+  return v;
+}
+
+/// Largest |a - b| relative to max(1, |b|).
+double worst_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double d = std::abs(double(a[i]) - double(b[i])) /
+                     std::max(1.0, std::abs(double(b[i])));
+    worst = std::max(worst, d);
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("sparse kernels: every variant equals the scalar reference") {
+  restore_isa restore;
+  std::vector<std::vector<std::uint8_t>> storage;
+  // Below, at and past each vector width (4, 8, 16), the model's 100, and
+  // past the register-blocked range (128).
+  const std::size_t hiddens[] = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33,
+                                 64, 100, 127, 128, 129, 200};
+  for (const auto which : kernels::supported_isas()) {
+    CAPTURE(kernels::isa_name(which));
+    REQUIRE(kernels::use_isa(which));
+    CHECK(kernels::active_isa() == which);
+    for (const std::size_t h : hiddens) {
+      CAPTURE(h);
+      const std::size_t rows = 32;
+      const auto x = real_batch(rows, 11 * h, /*with_blank=*/true, storage);
+      const std::size_t hp = padded_hidden(h);
+      const auto w1 = random_floats(784 * h, h, 0.5f);
+
+      // Garbage in the output, so that a column left unwritten shows.
+      std::vector<float> out(rows * hp, 7.0f), expected(rows * hp, -7.0f);
+      kernels::first_layer_forward(x, w1.data(), h, out.data());
+      kernels::first_layer_forward_reference(x, w1.data(), h, expected.data());
+      CHECK(worst_difference(out, expected) < 1e-5);
+      for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t j = h; j < hp; ++j) REQUIRE(out[r * hp + j] == 0.0f);
+      }
+      for (std::size_t j = 0; j < hp; ++j) {
+        REQUIRE(out[(rows - 1) * hp + j] == 0.0f);  // the blank image
+      }
+
+      // The padding of dz is ignored: fill it with garbage.
+      auto dz = random_floats(rows * hp, 100 + h, 1.0f);
+      for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t j = h; j < hp; ++j) dz[r * hp + j] = 1e6f;
+      }
+      auto updated = w1, reference = w1;
+      kernels::first_layer_update(x, dz.data(), h, 0.1f, updated.data());
+      kernels::first_layer_update_reference(x, dz.data(), h, 0.1f,
+                                            reference.data());
+      CHECK(worst_difference(updated, reference) < 1e-5);
+      // Rows of pixels that no sample has are untouched, bit for bit.
+      std::vector<bool> active(784, false);
+      for (const auto p : x.pixels) active[p] = true;
+      for (std::size_t p = 0; p < 784; ++p) {
+        if (active[p]) continue;
+        for (std::size_t j = 0; j < h; ++j) REQUIRE(updated[p * h + j] == w1[p * h + j]);
+      }
+    }
+  }
+}
+
+TEST_CASE("sparse kernels: every variant trains the same model") {
+  restore_isa restore;
+  const auto& data = test::bymerge_data();
+  const mlp_shape s{784, 100, data.classes};
+  std::vector<float> first;
+  for (const auto which : kernels::supported_isas()) {
+    CAPTURE(kernels::isa_name(which));
+    REQUIRE(kernels::use_isa(which));
+    std::vector<float> params(s.size());
+    init_parameters(s, 3, params);
+    mlp_trainer trainer(s, 32, 0.2f, 5);
+    std::vector<std::vector<std::uint8_t>> storage;
+    std::vector<std::uint8_t> labels(32);
+    for (std::size_t step = 0; step < 200; ++step) {
+      const auto x = real_batch(32, step * 32, false, storage);
+      for (std::size_t r = 0; r < 32; ++r) {
+        labels[r] = data.train.label((step * 32 + 389 * r) % data.train.size());
+      }
+      trainer.step(params, x, labels.data(), 0.1f);
+    }
+    if (first.empty()) {
+      first = params;
+    } else {
+      // Sums in another order round differently; 200 steps keep it small.
+      CHECK(worst_difference(params, first) < 1e-3);
+    }
+  }
+}
+
+TEST_CASE("sparse batch: rows and columns hold the same nonzeros as the images") {
+  std::vector<std::vector<std::uint8_t>> storage;
+  const auto x = real_batch(32, 5, /*with_blank=*/true, storage);
+  std::vector<float> by_rows(32 * 784, 0.0f), by_columns(32 * 784, 0.0f);
+  for (std::size_t k = 0; k < x.pixels.size(); ++k) {
+    for (auto e = x.starts[k]; e < x.starts[k + 1]; ++e) {
+      by_columns[x.rows_of[e] * 784u + x.pixels[k]] = x.values[e];
+    }
+  }
+  REQUIRE(x.row_starts.size() == 33);
+  CHECK(x.row_starts.back() == x.nonzeros());
+  for (std::size_t r = 0; r < 32; ++r) {
+    for (auto e = x.row_starts[r]; e < x.row_starts[r + 1]; ++e) {
+      if (e > x.row_starts[r]) REQUIRE(x.row_pixels[e - 1] < x.row_pixels[e]);
+      by_rows[r * 784 + x.row_pixels[e]] = x.row_values[e];
+    }
+  }
+  for (std::size_t r = 0; r < 32; ++r) {
+    for (std::size_t p = 0; p < 784; ++p) {
+      const float expected = float(storage[r][p]) / 255.0f;
+      REQUIRE(by_rows[r * 784 + p] == doctest::Approx(expected));
+      REQUIRE(by_columns[r * 784 + p] == by_rows[r * 784 + p]);
+    }
+  }
+  CHECK(x.row_starts[32] == x.row_starts[31]);  // the blank image
+}
+
+TEST_CASE("sparse kernels: choosing a variant by name") {
+  restore_isa restore;
+  CHECK(kernels::parse_isa("avx2") == kernels::isa::avx2);
+  CHECK_FALSE(kernels::parse_isa("avx3"));
+  const auto supported = kernels::supported_isas();
+  REQUIRE(!supported.empty());
+  CHECK(supported.front() == kernels::isa::sse2);
+  // The fastest one is in use unless chosen otherwise.
+  CHECK(kernels::active_isa() == supported.back());
+
+  ::setenv("EMNIST_KERNELS", "avx3", 1);
+  auto bad = kernels::select_isa_from_environment();
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("EMNIST_KERNELS='avx3'") != std::string::npos);
+  CHECK(bad.error().message.find("sse2") != std::string::npos);
+  ::setenv("EMNIST_KERNELS", "sse2", 1);
+  CHECK(kernels::select_isa_from_environment());
+  CHECK(kernels::active_isa() == kernels::isa::sse2);
+  ::unsetenv("EMNIST_KERNELS");
+  CHECK(kernels::select_isa_from_environment());  // unset: nothing changes
+  CHECK(kernels::active_isa() == kernels::isa::sse2);
+
+  if (supported.back() != kernels::isa::avx512) {
+    auto refused = kernels::use_isa(kernels::isa::avx512);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().message.find("does not support") != std::string::npos);
+  }
+}
