@@ -77,8 +77,8 @@ class mlp_trainer {
   std::unique_ptr<buffers> buf_;
 };
 
-/// Counts correct predictions over a data view, in chunks of rows converted
-/// from uint8 on the fly (the data stays uint8 in memory).
+/// Counts correct predictions over a data view, in chunks of rows made
+/// sparse on the fly (the data stays uint8 in memory).
 class mlp_evaluator {
  public:
   mlp_evaluator(const mlp_shape& shape, std::size_t chunk_rows);

@@ -42,14 +42,20 @@ struct sparse_batch {
   /// assign() never allocates.
   void reserve(std::size_t max_rows, std::size_t features);
 
-  /// Builds from `n` images of `features` uint8 pixels, scaled to [0, 1].
+  /// Builds both layouts from `n` images of `features` uint8 pixels,
+  /// scaled to [0, 1].
   void assign(const std::uint8_t* const* images, std::size_t n,
               std::size_t features);
+  /// Builds the rows only (row_starts, row_pixels, row_values): enough for
+  /// the forward product (evaluation); the columns are left stale.
+  void assign_rows(const std::uint8_t* const* images, std::size_t n,
+                   std::size_t features);
 
   std::size_t nonzeros() const { return starts.empty() ? 0 : starts.back(); }
 
  private:
-  void transpose();  ///< the rows from the columns
+  std::vector<std::uint32_t> slot_next_;  ///< per pixel, while assigning
+
 };
 
 }  // namespace emnist
