@@ -7,11 +7,8 @@
 //   waiting --(start, loader, sync)--> training --(end) or (stop)-->
 //   finishing: push what is pending, wait for sync --> (done) to replica
 //
-// Bookkeeping, with L the local parameters and B the store's value as far
-// as this replica knows it: the pending delta is L - B (so skipping a push
-// loses nothing). P sums what was pushed after the fetch in flight was
-// requested; when the fetched S arrives, B = S + P and L = B + (L - B_old).
-// With one replica that makes L exactly plain SGD.
+// The Downpour bookkeeping (what is pending, when to push, fetch or wait)
+// is actors/downpour_state.hpp; this actor runs the steps and the messages.
 #pragma once
 
 #include <memory>

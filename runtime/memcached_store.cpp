@@ -75,6 +75,7 @@ class memcached_store final : public parameter_store {
       keys_.push_back(prefix_ + "b:" + std::to_string(b));
       cache_.push_back(std::make_unique<block_cache>());
     }
+    combiners_.resize(blocks_);
     // Threads last, once everything they may touch exists; if one cannot
     // start, those that did are stopped before the error goes on.
     try {
@@ -179,6 +180,7 @@ class memcached_store final : public parameter_store {
     s.cas_retries = cas_retries_.load();
     s.blocks_restored = restored_.load();
     s.push_reads_skipped = reads_skipped_.load();
+    s.push_blocks_combined = combined_.load();
     s.servers_failed_over = failed_over_.load();
     return s;
   }
@@ -395,17 +397,125 @@ class memcached_store final : public parameter_store {
         .subspan(block_header_bytes, cache.length - block_header_bytes);
   }
 
+  /// One push's part of a block, waiting to go to memcached; it lives in
+  /// the frame of the push_block coroutine that owns it.
+  struct block_push {
+    std::span<const float> delta;
+    std::span<float> out;  ///< empty unless a push_and_fetch
+    std::uint64_t writer = 0;
+    std::uint64_t version = 0;
+    std::optional<expected<void>> result;
+    bool lead = false;  ///< woken to write the next round, not with a result
+    asio::steady_timer* wake = nullptr;
+  };
+
+  /// The pushes of one block through this store, one write at a time: the
+  /// pushes that arrive while a write is under way join the next one, as a
+  /// single sum. Touched on the io thread only.
+  struct block_combiner {
+    bool busy = false;
+    std::vector<block_push*> next;
+    std::vector<float> sum;  ///< the summed deltas of a round
+    std::vector<float> out;  ///< its new value, for the push_and_fetches
+  };
+
+  /// Adds this push's part of block `b`. The replicas of a process share
+  /// the store: their pushes to a block go out together, one gets/cas for
+  /// all (a round), so that N replicas cost memcached one write per block
+  /// and round rather than N in turn. Each push still completes only once
+  /// the write holding its delta is in.
   awaitable<expected<void>> push_block(std::size_t b,
                                        std::span<const float> delta,
                                        std::uint64_t writer,
                                        std::span<float> out,
                                        std::uint64_t& version) {
     const std::size_t begin = b * options_.block_floats;
-    const auto part = delta.subspan(begin, floats_in(b));
-    const auto out_part =
-        out.empty() ? std::span<float>{} : out.subspan(begin, floats_in(b));
+    asio::steady_timer wake(io_, asio::steady_timer::time_point::max());
+    block_push me;
+    me.delta = delta.subspan(begin, floats_in(b));
+    me.out = out.empty() ? std::span<float>{} : out.subspan(begin, floats_in(b));
+    me.writer = writer;
+    me.wake = &wake;
+    auto& combiner = combiners_[b];
+    if (combiner.busy) {
+      combiner.next.push_back(&me);
+      co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (!me.lead) {
+        version = me.version;
+        co_return std::move(*me.result);
+      }
+    }
+    combiner.busy = true;
+    std::vector<block_push*> round{&me};
+    round.insert(round.end(), combiner.next.begin(), combiner.next.end());
+    combiner.next.clear();
+    co_await write_round(b, round);
+    // Whoever queued meanwhile writes the next round, led by the first.
+    if (combiner.next.empty()) {
+      combiner.busy = false;
+    } else {
+      block_push* leader = combiner.next.front();
+      combiner.next.erase(combiner.next.begin());
+      leader->lead = true;
+      leader->wake->cancel();
+    }
+    version = me.version;
+    co_return std::move(*me.result);
+  }
+
+  /// Writes the sum of `round`'s deltas to block `b` and hands each push
+  /// its result (the others are woken; round[0] is the caller).
+  awaitable<void> write_round(std::size_t b, std::vector<block_push*>& round) {
+    auto& combiner = combiners_[b];
+    const std::size_t n = floats_in(b);
+    std::span<const float> part = round[0]->delta;
+    std::span<float> out = round[0]->out;
+    std::uint64_t writer = round[0]->writer;
+    if (round.size() > 1) {
+      combined_.fetch_add(round.size() - 1, std::memory_order_relaxed);
+      combiner.sum.assign(round[0]->delta.begin(), round[0]->delta.end());
+      for (std::size_t i = 1; i < round.size(); ++i) {
+        const float* d = round[i]->delta.data();
+        float* s = combiner.sum.data();
+        for (std::size_t j = 0; j < n; ++j) s[j] += d[j];
+      }
+      part = combiner.sum;
+      const bool any_out = std::any_of(round.begin(), round.end(),
+                                       [](auto* p) { return !p->out.empty(); });
+      combiner.out.resize(any_out ? n : 0);
+      out = combiner.out;
+      // The round's own id: a retry after a lost reply must not add it twice.
+      writer = writer_base_ + writer_seq_.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::uint64_t version = 0;
+    std::optional<expected<void>> outcome;
+    try {
+      outcome.emplace(co_await add_with_retries(b, part, writer, out, version));
+    } catch (const std::exception& e) {
+      // A bug, but the waiting pushes must still complete.
+      outcome.emplace(make_error(errc::internal,
+                                 std::string("memcached store: ") + e.what()));
+    }
+    const expected<void>& r = *outcome;
+    for (auto* p : round) {
+      p->version = version;
+      if (r && !p->out.empty() && p->out.data() != out.data()) {
+        std::copy(out.begin(), out.end(), p->out.begin());
+      }
+      p->result = r;
+      if (p != round[0]) p->wake->cancel();
+    }
+  }
+
+  /// add_to_block, again on a CAS conflict (another writer came in between
+  /// the read and the write), with a short backoff.
+  awaitable<expected<void>> add_with_retries(std::size_t b,
+                                             std::span<const float> part,
+                                             std::uint64_t writer,
+                                             std::span<float> out,
+                                             std::uint64_t& version) {
     auto attempt = [&] {
-      return add_to_block(b, part, writer, out_part, version);
+      return add_to_block(b, part, writer, out, version);
     };
     for (int conflicts = 0;; ++conflicts) {
       auto r = co_await with_retry<void>(attempt);
@@ -663,8 +773,9 @@ class memcached_store final : public parameter_store {
   std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};
   std::atomic<std::uint64_t> not_modified_{0}, failed_over_{0};
   std::atomic<std::uint64_t> sent_{0}, received_{0}, cas_retries_{0};
-  std::atomic<std::uint64_t> restored_{0}, reads_skipped_{0};
+  std::atomic<std::uint64_t> restored_{0}, reads_skipped_{0}, combined_{0};
   std::vector<std::unique_ptr<block_cache>> cache_;  ///< one per block
+  std::vector<block_combiner> combiners_;  ///< one per block, io thread only
   // Last, in this order: the io thread stops before the call threads, and
   // both before anything above goes.
   asio::io_context io_;

@@ -39,6 +39,9 @@ struct store_stats {
   /// Blocks a push added to without reading them first: they still held
   /// what this store had written (sync.push_reads = "when_changed").
   std::uint64_t push_reads_skipped = 0;
+  /// Block deltas that went to the store inside another push's write: the
+  /// replicas of one process pushing the same block at once share a write.
+  std::uint64_t push_blocks_combined = 0;
 };
 
 class parameter_store {
