@@ -6,8 +6,8 @@
 #include <deque>
 
 #include "actors/downpour_state.hpp"
+#include "actors/sync.hpp"
 #include "model/rng.hpp"
-#include "runtime/thread_priority.hpp"
 
 namespace emnist {
 namespace {
@@ -16,7 +16,8 @@ using clock_type = std::chrono::steady_clock;
 
 struct compute_state {
   std::shared_ptr<replica_context> ctx;
-  caf::actor replica, coordinator, loader, sync;
+  caf::actor replica, coordinator, loader;
+  std::unique_ptr<sync_session> sync;
   std::unique_ptr<mlp_trainer> trainer;
   std::unique_ptr<downpour_state> downpour;
   /// Minibatches waiting to be trained: more than one while it waits.
@@ -24,6 +25,9 @@ struct compute_state {
   bool waiting = false;  ///< minibatches wait for the store
   clock_type::time_point wait_started{};
   double sync_wait_seconds = 0;
+  bool eval_hold = false;  ///< (hold): an evaluation is overdue
+  clock_type::time_point hold_started{};
+  double eval_wait_seconds = 0;
   bool restore_in_flight = false;
   bool loader_started = false;
   bool loader_ended = false;  ///< (end): train what is held, then finish
@@ -43,13 +47,13 @@ struct compute_state {
   /// Trains the minibatches that are waiting, as far as the Downpour
   /// bookkeeping lets it (sync.max_staleness, sync.push_backlog).
   void drain(caf::event_based_actor* self) {
-    while (!held.empty() && !stopped) {
+    while (!held.empty() && !stopped && !eval_hold) {
       if (!downpour->may_train()) {
         if (!waiting) {
           waiting = true;
           wait_started = clock_type::now();
         }
-        send(self, downpour->unblock());
+        send(downpour->unblock());
         return;
       }
       if (waiting) {
@@ -72,7 +76,7 @@ struct compute_state {
     const bool epoch_end = slot.last_of_epoch;
     self->send(loader, slot_atom::value, index);
     if (epoch_end) ++epochs_done;
-    send(self, downpour->step_done());
+    send(downpour->step_done());
     const auto steps = downpour->steps();
     if (steps % static_cast<std::uint64_t>(ctx->cfg.actors.report_every) == 0 ||
         epoch_end) {
@@ -82,18 +86,18 @@ struct compute_state {
   }
 
   /// Hands a store operation to sync.
-  void send(caf::event_based_actor* self, const store_request& r) {
+  void send(const store_request& r) {
     switch (r.what) {
       case store_request::kind::none:
         return;
       case store_request::kind::push:
-        self->send(sync, push_atom::value, r.buffer);
+        sync->push(r.buffer);
         return;
       case store_request::kind::fetch:
-        self->send(sync, fetch_atom::value, r.known_version);
+        sync->fetch(r.known_version);
         return;
       case store_request::kind::push_and_fetch:
-        self->send(sync, push_fetch_atom::value, r.buffer, r.known_version);
+        sync->push_and_fetch(r.buffer, r.known_version);
         return;
     }
   }
@@ -102,7 +106,7 @@ struct compute_state {
   void try_finish(caf::event_based_actor* self) {
     const bool finishing = stopped || (loader_ended && held.empty());
     if (!finishing || done_sent) return;
-    send(self, downpour->flush());
+    send(downpour->flush());
     if (!downpour->idle() || restore_in_flight) return;
     done_sent = true;
     const auto steps = downpour->steps();
@@ -114,7 +118,7 @@ struct compute_state {
     self->send(
         replica, done_atom::value, ctx->id, epochs_done,
         static_cast<std::uint64_t>((steps - start_steps) * ctx->batch_size()),
-        seconds, sync_wait_seconds);
+        seconds, sync_wait_seconds, eval_wait_seconds);
   }
 
   /// A block missing from the store (evicted, or its server restarted
@@ -132,7 +136,7 @@ struct compute_state {
     restore_in_flight = true;
     const auto base = downpour->base();
     std::copy(base.begin(), base.end(), ctx->restore_buffer.begin());
-    self->send(sync, restore_atom::value);
+    sync->restore();
   }
 
   void fail(caf::event_based_actor* self, const std::string& why) {
@@ -165,20 +169,17 @@ caf::behavior compute_actor(caf::event_based_actor* self,
   st->replica = std::move(replica);
   st->coordinator = std::move(coordinator);
   return {
-      [self, st](start_atom, caf::actor loader, caf::actor sync) {
+      [self, st](start_atom, caf::actor loader) {
         st->loader = std::move(loader);
-        st->sync = std::move(sync);
+        st->sync = std::make_unique<sync_session>(
+            st->ctx, caf::actor_cast<caf::actor>(self));
         // A stop sent right after the start overtakes it (stops are urgent):
         // compute has reported done already, so it must not start a fetch
         // that would write into buffers its replica is about to free.
         if (st->stopped) return;
-        // Runs on compute's own thread (a detached actor). Failing to lower
-        // the priority only costs speed: not worth stopping the job.
-        (void)lower_thread_priority(
-            static_cast<int>(st->ctx->cfg.actors.compute_nice));
         // Start from the store's parameters, like every later fetch; the
         // loader starts once they are in.
-        st->send(self, st->downpour->start());
+        st->send(st->downpour->start());
       },
       [self, st](batch_atom, std::uint32_t index) {
         st->on_batch(self, index);
@@ -186,7 +187,7 @@ caf::behavior compute_actor(caf::event_based_actor* self,
       [self, st](pushed_atom, std::uint32_t index, std::int32_t code,
                  const std::string& why) {
         if (code != 0) st->on_store_error(self, code, why);
-        st->send(self, st->downpour->pushed(index));
+        st->send(st->downpour->pushed(index));
         st->drain(self);
         st->try_finish(self);
       },
@@ -215,6 +216,20 @@ caf::behavior compute_actor(caf::event_based_actor* self,
       [self, st](restored_atom, std::int32_t code, const std::string& why) {
         st->restore_in_flight = false;
         if (code != 0) st->fail(self, "restoring missing blocks: " + why);
+        st->drain(self);
+        st->try_finish(self);
+      },
+      [self, st](hold_atom) {
+        if (st->eval_hold) return;
+        st->eval_hold = true;
+        st->hold_started = clock_type::now();
+      },
+      [self, st](resume_atom) {
+        if (!st->eval_hold) return;
+        st->eval_hold = false;
+        st->eval_wait_seconds +=
+            std::chrono::duration<double>(clock_type::now() - st->hold_started)
+                .count();
         st->drain(self);
         st->try_finish(self);
       },

@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "actors/eval_schedule.hpp"
 #include "actors/evaluator.hpp"
 #include "actors/replica.hpp"
 #include "runtime/job_state.hpp"
@@ -33,11 +34,9 @@ struct coordinator_state {
   clock_type::time_point last_report;
   clock_type::time_point training_end;
   std::uint64_t total_steps = 0;
-  std::uint64_t eval_period = 0;
-  std::uint64_t next_eval_at = 0;
+  std::optional<eval_schedule> schedule;
   std::uint64_t evaluations = 0;
-  bool eval_in_flight = false;
-  bool eval_wanted = false;
+  bool holding = false;  ///< the replicas wait for an overdue evaluation
   bool stopping = false;
   bool final_eval_sent = false;
   bool finished = false;
@@ -48,6 +47,7 @@ struct coordinator_state {
   bool finishing = false;  ///< finish() waits for record writes
   double eval_requested_at = 0;
   std::uint64_t eval_requested_steps = 0;
+  std::uint64_t eval_tag = 0;  ///< of the evaluation running
 
   replica_slot& slot(std::uint32_t id) {
     return replicas[static_cast<std::size_t>(slot_of.at(id))];
@@ -62,19 +62,30 @@ struct coordinator_state {
     return n;
   }
 
+  /// Asks the evaluator for an evaluation; the schedule has counted it as
+  /// running already.
   void request_eval(caf::event_based_actor* self, std::uint64_t tag) {
-    if (eval_in_flight) {
-      // A periodic tick is served when this evaluation ends; the final one
-      // is asked for again by maybe_finish().
-      if (tag != final_eval_tag) eval_wanted = true;
-      return;
-    }
-    eval_in_flight = true;
-    eval_wanted = false;
     final_eval_sent = final_eval_sent || tag == final_eval_tag;
+    eval_tag = tag;
     eval_requested_at = since_start();
     eval_requested_steps = total_steps;
-    self->send(evaluator, eval_atom::value, tag);
+    self->send<caf::message_priority::high>(evaluator, eval_atom::value, tag);
+  }
+
+  /// Holds the replicas while an evaluation is a whole period overdue, and
+  /// lets them go once it is not. Stopping replicas are never held.
+  void update_hold(caf::event_based_actor* self) {
+    const bool hold = !stopping && schedule->hold(total_steps);
+    if (hold == holding) return;
+    holding = hold;
+    for (auto& r : replicas) {
+      if (r.done) continue;
+      if (hold) {
+        self->send<caf::message_priority::high>(r.handle, hold_atom::value);
+      } else {
+        self->send<caf::message_priority::high>(r.handle, resume_atom::value);
+      }
+    }
   }
 
   void stop_all(caf::event_based_actor* self) {
@@ -83,6 +94,7 @@ struct coordinator_state {
     for (auto& r : replicas) {
       if (!r.done) self->send(r.handle, stop_atom::value);
     }
+    update_hold(self);  // a held replica must get to its stop
   }
 
   void fail(caf::event_based_actor* self, std::string why) {
@@ -100,10 +112,12 @@ struct coordinator_state {
       training_end = clock_type::now();
     const bool reached = setup.result->reached;
     if (!reached && !*setup.failure && !final_eval_sent) {
-      request_eval(self, final_eval_tag);
+      // The parameters as the replicas left them: every run ends with an
+      // accuracy. One still running finishes first.
+      if (schedule->start_extra()) request_eval(self, final_eval_tag);
       return;
     }
-    if (eval_in_flight) return;
+    if (schedule->running()) return;
     finish(self);
   }
 
@@ -182,6 +196,7 @@ struct coordinator_state {
       res.workers.push_back(r.summary);
       res.samples += r.summary.samples;
       res.sync_wait_seconds += r.summary.sync_wait_seconds;
+      res.eval_wait_seconds += r.summary.eval_wait_seconds;
     }
     res.samples_per_second =
         res.seconds > 0 ? static_cast<double>(res.samples) / res.seconds : 0.0;
@@ -224,7 +239,10 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
 
   // Everything the coordinator spawns is linked to it: killing the
   // coordinator (the caller's last resort) takes the whole job down.
-  st->evaluator = self->spawn<caf::linked>(
+  // The evaluator has a thread of its own: on workers shared with every
+  // replica it got a 1/(2N+1) share of them, and an evaluation asked for
+  // at 100k samples ended 50k samples later with eight replicas.
+  st->evaluator = self->spawn<caf::linked + caf::detached>(
       evaluator_actor,
       evaluator_setup{st->setup.shape, st->setup.data->eval, st->setup.store,
                       static_cast<std::size_t>(cfg.actors.eval_chunk)},
@@ -256,10 +274,10 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
     slot.summary.id = i;
     st->replicas.push_back(std::move(slot));
   }
-  st->eval_period = cfg.train.eval_every > 0
-                        ? static_cast<std::uint64_t>(cfg.train.eval_every)
-                        : steps_per_pass;
-  st->next_eval_at = st->total_steps + st->eval_period;
+  st->schedule.emplace(cfg.train.eval_every > 0
+                           ? static_cast<std::uint64_t>(cfg.train.eval_every)
+                           : steps_per_pass,
+                       st->total_steps);
 
   self->set_exit_handler([self, st](const caf::exit_msg& msg) {
     for (auto& r : st->replicas) {
@@ -288,18 +306,14 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         st->total_steps += steps - r.steps;
         r.steps = steps;
         r.epochs = epochs;
-        if (st->total_steps >= st->next_eval_at && !st->stopping) {
-          while (st->next_eval_at <= st->total_steps) {
-            st->next_eval_at += st->eval_period;
-          }
+        if (st->stopping) return;
+        if (st->schedule->progress(st->total_steps)) {
           st->request_eval(self, st->total_steps);
-        } else if (st->eval_wanted && !st->eval_in_flight && !st->stopping) {
-          st->request_eval(self, st->total_steps);  // a retry
         }
+        st->update_hold(self);
       },
       [self, st](evaluated_atom, std::uint64_t tag, double accuracy,
                  std::int32_t code, const std::string& why) {
-        st->eval_in_flight = false;
         if (code != 0) {
           // Blocks missing from the store come back when a replica
           // restores them: try again at the next report. After the end,
@@ -307,8 +321,9 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
           const bool missing =
               code == 1 + static_cast<std::int32_t>(errc::not_found);
           if (missing && tag != final_eval_tag) {
-            st->eval_wanted = true;
+            st->schedule->retry_later();
           } else {
+            st->schedule->retry_later();
             st->fail(self, why);
           }
           st->maybe_finish(self);
@@ -323,24 +338,31 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         if (!res.reached && accuracy >= st->setup.cfg.train.target_accuracy) {
           res.reached = true;
           res.seconds_to_target = st->since_start();
+          res.samples_to_target =
+              st->eval_requested_steps *
+              static_cast<std::uint64_t>(st->setup.cfg.train.batch_size);
           st->stop_all(self);
           // Status readers learn it now, not at the next tick, and so do
           // the job's replicas in other processes.
           st->write_records(self, false);
           st->announce_reached(self, accuracy);
         }
-        if (st->eval_wanted && !st->stopping) {
+        const bool another = st->schedule->evaluated();
+        if (another && !st->stopping) {
           st->request_eval(self, st->total_steps);
+        } else if (another) {
+          st->schedule->retry_later();  // stopping: no more periodic ones
         }
-        (void)tag;
+        st->update_hold(self);
         st->maybe_finish(self);
       },
       [self, st](done_atom, std::uint32_t id, std::uint32_t epochs,
                  std::uint64_t samples, double seconds,
-                 double sync_wait_seconds) {
+                 double sync_wait_seconds, double eval_wait_seconds) {
         auto& r = st->slot(id);
         r.done = true;
-        r.summary = {id, epochs, samples, seconds, sync_wait_seconds};
+        r.summary = {id,      epochs,           samples,
+                     seconds, sync_wait_seconds, eval_wait_seconds};
         st->maybe_finish(self);
       },
       [self, st](failed_atom, const std::string& why) { st->fail(self, why); },
@@ -373,6 +395,11 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
           st->stop_all(self);
         }
         st->report(self);
+        // An evaluation that failed is asked for again even when no
+        // progress comes (every replica waits for the store).
+        if (!st->stopping && st->schedule->progress(st->total_steps)) {
+          st->request_eval(self, st->total_steps);
+        }
         if (!st->final_records_sent) st->write_records(self, false);
         st->poll_reached(self);
         self->delayed_send(self, progress_interval, tick_atom::value);

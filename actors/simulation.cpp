@@ -119,6 +119,10 @@ expected<simulation_result> run_replicas(const job_config& cfg,
             ? static_cast<std::size_t>(cfg.actors.scheduler_threads)
             : std::max<std::size_t>(std::thread::hardware_concurrency(), 1);
     sys_cfg.set("scheduler.max-threads", threads);
+    // One queue that idle workers sleep on and every enqueue wakes, from
+    // any thread (work stealing left idle workers polling and asleep for
+    // up to 10 ms when the store's thread sent them work).
+    sys_cfg.set("scheduler.policy", caf::atom("sharing"));
     caf::actor_system sys{sys_cfg};
     caf::scoped_actor self{sys};
     auto coordinator = sys.spawn(

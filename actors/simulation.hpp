@@ -27,7 +27,8 @@ struct worker_summary {
   std::uint64_t iterations = 0;  ///< completed passes, resumed ones too
   std::uint64_t samples = 0;     ///< trained in this run
   double seconds = 0;            ///< from its first minibatch to its end
-  double sync_wait_seconds = 0;  ///< compute waiting for a free delta buffer
+  double sync_wait_seconds = 0;  ///< compute waiting for the store
+  double eval_wait_seconds = 0;  ///< compute held for an overdue evaluation
 };
 
 /// One evaluation of the job: when it was asked for and when it ended.
@@ -58,6 +59,9 @@ struct simulation_result {
   bool reached = false;
   double accuracy = 0;                      ///< last evaluation
   std::optional<double> seconds_to_target;  ///< first step -> reaching eval
+  /// Samples the job had trained when the evaluation that reached the
+  /// target was asked for (those its parameters had seen).
+  std::optional<std::uint64_t> samples_to_target;
   double seconds = 0;                       ///< the whole training
   double load_seconds = 0;
   std::uint32_t replicas = 0;
@@ -68,6 +72,7 @@ struct simulation_result {
   std::vector<worker_summary> workers;
   store_stats sync;
   double sync_wait_seconds = 0;  ///< summed over the replicas
+  double eval_wait_seconds = 0;  ///< summed over the replicas
   std::vector<evaluation_record> history;
   std::vector<float> final_parameters;  ///< the store's, at the end
   bool resumed = false;                 ///< started from stored progress

@@ -1,7 +1,8 @@
-// Store operations on behalf of compute, one at a time, answered by message.
+// A replica's store operations in order, replies sent to compute.
 #include "actors/sync.hpp"
 
 #include <deque>
+#include <mutex>
 #include <variant>
 
 namespace emnist {
@@ -9,9 +10,7 @@ namespace {
 
 /// Replies go to the front of compute's mailbox: behind them wait up to
 /// actors.prefetch minibatches, and a reply that queued behind them would
-/// reach compute that many training steps late (measured: about 15 steps
-/// per store round trip, on the embedded store too), leaving every
-/// replica's view of the others that much staler.
+/// reach compute that many training steps late.
 constexpr auto urgent = caf::message_priority::high;
 
 struct push_op {
@@ -20,127 +19,129 @@ struct push_op {
 struct fetch_op {
   std::uint64_t known_version;
 };
+struct push_fetch_op {
+  std::uint32_t buffer;
+  std::uint64_t known_version;
+};
 struct restore_op {};
+using store_op = std::variant<push_op, fetch_op, push_fetch_op, restore_op>;
 
 /// 0 for success, else 1 + the error's errc: what compute should do.
 std::int32_t code_of(const error* e) {
   return e == nullptr ? 0 : 1 + static_cast<std::int32_t>(e->code);
 }
 
-struct sync_state {
+}  // namespace
+
+struct sync_session::core : std::enable_shared_from_this<core> {
   std::shared_ptr<replica_context> ctx;
   caf::actor compute;
-  std::deque<std::variant<push_op, fetch_op, restore_op>> queue;
-  bool busy = false;
+  std::mutex mutex;  ///< guards queue and busy
+  std::deque<store_op> queue;
+  bool busy = false;  ///< an operation is in flight
 
-  /// Starts the next operation when none is in flight. Their completions
-  /// come back here first, so the store sees this replica's operations in
-  /// the order compute asked for them: a fetch asked for after a push sees
-  /// that push (compute's bookkeeping relies on it).
-  void pump(caf::event_based_actor* self) {
-    if (busy || queue.empty()) return;
-    busy = true;
-    auto op = queue.front();
-    queue.pop_front();
-    auto me = caf::actor_cast<caf::actor>(self);
-    // A push followed by a fetch goes to the store as one operation: the
-    // sums it writes are the fresh parameters (no second read of them).
-    if (const auto* p = std::get_if<push_op>(&op);
-        p != nullptr && !queue.empty() &&
-        std::holds_alternative<fetch_op>(queue.front())) {
-      queue.pop_front();
-      const std::uint32_t index = p->buffer;
-      ctx->store->push_and_fetch(ctx->push_buffers[index], ctx->fetch_buffer,
-                                 [me, index](expected<std::uint64_t> r) {
-                                   caf::anon_send(
-                                       me, pushfetched_atom::value, index,
-                                       code_of(r ? nullptr : &r.error()),
-                                       r ? *r : parameter_store::mixed_version,
-                                       r ? std::string{} : r.error().message);
-                                 });
-      return;
+  /// Queues `op` and starts it unless another is in flight.
+  void submit(store_op op) {
+    {
+      std::lock_guard guard(mutex);
+      queue.push_back(op);
+      if (busy) return;
+      busy = true;
     }
+    start_next();
+  }
+
+  /// Takes the next operation (merging a push with the fetch behind it)
+  /// and starts it; the caller set busy.
+  void start_next() {
+    store_op op;
+    {
+      std::lock_guard guard(mutex);
+      if (queue.empty()) {
+        busy = false;
+        return;
+      }
+      op = queue.front();
+      queue.pop_front();
+      if (const auto* p = std::get_if<push_op>(&op);
+          p != nullptr && !queue.empty()) {
+        if (const auto* f = std::get_if<fetch_op>(&queue.front())) {
+          op = push_fetch_op{p->buffer, f->known_version};
+          queue.pop_front();
+        }
+      }
+    }
+    start(op);
+  }
+
+  /// Runs `op` on the store; its completion replies to compute and starts
+  /// the next one. The embedded store completes inline, on this thread.
+  void start(const store_op& op) {
+    auto self = shared_from_this();
+    auto& store = *ctx->store;
     if (const auto* p = std::get_if<push_op>(&op)) {
       const std::uint32_t index = p->buffer;
-      ctx->store->push(ctx->push_buffers[index], [me, index](expected<void> r) {
-        caf::anon_send(me, pushed_atom::value, index,
-                       code_of(r ? nullptr : &r.error()),
-                       r ? std::string{} : r.error().message);
+      store.push(ctx->push_buffers[index], [self, index](expected<void> r) {
+        caf::anon_send<urgent>(self->compute, pushed_atom::value, index,
+                               code_of(r ? nullptr : &r.error()),
+                               r ? std::string{} : r.error().message);
+        self->start_next();
       });
     } else if (const auto* f = std::get_if<fetch_op>(&op)) {
-      ctx->store->fetch(
-          ctx->fetch_buffer, f->known_version, [me](expected<std::uint64_t> r) {
-            caf::anon_send(me, fetched_atom::value,
+      store.fetch(ctx->fetch_buffer, f->known_version,
+                  [self](expected<std::uint64_t> r) {
+                    self->reply_fetched(r);
+                    self->start_next();
+                  });
+    } else if (const auto* pf = std::get_if<push_fetch_op>(&op)) {
+      const std::uint32_t index = pf->buffer;
+      store.push_and_fetch(
+          ctx->push_buffers[index], ctx->fetch_buffer,
+          [self, index](expected<std::uint64_t> r) {
+            // Compute sees what it asked for: the push's reply, then the
+            // fetch's.
+            caf::anon_send<urgent>(self->compute, pushed_atom::value, index,
+                                   code_of(r ? nullptr : &r.error()),
+                                   r ? std::string{} : r.error().message);
+            self->reply_fetched(r);
+            self->start_next();
+          });
+    } else {
+      store.restore(ctx->restore_buffer, [self](expected<void> r) {
+        caf::anon_send<urgent>(self->compute, restored_atom::value,
+                               code_of(r ? nullptr : &r.error()),
+                               r ? std::string{} : r.error().message);
+        self->start_next();
+      });
+    }
+  }
+
+  void reply_fetched(const expected<std::uint64_t>& r) {
+    caf::anon_send<urgent>(compute, fetched_atom::value,
                            code_of(r ? nullptr : &r.error()),
                            r ? *r : parameter_store::mixed_version,
                            r ? std::string{} : r.error().message);
-          });
-    } else {
-      ctx->store->restore(ctx->restore_buffer, [me](expected<void> r) {
-        caf::anon_send(me, restored_atom::value,
-                       code_of(r ? nullptr : &r.error()),
-                       r ? std::string{} : r.error().message);
-      });
-    }
-  }
-
-  void done(caf::event_based_actor* self) {
-    busy = false;
-    pump(self);
   }
 };
 
-}  // namespace
-
-caf::behavior sync_actor(caf::event_based_actor* self,
-                         std::shared_ptr<replica_context> ctx,
-                         caf::actor compute) {
-  auto st = std::make_shared<sync_state>();
-  st->ctx = std::move(ctx);
-  st->compute = std::move(compute);
-  return {
-      [self, st](push_atom, std::uint32_t index) {
-        st->queue.push_back(push_op{index});
-        st->pump(self);
-      },
-      [self, st](push_fetch_atom, std::uint32_t index,
-                 std::uint64_t known_version) {
-        // Queued together, so that pump() merges them.
-        st->queue.push_back(push_op{index});
-        st->queue.push_back(fetch_op{known_version});
-        st->pump(self);
-      },
-      [self, st](fetch_atom, std::uint64_t known_version) {
-        st->queue.push_back(fetch_op{known_version});
-        st->pump(self);
-      },
-      [self, st](restore_atom) {
-        st->queue.push_back(restore_op{});
-        st->pump(self);
-      },
-      [self, st](pushed_atom, std::uint32_t index, std::int32_t code,
-                 const std::string& why) {
-        self->send<urgent>(st->compute, pushed_atom::value, index, code, why);
-        st->done(self);
-      },
-      [self, st](fetched_atom, std::int32_t code, std::uint64_t version,
-                 const std::string& why) {
-        self->send<urgent>(st->compute, fetched_atom::value, code, version, why);
-        st->done(self);
-      },
-      [self, st](pushfetched_atom, std::uint32_t index, std::int32_t code,
-                 std::uint64_t version, const std::string& why) {
-        // Compute sees what it asked for: the push's reply, then the
-        // fetch's.
-        self->send<urgent>(st->compute, pushed_atom::value, index, code, why);
-        self->send<urgent>(st->compute, fetched_atom::value, code, version, why);
-        st->done(self);
-      },
-      [self, st](restored_atom, std::int32_t code, const std::string& why) {
-        self->send<urgent>(st->compute, restored_atom::value, code, why);
-        st->done(self);
-      },
-  };
+sync_session::sync_session(std::shared_ptr<replica_context> ctx,
+                           caf::actor compute)
+    : core_(std::make_shared<core>()) {
+  core_->ctx = std::move(ctx);
+  core_->compute = std::move(compute);
 }
+
+void sync_session::push(std::uint32_t buffer) { core_->submit(push_op{buffer}); }
+
+void sync_session::fetch(std::uint64_t known_version) {
+  core_->submit(fetch_op{known_version});
+}
+
+void sync_session::push_and_fetch(std::uint32_t buffer,
+                                  std::uint64_t known_version) {
+  core_->submit(push_fetch_op{buffer, known_version});
+}
+
+void sync_session::restore() { core_->submit(restore_op{}); }
 
 }  // namespace emnist

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <iostream>
 
 namespace emnist::cli {
 
@@ -29,7 +30,12 @@ config_sources config_options::sources() const {
 }
 
 expected<job_config> config_options::load() const {
-  return load_config(sources());
+  std::vector<std::string> warnings;
+  auto src = sources();
+  src.warnings = &warnings;
+  auto cfg = load_config(src);
+  for (const auto& w : warnings) std::cerr << "emnist: warning: " << w << '\n';
+  return cfg;
 }
 
 std::filesystem::path resolve_data_dir(const std::string& option,

@@ -30,7 +30,7 @@ int run_serve(const serve_options& o) {
   auto function = parse_function_name(which);
   if (!function) return report(function.error());
   const auto sources = o.config.sources();
-  auto cfg = load_config(sources);
+  auto cfg = o.config.load();  // warnings once, at start
   if (!cfg) return report(cfg.error());
   if (cfg->sync.store != "memcached") {
     return report(

@@ -56,7 +56,8 @@ std::string summary_json(const simulation_result& r) {
                                    {"iterations", w.iterations},
                                    {"samples", w.samples},
                                    {"seconds", w.seconds},
-                                   {"sync_wait_seconds", w.sync_wait_seconds}});
+                                   {"sync_wait_seconds", w.sync_wait_seconds},
+                                   {"eval_wait_seconds", w.eval_wait_seconds}});
   }
   json::array history;
   for (const auto& e : r.history) {
@@ -70,6 +71,9 @@ std::string summary_json(const simulation_result& r) {
   o["accuracy"] = r.accuracy;
   o["seconds_to_target"] = r.seconds_to_target
                                ? json::value(*r.seconds_to_target)
+                               : json::value(nullptr);
+  o["samples_to_target"] = r.samples_to_target
+                               ? json::value(*r.samples_to_target)
                                : json::value(nullptr);
   o["seconds"] = r.seconds;
   o["load_seconds"] = r.load_seconds;
@@ -94,6 +98,7 @@ std::string summary_json(const simulation_result& r) {
   o["bytes_sent"] = r.sync.bytes_sent;
   o["bytes_received"] = r.sync.bytes_received;
   o["sync_wait_seconds"] = r.sync_wait_seconds;
+  o["eval_wait_seconds"] = r.eval_wait_seconds;
   o["history"] = std::move(history);
   std::string text;
   write(o, text);

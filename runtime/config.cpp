@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <functional>
 #include <sstream>
+#include <unistd.h>
+
 #include <variant>
 
 #include "model/data_files.hpp"
@@ -187,13 +189,9 @@ const std::vector<key_spec>& specs() {
                          "pushes into one, or wait (reproducible)"));
     t.push_back(integer_key("sync.max_staleness",
                             EMNIST_FIELD(sync.max_staleness), -1, 1000000,
-                            "pushes a replica may make on parameters "
-                            "before a fresh fetch; 0: synchronous; -1: "
-                            "no bound"));
-    t.push_back(integer_key("sync.io_nice", EMNIST_FIELD(sync.io_nice), 0, 19,
-                            "niceness added to the memcached store's I/O "
-                            "threads; above actors.compute_nice, store "
-                            "traffic takes only the CPU that compute leaves"));
+                            "steps a replica may train past the fetch "
+                            "behind its parameters before it waits for a "
+                            "fresh one; 0: synchronous; -1: no bound"));
     t.push_back(text_key("sync.push_reads", EMNIST_FIELD(sync.push_reads),
                          {"when_changed", "always"},
                          "memcached: read a block before adding a delta "
@@ -206,16 +204,12 @@ const std::vector<key_spec>& specs() {
                             "deltas in flight from compute to sync"));
     t.push_back(integer_key("actors.scheduler_threads",
                             EMNIST_FIELD(actors.scheduler_threads), 0, 1024,
-                            "threads shared by the coordinator and the "
-                            "evaluator; 0: one per core"));
+                            "threads that run every replica's loader and "
+                            "compute and the coordinator; 0: one per core"));
     t.push_back(integer_key("actors.report_every",
                             EMNIST_FIELD(actors.report_every), 1, 1000000,
                             "minibatches between a replica's progress "
                             "reports to the coordinator"));
-    t.push_back(integer_key("actors.compute_nice",
-                            EMNIST_FIELD(actors.compute_nice), 0, 19,
-                            "niceness added to compute threads, so that "
-                            "loading, sync and evaluation run first"));
     t.push_back(integer_key("actors.eval_chunk",
                             EMNIST_FIELD(actors.eval_chunk), 1, 1 << 20,
                             "rows the evaluator scores per message"));
@@ -246,6 +240,26 @@ const std::vector<key_spec>& specs() {
 }
 
 #undef EMNIST_FIELD
+
+/// Keys that once existed: a config that still sets one is read with a
+/// warning, not refused.
+const std::map<std::string, std::string>& retired_keys() {
+  static const std::map<std::string, std::string> keys = {
+      {"actors.compute_nice",
+       "compute shares the scheduler's threads now (one per core), so it "
+       "has no thread of its own to make nicer"},
+      {"sync.io_nice",
+       "the store's threads run at the process's priority: nicer, they "
+       "made every push wait behind training (docs/benchmarks.md)"},
+  };
+  return keys;
+}
+
+/// EMNIST_ variables that are not keys but are read elsewhere.
+bool is_other_emnist_variable(std::string_view name) {
+  return name == "EMNIST_DIR" || name == "EMNIST_FUNCTION" ||
+         name == "EMNIST_KERNELS" || name == "EMNIST_TEST_DATA";
+}
 
 const key_spec* find_spec(std::string_view path) {
   for (const auto& s : specs()) {
@@ -378,7 +392,8 @@ expected<value> convert_value(const key_spec& spec, const toml::node& n,
 }
 
 expected<void> apply_table(job_config& cfg, const toml::table& table,
-                           const std::string& prefix, const std::string& file) {
+                           const std::string& prefix, const std::string& file,
+                           std::vector<std::string>* warnings) {
   for (const auto& [key, node] : table) {
     const std::string path = prefix.empty()
                                  ? std::string(key.str())
@@ -387,9 +402,19 @@ expected<void> apply_table(job_config& cfg, const toml::table& table,
         file + ":" + std::to_string(node.source().begin.line);
     if (const auto* sub = node.as_table()) {
       if (prefix.empty()) {
-        if (auto ok = apply_table(cfg, *sub, path, file); !ok) return ok;
+        if (auto ok = apply_table(cfg, *sub, path, file, warnings); !ok) {
+          return ok;
+        }
         continue;
       }
+    }
+    if (auto retired = retired_keys().find(path);
+        retired != retired_keys().end()) {
+      if (warnings != nullptr) {
+        warnings->push_back(where + ": '" + path + "' is no longer used (" +
+                            retired->second + "): ignored");
+      }
+      continue;
     }
     const key_spec* spec = find_spec(path);
     if (spec == nullptr) {
@@ -427,7 +452,16 @@ toml::table parse_value(const std::string& text) {
 
 expected<void> apply_assignment(job_config& cfg, const std::string& path,
                                 const std::string& text,
-                                const std::string& where) {
+                                const std::string& where,
+                                std::vector<std::string>* warnings) {
+  if (auto retired = retired_keys().find(path);
+      retired != retired_keys().end()) {
+    if (warnings != nullptr) {
+      warnings->push_back(where + ": '" + path + "' is no longer used (" +
+                          retired->second + "): ignored");
+    }
+    return {};
+  }
   const key_spec* spec = find_spec(path);
   if (spec == nullptr) {
     return make_error(errc::invalid_argument,
@@ -502,9 +536,11 @@ std::map<std::string, std::string> environment_from_process() {
   if (const char* v = std::getenv("gateway_hostname")) {
     env["gateway_hostname"] = v;
   }
-  for (const auto& s : specs()) {
-    const auto name = environment_name(s.path);
-    if (const char* v = std::getenv(name.c_str())) env[name] = v;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const auto eq = entry.find('=');
+    if (eq == std::string_view::npos || !entry.starts_with("EMNIST_")) continue;
+    env[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
   }
   return env;
 }
@@ -522,7 +558,8 @@ expected<job_config> load_config(const config_sources& sources) {
                             std::to_string(where.column) + ": " +
                             std::string(e.description()));
     }
-    if (auto ok = apply_table(cfg, table, "", *sources.file); !ok) {
+    if (auto ok = apply_table(cfg, table, "", *sources.file, sources.warnings);
+        !ok) {
       return ok.error();
     }
   }
@@ -530,7 +567,8 @@ expected<job_config> load_config(const config_sources& sources) {
     auto alias = environment_aliases().find(name);
     if (alias == environment_aliases().end()) continue;
     if (auto ok = apply_assignment(cfg, alias->second, text,
-                                   "environment variable " + name + "=" + text);
+                                   "environment variable " + name + "=" + text,
+                                   sources.warnings);
         !ok) {
       return ok.error();
     }
@@ -545,11 +583,47 @@ expected<job_config> load_config(const config_sources& sources) {
     const auto name = environment_name(s.path);
     auto it = sources.environment.find(name);
     if (it == sources.environment.end()) continue;
-    if (auto ok =
-            apply_assignment(cfg, s.path, it->second,
-                             "environment variable " + name + "=" + it->second);
+    if (auto ok = apply_assignment(
+            cfg, s.path, it->second,
+            "environment variable " + name + "=" + it->second, nullptr);
         !ok) {
       return ok.error();
+    }
+  }
+  // An EMNIST_ variable that names no key is most likely a typo: say so,
+  // with the closest name, rather than ignore it silently.
+  if (sources.warnings != nullptr) {
+    for (const auto& [name, text] : sources.environment) {
+      if (!name.starts_with("EMNIST_") || is_other_emnist_variable(name)) {
+        continue;
+      }
+      if (std::any_of(specs().begin(), specs().end(), [&](const key_spec& s) {
+            return environment_name(s.path) == name;
+          })) {
+        continue;
+      }
+      if (std::any_of(retired_keys().begin(), retired_keys().end(),
+                      [&](const auto& r) {
+                        return environment_name(r.first) == name;
+                      })) {
+        sources.warnings->push_back("environment variable " + name +
+                                    " sets a key that is no longer used: "
+                                    "ignored");
+        continue;
+      }
+      std::string best;
+      std::size_t best_d = 4;
+      for (const auto& s : specs()) {
+        const std::size_t d = edit_distance(name, environment_name(s.path));
+        if (d < best_d) {
+          best_d = d;
+          best = environment_name(s.path);
+        }
+      }
+      sources.warnings->push_back(
+          "environment variable " + name + " names no configuration key" +
+          (best.empty() ? std::string(": ignored")
+                        : " (did you mean " + best + "?): ignored"));
     }
   }
   for (const auto& o : sources.overrides) {
@@ -559,7 +633,7 @@ expected<job_config> load_config(const config_sources& sources) {
                         "--set " + o + ": expected key=value");
     }
     if (auto ok = apply_assignment(cfg, o.substr(0, eq), o.substr(eq + 1),
-                                   "--set " + o);
+                                   "--set " + o, sources.warnings);
         !ok) {
       return ok.error();
     }

@@ -58,20 +58,17 @@ struct sync_config {
   std::string on_server_failure = "fail";  ///< "fail" or "failover"
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 2;
-  std::int64_t max_staleness = -1;  ///< own pushes between fetches; -1: any
+  std::int64_t max_staleness = -1;  ///< own steps past a fetch; -1: any
   std::int64_t push_every = 2;
   std::string push_backlog = "coalesce";  ///< "coalesce" or "wait"
-  std::int64_t io_nice = 10;  ///< niceness added to memcached I/O threads
   std::string push_reads = "when_changed";  ///< or "always"
 };
 
 struct actors_config {
   std::int64_t prefetch = 16;   ///< loader -> compute queue bound
   std::int64_t push_queue = 1;  ///< compute -> sync deltas in flight
-  std::int64_t scheduler_threads =
-      1;                          ///< shared threads: coordinator, evaluator
+  std::int64_t scheduler_threads = 0;  ///< every actor's threads; 0: cores
   std::int64_t report_every = 8;  ///< steps between progress reports
-  std::int64_t compute_nice = 5;  ///< niceness added to compute threads
   std::int64_t eval_chunk = 256;  ///< rows per evaluator message
 };
 
@@ -99,9 +96,14 @@ struct config_sources {
   std::optional<std::string> file;     ///< a TOML file
   std::vector<std::string> overrides;  ///< "key=value", value read as TOML
   std::map<std::string, std::string> environment;  ///< name -> value
+  /// Where warnings go (a retired key, an EMNIST_ variable that names no
+  /// key); none when null. Each names where it comes from.
+  std::vector<std::string>* warnings = nullptr;
 };
 
-/// The process environment restricted to the names the config reads.
+/// The process environment restricted to the names the config reads, and
+/// every other EMNIST_ variable (load_config warns about those that name no
+/// key).
 std::map<std::string, std::string> environment_from_process();
 /// The environment variable of a key: "sync.servers" -> EMNIST_SYNC_SERVERS.
 std::string environment_name(const std::string& key);

@@ -18,7 +18,6 @@
 #include "runtime/block_codec.hpp"
 #include "runtime/coro.hpp"
 #include "runtime/memcached_pool.hpp"
-#include "runtime/thread_priority.hpp"
 
 namespace emnist {
 
@@ -79,10 +78,10 @@ class memcached_store final : public parameter_store {
     // Threads last, once everything they may touch exists; if one cannot
     // start, those that did are stopped before the error goes on.
     try {
-      io_thread_ = std::thread([this] { run_lowered(io_); });
+      io_thread_ = std::thread([this] { io_.run(); });
       for (std::size_t i = 0;
            i < std::max<std::size_t>(options_.io_threads, 1); ++i) {
-        call_threads_.emplace_back([this] { run_lowered(calls_); });
+        call_threads_.emplace_back([this] { calls_.run(); });
       }
     } catch (...) {
       stop_threads();
@@ -225,13 +224,6 @@ class memcached_store final : public parameter_store {
     for (auto& t : call_threads_) t.join();
   }
 
-  /// Runs `ctx` on this thread, options_.io_nice nicer. Failing to lower
-  /// the priority only costs speed: not worth refusing the store.
-  void run_lowered(asio::io_context& ctx) {
-    (void)lower_thread_priority(options_.io_nice);
-    ctx.run();
-  }
-
   error size_error(std::size_t got) const {
     return make_error(errc::invalid_argument,
                       "memcached store: expected " + std::to_string(floats_) +
@@ -304,8 +296,8 @@ class memcached_store final : public parameter_store {
   /// through this store take turns (the cache's mutex); the replicas of
   /// one process share the store, so they keep its cache current.
   expected<void> add_to_block(std::size_t b, std::span<const float> part,
-                              std::uint64_t writer, std::span<float> out,
-                              std::uint64_t& version) {
+                              std::uint64_t writer, std::uint64_t pushes,
+                              std::span<float> out, std::uint64_t& version) {
     auto c = connections_->acquire();
     auto& cache = *cache_[b];
     std::lock_guard guard(cache.mutex);
@@ -316,7 +308,7 @@ class memcached_store final : public parameter_store {
       if (route.instance != 0 && route.instance == cache.instance &&
           route.server == cache.server) {
         const auto value = encode_block_sum(
-            {static_cast<std::uint32_t>(b), cache.version + 1,
+            {static_cast<std::uint32_t>(b), cache.version + pushes,
              options_.job_tag, writer},
             cached_payload(cache), part, c->value);
         auto token = c.cas_value(keys_[b], value, cache.cas);
@@ -324,7 +316,7 @@ class memcached_store final : public parameter_store {
         if (token) {
           sent_.fetch_add(value.size(), std::memory_order_relaxed);
           reads_skipped_.fetch_add(1, std::memory_order_relaxed);
-          keep(cache, *c, value.size(), cache.version + 1, *token, route);
+          keep(cache, *c, value.size(), cache.version + pushes, *token, route);
           version = cache.version;
           if (!out.empty()) read_payload(cached_payload(cache), out);
           return {};
@@ -349,9 +341,9 @@ class memcached_store final : public parameter_store {
       version = block->version;
       return {};
     }
-    version = block->version + 1;
+    version = block->version + pushes;
     const auto value = encode_block_sum(
-        {static_cast<std::uint32_t>(b), block->version + 1, options_.job_tag,
+        {static_cast<std::uint32_t>(b), block->version + pushes, options_.job_tag,
          writer},
         block->payload, part, c->value);
     auto token = c.cas_value(keys_[b], value, v->cas);
@@ -490,7 +482,9 @@ class memcached_store final : public parameter_store {
     std::uint64_t version = 0;
     std::optional<expected<void>> outcome;
     try {
-      outcome.emplace(co_await add_with_retries(b, part, writer, out, version));
+      // The block's version counts the pushes in it, combined or not.
+      outcome.emplace(co_await add_with_retries(b, part, writer, round.size(),
+                                                out, version));
     } catch (const std::exception& e) {
       // A bug, but the waiting pushes must still complete.
       outcome.emplace(make_error(errc::internal,
@@ -512,10 +506,11 @@ class memcached_store final : public parameter_store {
   awaitable<expected<void>> add_with_retries(std::size_t b,
                                              std::span<const float> part,
                                              std::uint64_t writer,
+                                             std::uint64_t pushes,
                                              std::span<float> out,
                                              std::uint64_t& version) {
     auto attempt = [&] {
-      return add_to_block(b, part, writer, out, version);
+      return add_to_block(b, part, writer, pushes, out, version);
     };
     for (int conflicts = 0;; ++conflicts) {
       auto r = co_await with_retry<void>(attempt);

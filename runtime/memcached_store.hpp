@@ -58,11 +58,6 @@ struct memcached_options {
   std::uint64_t job_tag = 0;         ///< written in, and checked on, blocks
   int max_cas_retries = 1000;        ///< conflicts before a push fails
   std::size_t io_threads = 4;        ///< threads running libmemcached calls
-  /// Niceness added to those threads and to the io thread. Above that of
-  /// compute, the store's copying and checksums (hundreds of us of CPU a
-  /// push) wait for a free core instead of taking compute's: on a busy
-  /// machine pushes then come less often and coalesce.
-  int io_nice = 0;
   push_read_policy push_reads = push_read_policy::when_changed;
 };
 

@@ -20,7 +20,6 @@ expected<std::shared_ptr<parameter_store>> make_store(const job_config& cfg,
                               ? server_failure_policy::failover
                               : server_failure_policy::fail;
     o.block_floats = static_cast<std::size_t>(cfg.sync.block_bytes) / 4;
-    o.io_nice = static_cast<int>(cfg.sync.io_nice);
     o.push_reads = cfg.sync.push_reads == "always"
                        ? push_read_policy::always
                        : push_read_policy::when_changed;

@@ -281,42 +281,6 @@ TEST_CASE("memcached_store: an unreachable server fails fast, never hangs") {
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
 }
 
-TEST_CASE("memcached_store: its threads run io_nice nicer than the process") {
-  test::memcached_server server;
-  memcached_options o;
-  o.servers = {server.address()};
-  o.job = "nice";
-  o.io_threads = 3;
-  o.io_nice = 7;
-  const int base = ::getpriority(PRIO_PROCESS, 0);
-  // The niceness of every thread of this process (field 19 of its stat).
-  auto threads_at = [](int nice) {
-    int count = 0;
-    for (const auto& t :
-         std::filesystem::directory_iterator("/proc/self/task")) {
-      std::ifstream in(t.path() / "stat");
-      std::string line;
-      std::getline(in, line);
-      std::istringstream rest(line.substr(line.rfind(')') + 2));
-      std::string field;
-      for (int i = 3; i <= 19 && rest >> field; ++i) {
-      }
-      if (!field.empty() && std::stoi(field) == nice) ++count;
-    }
-    return count;
-  };
-  const int before = threads_at(std::min(base + 7, 19));
-  auto s = make_memcached_store(1000, o);
-  REQUIRE(s.has_value());
-  // The call threads and the io thread lower themselves as they start.
-  int lowered = 0;
-  for (int i = 0; i < 200 && lowered < 4; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    lowered = threads_at(std::min(base + 7, 19)) - before;
-  }
-  CHECK(lowered == 4);
-}
-
 TEST_CASE("memcached_store: bad options are errors that name them") {
   memcached_options o;
   o.servers = {"localhost"};
