@@ -143,6 +143,7 @@ struct coordinator_state {
       rec.heartbeat_ms = now_ms;
       rec.done = final && r.done;
       rec.reached = setup.result->reached;
+      if (rec.done) rec.stop = stop_reason();
       ++records_in_flight;
       setup.store->write_record(replica_record_name(rec.id), encode_record(rec),
                                 [me](expected<void>) {
@@ -174,6 +175,15 @@ struct coordinator_state {
                              });
   }
 
+  std::string stop_reason() const {
+    const auto& res = *setup.result;
+    if (*setup.failure) return "failed";
+    if (res.reached) return "target";
+    if (res.interrupted) return "interrupted";
+    if (res.budget_spent) return "max_seconds";
+    return "max_epochs";
+  }
+
   /// The last progress records go out before the job reports done.
   void finish(caf::event_based_actor* self) {
     finishing = true;  // (written) calls back here
@@ -186,6 +196,7 @@ struct coordinator_state {
     if (records_in_flight > 0 || finished) return;
     finished = true;
     auto& res = *setup.result;
+    res.stop_reason = stop_reason();
     res.seconds = std::chrono::duration<double>(training_end - t0).count();
     res.replicas = static_cast<std::uint32_t>(replicas.size());
     res.evaluations = evaluations;

@@ -78,6 +78,9 @@ struct simulation_result {
   bool resumed = false;                 ///< started from stored progress
   bool budget_spent = false;            ///< stopped by train.max_seconds
   bool interrupted = false;             ///< stopped by replicas_options::stop
+  /// Why the job ended: "target", "max_epochs" (every replica did its
+  /// passes), "max_seconds" (train.max_seconds) or "interrupted".
+  std::string stop_reason;
 };
 
 using progress_callback = std::function<void(const progress_report&)>;

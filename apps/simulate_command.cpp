@@ -94,12 +94,21 @@ int run_simulate(const simulate_options& o) {
                    result->samples_per_second,
                    static_cast<unsigned long long>(result->evaluations));
     } else {
+      const std::string why =
+          result->stop_reason == "max_seconds"
+              ? "the time budget ran out (train.max_seconds = " +
+                    std::to_string(cfg->train.max_seconds) + ")"
+          : result->stop_reason == "interrupted"
+              ? std::string("interrupted")
+              : "every replica did its passes (train.max_epochs = " +
+                    std::to_string(cfg->train.max_epochs) + ")";
       std::fprintf(stderr,
                    "emnist: target %.4f not reached: accuracy %.4f after "
-                   "%lld epoch(s), %.3f s\n",
+                   "%.3f s and %llu evaluations; %s\n",
                    cfg->train.target_accuracy, result->accuracy,
-                   static_cast<long long>(cfg->train.max_epochs),
-                   result->seconds);
+                   result->seconds,
+                   static_cast<unsigned long long>(result->evaluations),
+                   why.c_str());
     }
   }
   return result->reached ? exit_ok : exit_not_reached;

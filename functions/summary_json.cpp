@@ -68,6 +68,7 @@ std::string summary_json(const simulation_result& r) {
   }
   json::object o;
   o["reached"] = r.reached;
+  o["stop_reason"] = r.stop_reason;
   o["accuracy"] = r.accuracy;
   o["seconds_to_target"] = r.seconds_to_target
                                ? json::value(*r.seconds_to_target)

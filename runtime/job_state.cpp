@@ -161,6 +161,7 @@ std::string encode_record(const replica_record& r) {
   s += "heartbeat_ms = " + std::to_string(r.heartbeat_ms) + "\n";
   s += std::string("done = ") + (r.done ? "true" : "false") + "\n";
   s += std::string("reached = ") + (r.reached ? "true" : "false") + "\n";
+  if (!r.stop.empty()) s += "stop = " + r.stop + "\n";
   return s;
 }
 
@@ -188,6 +189,10 @@ expected<replica_record> decode_record(const std::string& text,
     } else if (k == "done" || k == "reached") {
       ok = v == "true" || v == "false";
       (k == "done" ? r.done : r.reached) = v == "true";
+    } else if (k == "stop") {
+      ok = v == "target" || v == "max_epochs" || v == "max_seconds" ||
+           v == "interrupted" || v == "failed";
+      r.stop = v;
     }  // unknown keys: written by a newer version, ignored
     if (!ok) {
       return make_error(errc::data_loss, "'" + key + "', " + k + ": '" + v +

@@ -54,6 +54,9 @@ struct replica_record {
   std::int64_t heartbeat_ms = 0;  ///< Unix time of the write, milliseconds
   bool done = false;              ///< finished (target, epochs or stop)
   bool reached = false;           ///< the target accuracy was reached
+  /// Why it stopped, once done: "target", "max_epochs", "max_seconds",
+  /// "interrupted" or "failed"; empty while it runs.
+  std::string stop;
 };
 
 [[nodiscard]] std::string encode_record(const replica_record& r);

@@ -56,6 +56,8 @@ std::string job_status_json(const std::string& job, const job_status& s,
         static_cast<double>(now_ms - r->heartbeat_ms) / 1000.0;
     w["done"] = r->done;
     w["reached"] = r->reached;
+    w["stop"] = r->stop.empty() ? boost::json::value(nullptr)
+                                : boost::json::value(r->stop);
     workers.emplace_back(std::move(w));
   }
   o["workers"] = std::move(workers);
