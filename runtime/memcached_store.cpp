@@ -180,6 +180,7 @@ class memcached_store final : public parameter_store {
     s.blocks_restored = restored_.load();
     s.push_reads_skipped = reads_skipped_.load();
     s.push_blocks_combined = combined_.load();
+    s.server_retries = server_retries_.load();
     s.servers_failed_over = failed_over_.load();
     return s;
   }
@@ -247,6 +248,7 @@ class memcached_store final : public parameter_store {
       };
       co_await coro::on_pool(calls_.get_executor(), run);
       if (*r || r->error().code != errc::unavailable) co_return std::move(*r);
+      server_retries_.fetch_add(1, std::memory_order_relaxed);
       if (clock_type::now() + backoff <= deadline) {
         co_await coro::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
@@ -769,6 +771,7 @@ class memcached_store final : public parameter_store {
   std::atomic<std::uint64_t> not_modified_{0}, failed_over_{0};
   std::atomic<std::uint64_t> sent_{0}, received_{0}, cas_retries_{0};
   std::atomic<std::uint64_t> restored_{0}, reads_skipped_{0}, combined_{0};
+  std::atomic<std::uint64_t> server_retries_{0};
   std::vector<std::unique_ptr<block_cache>> cache_;  ///< one per block
   std::vector<block_combiner> combiners_;  ///< one per block, io thread only
   // Last, in this order: the io thread stops before the call threads, and
