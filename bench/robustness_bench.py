@@ -58,7 +58,10 @@ def simulate(binary, args, extra, timeout):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode not in (0, 3):
         raise RunFailed(f"{' '.join(cmd[:2])} exited {p.returncode}: {tail(p.stderr, 4)}")
-    return json.loads(p.stdout)
+    r = json.loads(p.stdout)
+    # Builds before samples_to_target reported what they trained in all.
+    r.setdefault("samples_to_target", r["samples"] if r["reached"] else None)
+    return r
 
 
 def memcached_args(port, job):

@@ -78,8 +78,10 @@ def run_emnist(args, store, replicas, batch, port, job):
     if p.returncode not in (0, 3):
         raise RunFailed(f"emnist exited {p.returncode}: {tail(p.stderr)}")
     r = json.loads(p.stdout)
+    # Builds before samples_to_target reported what they trained in all.
+    samples = r.get("samples_to_target", r["samples"] if r["reached"] else None)
     return {"reached": r["reached"], "seconds": r["seconds_to_target"],
-            "samples": r["samples_to_target"], "trained": r["samples"],
+            "samples": samples, "trained": r["samples"],
             "samples_per_second": r["samples_per_second"],
             "evaluations": r["evaluations"], "accuracy": r["accuracy"],
             "pushes": r.get("pushes"), "pushes_applied": r.get("pushes_applied")}

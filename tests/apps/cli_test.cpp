@@ -160,3 +160,28 @@ TEST_CASE("cli: simulate on memcached, --resume, then status from the store") {
   auto embedded = run_emnist("status --job cli-job");
   CHECK(embedded.status == 2);
 }
+
+TEST_CASE("cli: config/default.toml as shipped, two replicas on memcached, reach 0.75 within three passes") {
+  // The shipped evaluation schedule (one evaluation per pass, eval_every =
+  // 0) and sync settings; only the data is the standard split, as this
+  // machine has the test file alone. Once in six runs such a job trained 20
+  // passes with no evaluation; now each pass ends with one.
+  emnist::test::memcached_server server;
+  for (int run = 0; run < 3; ++run) {
+    CAPTURE(run);
+    auto r = run_emnist(
+        "simulate --json --config '" + std::string(EMNIST_SOURCE_DIR) +
+            "/config/default.toml'" + data_option() +
+            " --set 'data.train=test[:100000]' --set 'data.eval=test[100000:]'"
+            " --set train.replicas=2 --set sync.store=memcached"
+            " --set 'sync.servers=[\"" + server.address() + "\"]'"
+            " --set sync.job=defaults-" + std::to_string(run),
+        /*stdout_only=*/true);
+    REQUIRE(r.status == 0);
+    const auto summary = boost::json::parse(r.out).as_object();
+    CHECK(summary.at("reached").as_bool());
+    CHECK(summary.at("stop_reason").as_string() == "target");
+    CHECK(summary.at("samples_to_target").as_int64() <= 330000);
+    CHECK(summary.at("evaluations").as_int64() >= 1);
+  }
+}
