@@ -372,8 +372,8 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
                  double sync_wait_seconds, double eval_wait_seconds) {
         auto& r = st->slot(id);
         r.done = true;
-        r.summary = {id,      epochs,           samples,
-                     seconds, sync_wait_seconds, eval_wait_seconds};
+        r.summary = {
+            id, epochs, samples, seconds, sync_wait_seconds, eval_wait_seconds};
         st->maybe_finish(self);
       },
       [self, st](failed_atom, const std::string& why) { st->fail(self, why); },

@@ -24,7 +24,9 @@ downpour_state::downpour_state(const downpour_settings& settings,
   }
 }
 
-store_request downpour_state::start() { return fetch(); }
+store_request downpour_state::start() {
+  return fetch();
+}
 
 bool downpour_state::too_stale() const {
   return settings_.max_staleness >= 0 &&
@@ -154,7 +156,9 @@ void downpour_state::fetched(std::span<const float> fetched,
   fresh_from_ = request_steps_;
 }
 
-void downpour_state::fetch_failed() { fetch_in_flight_ = false; }
+void downpour_state::fetch_failed() {
+  fetch_in_flight_ = false;
+}
 
 void downpour_state::apply(std::span<const float> fetched) {
   const float* s = fetched.data();

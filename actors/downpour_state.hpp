@@ -137,8 +137,8 @@ class downpour_state {
   bool pushed_valid_ = false;
   std::vector<std::uint32_t> free_buffers_;
 
-  bool started_ = false;     ///< the initial fetch arrived
-  bool push_due_ = false;    ///< a push waits for a free buffer
+  bool started_ = false;   ///< the initial fetch arrived
+  bool push_due_ = false;  ///< a push waits for a free buffer
   /// A fetch fell due while the push waited: it goes out with that push
   /// (alone it would read the whole model once more).
   bool fetch_wanted_ = false;
@@ -152,8 +152,9 @@ class downpour_state {
 
   std::uint64_t steps_ = 0;
   std::uint64_t steps_since_push_ = 0;
-  std::uint64_t request_steps_ = 0;  ///< steps when the fetch in flight was asked
-  std::uint64_t fresh_from_ = 0;     ///< ... and when the one behind L was
+  std::uint64_t request_steps_ =
+      0;                          ///< steps when the fetch in flight was asked
+  std::uint64_t fresh_from_ = 0;  ///< ... and when the one behind L was
 };
 
 }  // namespace emnist

@@ -41,7 +41,9 @@ bool eval_schedule::evaluated() {
   return true;
 }
 
-void eval_schedule::retry_later() { running_ = false; }
+void eval_schedule::retry_later() {
+  running_ = false;
+}
 
 bool eval_schedule::hold(std::uint64_t total) const {
   // Only while one runs: a failed one (blocks missing from the store) needs

@@ -62,7 +62,7 @@ struct simulation_result {
   /// Samples the job had trained when the evaluation that reached the
   /// target was asked for (those its parameters had seen).
   std::optional<std::uint64_t> samples_to_target;
-  double seconds = 0;                       ///< the whole training
+  double seconds = 0;  ///< the whole training
   double load_seconds = 0;
   std::uint32_t replicas = 0;
   std::uint64_t samples = 0;

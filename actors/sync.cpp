@@ -95,17 +95,17 @@ struct sync_session::core : std::enable_shared_from_this<core> {
                   });
     } else if (const auto* pf = std::get_if<push_fetch_op>(&op)) {
       const std::uint32_t index = pf->buffer;
-      store.push_and_fetch(
-          ctx->push_buffers[index], ctx->fetch_buffer,
-          [self, index](expected<std::uint64_t> r) {
-            // Compute sees what it asked for: the push's reply, then the
-            // fetch's.
-            caf::anon_send<urgent>(self->compute, pushed_atom::value, index,
-                                   code_of(r ? nullptr : &r.error()),
-                                   r ? std::string{} : r.error().message);
-            self->reply_fetched(r);
-            self->start_next();
-          });
+      store.push_and_fetch(ctx->push_buffers[index], ctx->fetch_buffer,
+                           [self, index](expected<std::uint64_t> r) {
+                             // Compute sees what it asked for: the push's
+                             // reply, then the fetch's.
+                             caf::anon_send<urgent>(
+                                 self->compute, pushed_atom::value, index,
+                                 code_of(r ? nullptr : &r.error()),
+                                 r ? std::string{} : r.error().message);
+                             self->reply_fetched(r);
+                             self->start_next();
+                           });
     } else {
       store.restore(ctx->restore_buffer, [self](expected<void> r) {
         caf::anon_send<urgent>(self->compute, restored_atom::value,
@@ -131,7 +131,9 @@ sync_session::sync_session(std::shared_ptr<replica_context> ctx,
   core_->compute = std::move(compute);
 }
 
-void sync_session::push(std::uint32_t buffer) { core_->submit(push_op{buffer}); }
+void sync_session::push(std::uint32_t buffer) {
+  core_->submit(push_op{buffer});
+}
 
 void sync_session::fetch(std::uint64_t known_version) {
   core_->submit(fetch_op{known_version});
@@ -142,6 +144,8 @@ void sync_session::push_and_fetch(std::uint32_t buffer,
   core_->submit(push_fetch_op{buffer, known_version});
 }
 
-void sync_session::restore() { core_->submit(restore_op{}); }
+void sync_session::restore() {
+  core_->submit(restore_op{});
+}
 
 }  // namespace emnist

@@ -102,13 +102,12 @@ int run_simulate(const simulate_options& o) {
               ? std::string("interrupted")
               : "every replica did its passes (train.max_epochs = " +
                     std::to_string(cfg->train.max_epochs) + ")";
-      std::fprintf(stderr,
-                   "emnist: target %.4f not reached: accuracy %.4f after "
-                   "%.3f s and %llu evaluations; %s\n",
-                   cfg->train.target_accuracy, result->accuracy,
-                   result->seconds,
-                   static_cast<unsigned long long>(result->evaluations),
-                   why.c_str());
+      std::fprintf(
+          stderr,
+          "emnist: target %.4f not reached: accuracy %.4f after "
+          "%.3f s and %llu evaluations; %s\n",
+          cfg->train.target_accuracy, result->accuracy, result->seconds,
+          static_cast<unsigned long long>(result->evaluations), why.c_str());
     }
   }
   return result->reached ? exit_ok : exit_not_reached;

@@ -63,13 +63,20 @@ options parse(int argc, char** argv) {
       }
       return static_cast<std::size_t>(n);
     };
-    if (flag == "--data") o.data = value;
-    else if (flag == "--steps") o.steps = number();
-    else if (flag == "--rounds") o.rounds = number();
-    else if (flag == "--batch") o.batch = number();
-    else if (flag == "--hidden") o.hidden = number();
-    else if (flag == "--only") o.only = value;
-    else usage(("unknown option " + flag).c_str());
+    if (flag == "--data")
+      o.data = value;
+    else if (flag == "--steps")
+      o.steps = number();
+    else if (flag == "--rounds")
+      o.rounds = number();
+    else if (flag == "--batch")
+      o.batch = number();
+    else if (flag == "--hidden")
+      o.hidden = number();
+    else if (flag == "--only")
+      o.only = value;
+    else
+      usage(("unknown option " + flag).c_str());
   }
   return o;
 }
@@ -93,7 +100,8 @@ prepared prepare(const data_view& train, std::size_t batch, std::size_t count) {
       const std::size_t i = random() % train.size();
       images[r] = train.image(i);
       labels[r] = train.label(i);
-      to_float(images[r], train.features(), dense.data() + r * train.features());
+      to_float(images[r], train.features(),
+               dense.data() + r * train.features());
     }
     x.assign(images.data(), batch, train.features());
     p.sparse.push_back(std::move(x));
@@ -116,7 +124,8 @@ int main(int argc, char** argv) {
   auto eval = parse_slice("test[100000:]");
   auto data = load_job_data({o.data, "bymerge", *slice, *eval});
   if (!data) {
-    std::fprintf(stderr, "emnist_kernel_bench: %s\n", data.error().message.c_str());
+    std::fprintf(stderr, "emnist_kernel_bench: %s\n",
+                 data.error().message.c_str());
     return 2;
   }
   const mlp_shape shape{data->features, o.hidden, data->classes};
@@ -141,7 +150,8 @@ int main(int argc, char** argv) {
     std::erase_if(variants, [&](const variant& v) {
       return (v.isa ? kernels::isa_name(*v.isa) : "dense") != o.only;
     });
-    if (variants.empty()) usage(("--only " + o.only + ": no such variant here").c_str());
+    if (variants.empty())
+      usage(("--only " + o.only + ": no such variant here").c_str());
   }
 
   std::vector<float> params(shape.size());
@@ -156,11 +166,12 @@ int main(int argc, char** argv) {
       for (std::size_t s = 0; s < o.steps; ++s) {
         const std::size_t b = s % batches.sparse.size();
         if (v.isa) {
-          trainer.step(params, batches.sparse[b], batches.labels[b].data(), 0.1f);
+          trainer.step(params, batches.sparse[b], batches.labels[b].data(),
+                       0.1f);
         } else {
           math::train_step<float>(shape, params.data(), batches.dense[b].data(),
-                                  batches.labels[b].data(), mask.data(), o.batch,
-                                  work, 0.1f);
+                                  batches.labels[b].data(), mask.data(),
+                                  o.batch, work, 0.1f);
         }
       }
       const double seconds =
@@ -191,9 +202,9 @@ int main(int argc, char** argv) {
           std::chrono::duration<double>(clock_type::now() - t0).count());
     }
   }
-  std::printf("%-22s %14s %10s   (%zu rounds of %zu steps, batch %zu, hidden %zu)\n",
-              "variant", "samples/s", "vs peer", o.rounds, o.steps, o.batch,
-              o.hidden);
+  std::printf(
+      "%-22s %14s %10s   (%zu rounds of %zu steps, batch %zu, hidden %zu)\n",
+      "variant", "samples/s", "vs peer", o.rounds, o.steps, o.batch, o.hidden);
   for (const auto& v : variants) {
     std::printf("%-22s %14.0f %9.2fx\n", v.name.c_str(), median(v.rates),
                 peer > 0 ? median(v.rates) / peer : 0.0);
@@ -206,8 +217,8 @@ int main(int argc, char** argv) {
   mlp_evaluator evaluator(shape, 256);
   for (std::size_t round = 0; round < o.rounds; ++round) {
     const auto t0 = clock_type::now();
-    const auto correct = evaluator.count_correct(initial, data->eval, 0,
-                                                 data->eval.size());
+    const auto correct =
+        evaluator.count_correct(initial, data->eval, 0, data->eval.size());
     eval_rates.push_back(
         static_cast<double>(data->eval.size()) /
         std::chrono::duration<double>(clock_type::now() - t0).count());

@@ -91,8 +91,7 @@ float mlp_trainer::step(std::span<float> params, const sparse_batch& x,
   const float loss = math::hidden_and_output_step<float>(
       shape_, w1 + shape_.w1_size(), labels, draw_mask(), batch_, work,
       learning_rate);
-  kernels::first_layer_update(x, work.dhidden.data(), h, learning_rate,
-                                       w1);
+  kernels::first_layer_update(x, work.dhidden.data(), h, learning_rate, w1);
   return loss;
 }
 

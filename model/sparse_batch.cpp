@@ -59,8 +59,8 @@ void sparse_batch::reserve(std::size_t max_rows, std::size_t feature_count) {
   slot_next_.resize(feature_count);
 }
 
-void sparse_batch::assign_rows(const std::uint8_t* const* images,
-                               std::size_t n, std::size_t feature_count) {
+void sparse_batch::assign_rows(const std::uint8_t* const* images, std::size_t n,
+                               std::size_t feature_count) {
   rows = n;
   features = feature_count;
   row_starts.resize(n + 1);  // within the reserved capacity

@@ -55,7 +55,6 @@ struct sparse_batch {
 
  private:
   std::vector<std::uint32_t> slot_next_;  ///< per pixel, while assigning
-
 };
 
 }  // namespace emnist

@@ -81,9 +81,12 @@ std::string supported_list() {
 
 const char* isa_name(isa i) {
   switch (i) {
-    case isa::sse2: return "sse2";
-    case isa::avx2: return "avx2";
-    case isa::avx512: return "avx512";
+    case isa::sse2:
+      return "sse2";
+    case isa::avx2:
+      return "avx2";
+    case isa::avx512:
+      return "avx512";
   }
   return "?";
 }
@@ -103,14 +106,17 @@ std::vector<isa> supported_isas() {
   return out;
 }
 
-isa active_isa() { return current().which; }
+isa active_isa() {
+  return current().which;
+}
 
 expected<void> use_isa(isa i) {
   if (!processor_has(i)) {
     return make_error(errc::invalid_argument,
                       std::string("kernels '") + isa_name(i) +
                           "': this processor does not support them (it "
-                          "runs: " + supported_list() + ")");
+                          "runs: " +
+                          supported_list() + ")");
   }
   for (const auto& v : variants) {
     if (v.which == i) chosen.store(&v, std::memory_order_relaxed);
@@ -126,10 +132,12 @@ expected<void> select_isa_from_environment() {
     return make_error(errc::invalid_argument,
                       std::string("EMNIST_KERNELS='") + name +
                           "': expected sse2, avx2 or avx512 (this processor "
-                          "runs: " + supported_list() + ")");
+                          "runs: " +
+                          supported_list() + ")");
   }
   if (auto r = use_isa(*i); !r) {
-    return make_error(errc::invalid_argument, "EMNIST_KERNELS: " + r.error().message);
+    return make_error(errc::invalid_argument,
+                      "EMNIST_KERNELS: " + r.error().message);
   }
   return {};
 }

@@ -53,11 +53,11 @@ inline std::size_t padded(std::size_t h) {
 /// the lanes (C - 1) lanes ... C lanes - 1 of an activation row, and back.
 /// (An activation row has room: hp >= lanes C, as hp is a multiple of 16.)
 struct tail_map {
-  bool shifted;       ///< h is not a multiple of lanes
-  ivec to_padded;     ///< lane j takes loaded lane j + s
-  vec padded_mask;    ///< 1 for the real columns, 0 past h
-  ivec to_row;        ///< lane j takes padded lane j - s
-  vec row_mask;       ///< 0 for lanes that belong to the chunk before
+  bool shifted;     ///< h is not a multiple of lanes
+  ivec to_padded;   ///< lane j takes loaded lane j + s
+  vec padded_mask;  ///< 1 for the real columns, 0 past h
+  ivec to_row;      ///< lane j takes padded lane j - s
+  vec row_mask;     ///< 0 for lanes that belong to the chunk before
   tail_map(std::size_t h, int chunks) {
     const int s = lanes * chunks - static_cast<int>(h);  // 0 .. lanes - 1
     shifted = s != 0;
@@ -121,7 +121,8 @@ void update_chunks(const sparse_view& x, const float* dz, std::size_t h,
       updated[c] = load(row + lanes * c) - learning_rate * acc[c];
     }
     vec last = acc[C - 1];
-    if (tail.shifted) last = __builtin_shuffle(last, tail.to_row) * tail.row_mask;
+    if (tail.shifted)
+      last = __builtin_shuffle(last, tail.to_row) * tail.row_mask;
     // The last chunk ends at h; its first lanes overlap chunk C - 2 and
     // keep their old values here, so it is stored first and chunk C - 2
     // overwrites them with the updated ones.
@@ -191,8 +192,7 @@ void update_with(int chunks, const sparse_view& x, const float* dz,
 
 }  // namespace
 
-void forward(const sparse_view& x, const float* w1, std::size_t h,
-             float* out) {
+void forward(const sparse_view& x, const float* w1, std::size_t h, float* out) {
   const int chunks = chunk_count(h);
   if (chunks == 0) return forward_any(x, w1, h, out);
   forward_with<1>(chunks, x, w1, h, out);

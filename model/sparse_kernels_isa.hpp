@@ -28,8 +28,8 @@ struct sparse_view {
 
 using forward_fn = void (*)(const sparse_view& x, const float* w1,
                             std::size_t h, float* out);
-using update_fn = void (*)(const sparse_view& x, const float* dz,
-                           std::size_t h, float learning_rate, float* w1);
+using update_fn = void (*)(const sparse_view& x, const float* dz, std::size_t h,
+                           float learning_rate, float* w1);
 
 namespace sse2 {
 void forward(const sparse_view& x, const float* w1, std::size_t h, float* out);

@@ -3,14 +3,13 @@
 #include "runtime/config.hpp"
 
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <functional>
 #include <sstream>
-#include <unistd.h>
-
 #include <variant>
 
 #include "model/data_files.hpp"

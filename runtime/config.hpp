@@ -60,16 +60,16 @@ struct sync_config {
   std::int64_t fetch_every = 2;
   std::int64_t max_staleness = -1;  ///< own steps past a fetch; -1: any
   std::int64_t push_every = 2;
-  std::string push_backlog = "coalesce";  ///< "coalesce" or "wait"
+  std::string push_backlog = "coalesce";    ///< "coalesce" or "wait"
   std::string push_reads = "when_changed";  ///< or "always"
 };
 
 struct actors_config {
-  std::int64_t prefetch = 16;   ///< loader -> compute queue bound
-  std::int64_t push_queue = 1;  ///< compute -> sync deltas in flight
+  std::int64_t prefetch = 16;          ///< loader -> compute queue bound
+  std::int64_t push_queue = 1;         ///< compute -> sync deltas in flight
   std::int64_t scheduler_threads = 0;  ///< every actor's threads; 0: cores
-  std::int64_t report_every = 8;  ///< steps between progress reports
-  std::int64_t eval_chunk = 256;  ///< rows per evaluator message
+  std::int64_t report_every = 8;       ///< steps between progress reports
+  std::int64_t eval_chunk = 256;       ///< rows per evaluator message
 };
 
 /// `emnist serve`: the HTTP entrypoint of the OpenFaaS functions.

@@ -27,8 +27,7 @@ constexpr std::uint32_t polynomial = 0x82f63b78u;  // reflected Castagnoli
     std::array<std::uint32_t, 256> out{};
     for (std::uint32_t i = 0; i < 256; ++i) {
       std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k)
-        c = (c >> 1) ^ (polynomial & (0u - (c & 1u)));
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (polynomial & (0u - (c & 1u)));
       out[i] = c;
     }
     return out;

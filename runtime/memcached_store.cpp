@@ -79,8 +79,8 @@ class memcached_store final : public parameter_store {
     // start, those that did are stopped before the error goes on.
     try {
       io_thread_ = std::thread([this] { io_.run(); });
-      for (std::size_t i = 0;
-           i < std::max<std::size_t>(options_.io_threads, 1); ++i) {
+      for (std::size_t i = 0; i < std::max<std::size_t>(options_.io_threads, 1);
+           ++i) {
         call_threads_.emplace_back([this] { calls_.run(); });
       }
     } catch (...) {
@@ -309,10 +309,10 @@ class memcached_store final : public parameter_store {
       // a restarted server hands the same tokens out again.
       if (route.instance != 0 && route.instance == cache.instance &&
           route.server == cache.server) {
-        const auto value = encode_block_sum(
-            {static_cast<std::uint32_t>(b), cache.version + pushes,
-             options_.job_tag, writer},
-            cached_payload(cache), part, c->value);
+        const auto value =
+            encode_block_sum({static_cast<std::uint32_t>(b),
+                              cache.version + pushes, options_.job_tag, writer},
+                             cached_payload(cache), part, c->value);
         auto token = c.cas_value(keys_[b], value, cache.cas);
         cache.valid = false;
         if (token) {
@@ -344,10 +344,10 @@ class memcached_store final : public parameter_store {
       return {};
     }
     version = block->version + pushes;
-    const auto value = encode_block_sum(
-        {static_cast<std::uint32_t>(b), block->version + pushes, options_.job_tag,
-         writer},
-        block->payload, part, c->value);
+    const auto value =
+        encode_block_sum({static_cast<std::uint32_t>(b),
+                          block->version + pushes, options_.job_tag, writer},
+                         block->payload, part, c->value);
     auto token = c.cas_value(keys_[b], value, v->cas);
     if (!token) return token.error();
     sent_.fetch_add(value.size(), std::memory_order_relaxed);
@@ -375,8 +375,8 @@ class memcached_store final : public parameter_store {
   /// Makes the value just written from `c.value` the cache's (by swapping
   /// buffers: no copy).
   static void keep(block_cache& cache, memcached_pool::connection& c,
-                   std::size_t length, std::uint64_t version,
-                   std::uint64_t cas, memcached_pool::lease::route route) {
+                   std::size_t length, std::uint64_t version, std::uint64_t cas,
+                   memcached_pool::lease::route route) {
     std::swap(cache.value, c.value);
     cache.length = length;
     cache.version = version;
@@ -427,7 +427,8 @@ class memcached_store final : public parameter_store {
     asio::steady_timer wake(io_, asio::steady_timer::time_point::max());
     block_push me;
     me.delta = delta.subspan(begin, floats_in(b));
-    me.out = out.empty() ? std::span<float>{} : out.subspan(begin, floats_in(b));
+    me.out =
+        out.empty() ? std::span<float>{} : out.subspan(begin, floats_in(b));
     me.writer = writer;
     me.wake = &wake;
     auto& combiner = combiners_[b];
@@ -479,7 +480,8 @@ class memcached_store final : public parameter_store {
       combiner.out.resize(any_out ? n : 0);
       out = combiner.out;
       // The round's own id: a retry after a lost reply must not add it twice.
-      writer = writer_base_ + writer_seq_.fetch_add(1, std::memory_order_relaxed);
+      writer =
+          writer_base_ + writer_seq_.fetch_add(1, std::memory_order_relaxed);
     }
     std::uint64_t version = 0;
     std::optional<expected<void>> outcome;
@@ -505,12 +507,9 @@ class memcached_store final : public parameter_store {
 
   /// add_to_block, again on a CAS conflict (another writer came in between
   /// the read and the write), with a short backoff.
-  awaitable<expected<void>> add_with_retries(std::size_t b,
-                                             std::span<const float> part,
-                                             std::uint64_t writer,
-                                             std::uint64_t pushes,
-                                             std::span<float> out,
-                                             std::uint64_t& version) {
+  awaitable<expected<void>> add_with_retries(
+      std::size_t b, std::span<const float> part, std::uint64_t writer,
+      std::uint64_t pushes, std::span<float> out, std::uint64_t& version) {
     auto attempt = [&] {
       return add_to_block(b, part, writer, pushes, out, version);
     };

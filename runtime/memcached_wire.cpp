@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 
@@ -45,7 +45,8 @@ void put64(std::byte* p, std::uint64_t v) {
 }
 std::uint64_t get_be(const std::byte* p, int n) {
   std::uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = (v << 8) | std::to_integer<std::uint64_t>(p[i]);
+  for (int i = 0; i < n; ++i)
+    v = (v << 8) | std::to_integer<std::uint64_t>(p[i]);
   return v;
 }
 
@@ -71,22 +72,45 @@ std::string errno_text(int e) {
 
 std::string describe(wire_status s) {
   char code[16];
-  std::snprintf(code, sizeof code, "status 0x%04x",
-                static_cast<unsigned>(s));
+  std::snprintf(code, sizeof code, "status 0x%04x", static_cast<unsigned>(s));
   const char* what = "unknown";
   switch (s) {
-    case wire_status::ok: what = "ok"; break;
-    case wire_status::not_found: what = "not found"; break;
-    case wire_status::exists: what = "exists (changed since read)"; break;
-    case wire_status::too_large: what = "value too large"; break;
-    case wire_status::invalid_arguments: what = "invalid arguments"; break;
-    case wire_status::not_stored: what = "not stored"; break;
-    case wire_status::unknown_command: what = "unknown command"; break;
-    case wire_status::out_of_memory: what = "out of memory"; break;
-    case wire_status::not_supported: what = "not supported"; break;
-    case wire_status::internal_error: what = "internal error"; break;
-    case wire_status::busy: what = "busy"; break;
-    case wire_status::temporary_failure: what = "temporary failure"; break;
+    case wire_status::ok:
+      what = "ok";
+      break;
+    case wire_status::not_found:
+      what = "not found";
+      break;
+    case wire_status::exists:
+      what = "exists (changed since read)";
+      break;
+    case wire_status::too_large:
+      what = "value too large";
+      break;
+    case wire_status::invalid_arguments:
+      what = "invalid arguments";
+      break;
+    case wire_status::not_stored:
+      what = "not stored";
+      break;
+    case wire_status::unknown_command:
+      what = "unknown command";
+      break;
+    case wire_status::out_of_memory:
+      what = "out of memory";
+      break;
+    case wire_status::not_supported:
+      what = "not supported";
+      break;
+    case wire_status::internal_error:
+      what = "internal error";
+      break;
+    case wire_status::busy:
+      what = "busy";
+      break;
+    case wire_status::temporary_failure:
+      what = "temporary failure";
+      break;
   }
   return std::string(code) + ": " + what;
 }
@@ -98,7 +122,9 @@ wire_connection::wire_connection(std::string host, std::uint16_t port,
       server_(host_ + ":" + std::to_string(port)),
       timeout_(timeout) {}
 
-wire_connection::~wire_connection() { close(); }
+wire_connection::~wire_connection() {
+  close();
+}
 
 void wire_connection::close() {
   if (fd_ >= 0) ::close(fd_);
@@ -124,8 +150,8 @@ expected<void> wire_connection::connect() {
   }
   std::string why = "no address";
   for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
-                            a->ai_protocol);
+    const int fd =
+        ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) {
       why = errno_text(errno);
       continue;
@@ -140,8 +166,8 @@ expected<void> wire_connection::connect() {
       for (;;) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        rc = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(
-                               left.count(), 0)));
+        rc = ::poll(&p, 1,
+                    static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
         if (rc >= 0 || errno != EINTR) break;
       }
       if (rc <= 0) {
@@ -254,8 +280,8 @@ expected<void> wire_connection::send_request(std::uint8_t opcode,
   header[1] = std::byte{opcode};
   put16(&header[2], static_cast<std::uint16_t>(key.size()));
   header[4] = std::byte(extras.size());
-  put32(&header[8], static_cast<std::uint32_t>(extras.size() + key.size() +
-                                               value.size()));
+  put32(&header[8],
+        static_cast<std::uint32_t>(extras.size() + key.size() + value.size()));
   put32(&header[12], opaque);
   put64(&header[16], cas);
 
@@ -307,8 +333,9 @@ expected<wire_connection::reply_header> wire_connection::read_header(
   if (reply[0] != std::byte{response_magic} || reply[1] != std::byte{opcode} ||
       get_be(&reply[12], 4) != opaque ||
       h.key_length + h.extras_length > h.body) {
-    return failed("garbled reply (not a binary-protocol response to this "
-                  "request)");
+    return failed(
+        "garbled reply (not a binary-protocol response to this "
+        "request)");
   }
   return h;
 }

@@ -5,8 +5,8 @@
 set -euo pipefail
 
 packages=(
-  # toolchain
-  g++ cmake make pkg-config ccache
+  # toolchain (clang-format: the house style, scripts/check-format.sh)
+  g++ cmake make pkg-config ccache clang-format-14
   # libraries (Debian's packages only; see docs/architecture.md)
   libboost1.81-dev libboost-system1.81-dev libboost-json1.81-dev
   libcaf-dev libeigen3-dev libmemcached-dev doctest-dev libtomlplusplus-dev

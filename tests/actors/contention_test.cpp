@@ -43,7 +43,8 @@ class busy_neighbours {
 
 }  // namespace
 
-TEST_CASE("contention: two busy neighbours, twenty runs on memcached, none fails") {
+TEST_CASE(
+    "contention: two busy neighbours, twenty runs on memcached, none fails") {
   test::memcached_server server;
   const auto& data = test::bymerge_data(20000);  // loaded before the load
   busy_neighbours neighbours(2);

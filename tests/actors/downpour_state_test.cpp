@@ -32,7 +32,8 @@ void train(downpour_state& d, float by) {
 
 }  // namespace
 
-TEST_CASE("downpour_state: one replica is plain SGD, and the store gets it all") {
+TEST_CASE(
+    "downpour_state: one replica is plain SGD, and the store gets it all") {
   fake_store store{std::vector<float>(4, 10.0f)};
   std::vector<std::vector<float>> buffers(1, std::vector<float>(4));
   downpour_settings settings;  // push and fetch every 2 steps
@@ -68,7 +69,8 @@ TEST_CASE("downpour_state: one replica is plain SGD, and the store gets it all")
   }
 }
 
-TEST_CASE("downpour_state: a fetch keeps the replica's own pushes and pending work") {
+TEST_CASE(
+    "downpour_state: a fetch keeps the replica's own pushes and pending work") {
   fake_store store{std::vector<float>(3, 0.0f)};
   std::vector<std::vector<float>> buffers(3, std::vector<float>(3));
   downpour_settings settings;
@@ -120,7 +122,9 @@ TEST_CASE("downpour_state: a fetch keeps the replica's own pushes and pending wo
   CHECK(d.idle());
 }
 
-TEST_CASE("downpour_state: staleness is counted in steps, and a wait asks for the fetch") {
+TEST_CASE(
+    "downpour_state: staleness is counted in steps, and a wait asks for the "
+    "fetch") {
   fake_store store{std::vector<float>(2, 0.0f)};
   std::vector<std::vector<float>> buffers(1, std::vector<float>(2));
   downpour_settings settings;
@@ -152,7 +156,8 @@ TEST_CASE("downpour_state: staleness is counted in steps, and a wait asks for th
   CHECK(d.may_train());
 }
 
-TEST_CASE("downpour_state: a push due with every buffer out coalesces, or waits") {
+TEST_CASE(
+    "downpour_state: a push due with every buffer out coalesces, or waits") {
   for (const bool coalesce : {true, false}) {
     CAPTURE(coalesce);
     fake_store store{std::vector<float>(2, 0.0f)};

@@ -14,7 +14,7 @@ TEST_CASE("eval_schedule: due every period of steps, one at a time") {
   CHECK(s.running());
   CHECK_FALSE(s.progress(150));
   CHECK_FALSE(s.progress(210));  // 200 fell due while one runs: it waits
-  CHECK(s.evaluated());  // ...and starts when that one ends
+  CHECK(s.evaluated());          // ...and starts when that one ends
   CHECK(s.running());
   CHECK_FALSE(s.evaluated());  // nothing else owed
   CHECK_FALSE(s.running());
@@ -31,13 +31,14 @@ TEST_CASE("eval_schedule: a jump over several due points owes one evaluation") {
   CHECK(s.progress(1500));
 }
 
-TEST_CASE("eval_schedule: replicas hold a whole period past an owed evaluation") {
+TEST_CASE(
+    "eval_schedule: replicas hold a whole period past an owed evaluation") {
   eval_schedule s(100, 0);
   CHECK(s.progress(100));
   CHECK_FALSE(s.hold(150));
   CHECK_FALSE(s.hold(199));
   CHECK_FALSE(s.progress(200));  // due at 200, but one runs
-  CHECK(s.hold(200));  // the evaluator is a whole period behind
+  CHECK(s.hold(200));            // the evaluator is a whole period behind
   CHECK_FALSE(s.progress(260));
   CHECK(s.hold(260));
   // It ends; the one due at 200 starts at once, and holds from 300.
@@ -48,7 +49,8 @@ TEST_CASE("eval_schedule: replicas hold a whole period past an owed evaluation")
   CHECK_FALSE(s.hold(1000));
 }
 
-TEST_CASE("eval_schedule: a failed evaluation is asked for again, holding nobody") {
+TEST_CASE(
+    "eval_schedule: a failed evaluation is asked for again, holding nobody") {
   eval_schedule s(100, 0);
   CHECK(s.progress(120));
   s.retry_later();  // blocks missing: the replicas restore them

@@ -143,7 +143,7 @@ TEST_CASE("simulation: replicas on a real memcached server") {
     const auto block = static_cast<std::uint64_t>(cfg.sync.block_bytes) + 48;
     CHECK(r->sync.pushes > 20);
     CHECK(r->sync.bytes_received <= r->sync.bytes_sent + (others + 2) * model +
-                                         r->sync.cas_retries * block);
+                                        r->sync.cas_retries * block);
     CHECK(r->sync.pushes_applied == r->sync.pushes);
   }
   SUBCASE("pushes coalesce while the store is slower than compute") {
@@ -198,7 +198,9 @@ TEST_CASE("simulation: replicas on a real memcached server") {
   }
 }
 
-TEST_CASE("simulation: six replicas on memcached with the default sync reach the target") {
+TEST_CASE(
+    "simulation: six replicas on memcached with the default sync reach the "
+    "target") {
   // The prototype ran 1, 3 and 6 replicas on memcached. Six replicas whose
   // pushes coalesced behind a busy store, each a dozen steps stale, added up
   // to steps that overshot: the job ended near 0.1 after ten passes.
@@ -233,8 +235,8 @@ TEST_CASE("simulation: a slow evaluator holds training, never lags it") {
   cfg.train.target_accuracy = 1.0;  // runs every pass
   auto eval = parse_slice(cfg.data.eval);
   REQUIRE(eval.has_value());
-  auto loaded = load_job_data({test::data_dir(), "bymerge",
-                               *parse_slice(cfg.data.train), *eval});
+  auto loaded = load_job_data(
+      {test::data_dir(), "bymerge", *parse_slice(cfg.data.train), *eval});
   REQUIRE_MESSAGE(loaded.has_value(), loaded.error().message);
   auto r = run_simulation(cfg, *loaded);
   REQUIRE_MESSAGE(r.has_value(), r.error().message);

@@ -161,7 +161,9 @@ TEST_CASE("cli: simulate on memcached, --resume, then status from the store") {
   CHECK(embedded.status == 2);
 }
 
-TEST_CASE("cli: config/default.toml as shipped, two replicas on memcached, reach 0.75 within three passes") {
+TEST_CASE(
+    "cli: config/default.toml as shipped, two replicas on memcached, reach "
+    "0.75 within three passes") {
   // The shipped evaluation schedule (one evaluation per pass, eval_every =
   // 0) and sync settings; only the data is the standard split, as this
   // machine has the test file alone. Once in six runs such a job trained 20
@@ -174,8 +176,11 @@ TEST_CASE("cli: config/default.toml as shipped, two replicas on memcached, reach
             "/config/default.toml'" + data_option() +
             " --set 'data.train=test[:100000]' --set 'data.eval=test[100000:]'"
             " --set train.replicas=2 --set sync.store=memcached"
-            " --set 'sync.servers=[\"" + server.address() + "\"]'"
-            " --set sync.job=defaults-" + std::to_string(run),
+            " --set 'sync.servers=[\"" +
+            server.address() +
+            "\"]'"
+            " --set sync.job=defaults-" +
+            std::to_string(run),
         /*stdout_only=*/true);
     REQUIRE(r.status == 0);
     const auto summary = boost::json::parse(r.out).as_object();

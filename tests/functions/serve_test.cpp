@@ -277,7 +277,8 @@ TEST_CASE("serve: an async call posts its result to the callback URL") {
   CHECK(v.at("job").as_string() == "cb-job");
 }
 
-TEST_CASE("serve: SIGTERM while training saves progress, then a restart resumes") {
+TEST_CASE(
+    "serve: SIGTERM while training saves progress, then a restart resumes") {
   test::memcached_server mc;
   std::string job = "sigterm-job";
   double epochs_at_stop = 0;

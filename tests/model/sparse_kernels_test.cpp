@@ -31,7 +31,8 @@ sparse_batch real_batch(std::size_t rows, std::size_t first, bool with_blank,
   storage.clear();
   std::vector<const std::uint8_t*> images;
   for (std::size_t r = 0; r < rows; ++r) {
-    const std::uint8_t* img = data.train.image((first + 389 * r) % data.train.size());
+    const std::uint8_t* img =
+        data.train.image((first + 389 * r) % data.train.size());
     storage.emplace_back(img, img + 784);
   }
   if (with_blank) storage.back().assign(784, 0);
@@ -42,7 +43,8 @@ sparse_batch real_batch(std::size_t rows, std::size_t first, bool with_blank,
   return x;
 }
 
-std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float scale) {
+std::vector<float> random_floats(std::size_t n, std::uint64_t seed,
+                                 float scale) {
   rng r(seed);
   std::vector<float> v(n);
   for (auto& f : v) f = r.uniform(-scale, scale);
@@ -50,7 +52,8 @@ std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float scale)
 }
 
 /// Largest |a - b| relative to max(1, |b|).
-double worst_difference(const std::vector<float>& a, const std::vector<float>& b) {
+double worst_difference(const std::vector<float>& a,
+                        const std::vector<float>& b) {
   double worst = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
     const double d = std::abs(double(a[i]) - double(b[i])) /
@@ -67,8 +70,8 @@ TEST_CASE("sparse kernels: every variant equals the scalar reference") {
   std::vector<std::vector<std::uint8_t>> storage;
   // Below, at and past each vector width (4, 8, 16), the model's 100, and
   // past the register-blocked range (128).
-  const std::size_t hiddens[] = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33,
-                                 64, 100, 127, 128, 129, 200};
+  const std::size_t hiddens[] = {1,  3,  4,  5,  7,   8,   9,   15,  16,
+                                 17, 31, 33, 64, 100, 127, 128, 129, 200};
   for (const auto which : kernels::supported_isas()) {
     CAPTURE(kernels::isa_name(which));
     REQUIRE(kernels::use_isa(which));
@@ -107,7 +110,8 @@ TEST_CASE("sparse kernels: every variant equals the scalar reference") {
       for (const auto p : x.pixels) active[p] = true;
       for (std::size_t p = 0; p < 784; ++p) {
         if (active[p]) continue;
-        for (std::size_t j = 0; j < h; ++j) REQUIRE(updated[p * h + j] == w1[p * h + j]);
+        for (std::size_t j = 0; j < h; ++j)
+          REQUIRE(updated[p * h + j] == w1[p * h + j]);
       }
     }
   }
@@ -142,7 +146,8 @@ TEST_CASE("sparse kernels: every variant trains the same model") {
   }
 }
 
-TEST_CASE("sparse batch: rows and columns hold the same nonzeros as the images") {
+TEST_CASE(
+    "sparse batch: rows and columns hold the same nonzeros as the images") {
   std::vector<std::vector<std::uint8_t>> storage;
   const auto x = real_batch(32, 5, /*with_blank=*/true, storage);
   std::vector<float> by_rows(32 * 784, 0.0f), by_columns(32 * 784, 0.0f);
@@ -194,6 +199,7 @@ TEST_CASE("sparse kernels: choosing a variant by name") {
   if (supported.back() != kernels::isa::avx512) {
     auto refused = kernels::use_isa(kernels::isa::avx512);
     REQUIRE_FALSE(refused);
-    CHECK(refused.error().message.find("does not support") != std::string::npos);
+    CHECK(refused.error().message.find("does not support") !=
+          std::string::npos);
   }
 }

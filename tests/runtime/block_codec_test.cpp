@@ -48,7 +48,8 @@ TEST_CASE("block_codec: crc32c of long inputs matches the bitwise definition") {
     std::uint32_t c = ~0u;
     for (std::size_t i = 0; i < n; ++i) {
       c ^= p[i];
-      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
+      for (int k = 0; k < 8; ++k)
+        c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
     }
     return ~c;
   };
@@ -85,8 +86,8 @@ TEST_CASE("block_codec: a sum encoded into a reused buffer decodes exactly") {
   auto decoded = decode_block(base, {3, 3, 9}, "k");
   REQUIRE(decoded.has_value());
   const std::vector<float> delta = {0.5f, -2.0f, 1e-3f};
-  const auto sum = encode_block_sum({3, 6, 9, 0x77}, decoded->payload, delta,
-                                    buffer);
+  const auto sum =
+      encode_block_sum({3, 6, 9, 0x77}, decoded->payload, delta, buffer);
   CHECK(sum.size() == block_header_bytes + 3 * sizeof(float));
   CHECK(buffer.size() >= block_header_bytes + 100 * sizeof(float));
   auto r = decode_block(sum, {3, 3, 9}, "k");

@@ -3,14 +3,13 @@
 
 #include <doctest/doctest.h>
 #include <libmemcached/memcached.h>
-
 #include <sys/resource.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <future>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -142,7 +141,8 @@ TEST_CASE("memcached_store: a push reads a block only when another wrote it") {
   REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
   const auto read_once = a->stats().bytes_received;
   CHECK(a->stats().push_reads_skipped == 0);
-  for (int k = 0; k < 3; ++k) REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
+  for (int k = 0; k < 3; ++k)
+    REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
   CHECK(a->stats().bytes_received == read_once);
   CHECK(a->stats().push_reads_skipped == 9);
   CHECK(fresh == std::vector<float>(n, 5.0f));
