@@ -6,7 +6,7 @@
 #include "actors/eval_schedule.hpp"
 #include "actors/evaluator.hpp"
 #include "actors/replica.hpp"
-#include "runtime/job_state.hpp"
+#include "runtime/store/job_state.hpp"
 
 namespace emnist {
 namespace {

@@ -21,7 +21,7 @@
 #include "actors/messages.hpp"
 #include "actors/simulation.hpp"
 #include "model/mlp.hpp"
-#include "runtime/job_state.hpp"
+#include "runtime/store/job_state.hpp"
 
 namespace emnist {
 

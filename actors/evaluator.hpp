@@ -12,7 +12,7 @@
 #include "actors/messages.hpp"
 #include "model/dataset.hpp"
 #include "model/mlp.hpp"
-#include "runtime/parameter_store.hpp"
+#include "runtime/store/parameter_store.hpp"
 
 namespace emnist {
 

@@ -10,9 +10,9 @@
 #include "model/dataset.hpp"
 #include "model/mlp.hpp"
 #include "model/sparse_batch.hpp"
-#include "runtime/config.hpp"
-#include "runtime/job_state.hpp"
-#include "runtime/parameter_store.hpp"
+#include "runtime/config/config.hpp"
+#include "runtime/store/job_state.hpp"
+#include "runtime/store/parameter_store.hpp"
 
 namespace emnist {
 

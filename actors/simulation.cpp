@@ -7,8 +7,8 @@
 #include "actors/coordinator.hpp"
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
-#include "runtime/job_state.hpp"
-#include "runtime/store_factory.hpp"
+#include "runtime/store/job_state.hpp"
+#include "runtime/store/store_factory.hpp"
 
 namespace emnist {
 namespace {

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "model/data_files.hpp"
-#include "model/expected.hpp"
-#include "runtime/config.hpp"
-#include "runtime/parameter_store.hpp"
+#include "base/expected.hpp"
+#include "runtime/config/config.hpp"
+#include "runtime/store/parameter_store.hpp"
 
 namespace emnist {
 

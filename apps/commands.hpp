@@ -9,7 +9,7 @@
 #include <functional>
 #include <string>
 
-#include "model/expected.hpp"
+#include "base/expected.hpp"
 
 namespace CLI {
 class App;

@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "apps/commands.hpp"
-#include "runtime/data_fetch.hpp"
+#include "runtime/data/data_fetch.hpp"
 
 namespace emnist::cli {
 namespace {

@@ -11,7 +11,7 @@
 #include "apps/config_options.hpp"
 #include "functions/function_service.hpp"
 #include "model/data_files.hpp"
-#include "runtime/http_server.hpp"
+#include "runtime/net/http_server.hpp"
 
 namespace emnist::cli {
 namespace {

@@ -9,7 +9,7 @@
 #include "apps/progress_display.hpp"
 #include "functions/summary_json.hpp"
 #include "model/data_files.hpp"
-#include "runtime/data_fetch.hpp"
+#include "runtime/data/data_fetch.hpp"
 
 namespace emnist::cli {
 namespace {

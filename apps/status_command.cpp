@@ -7,9 +7,9 @@
 
 #include "apps/commands.hpp"
 #include "apps/config_options.hpp"
-#include "runtime/job_state.hpp"
-#include "runtime/job_status_json.hpp"
-#include "runtime/store_factory.hpp"
+#include "runtime/store/job_state.hpp"
+#include "runtime/store/job_status_json.hpp"
+#include "runtime/store/store_factory.hpp"
 
 namespace emnist::cli {
 namespace {

@@ -17,11 +17,11 @@
 #include "functions/summary_json.hpp"
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
-#include "runtime/config_overrides.hpp"
-#include "runtime/http_client.hpp"
-#include "runtime/job_state.hpp"
-#include "runtime/job_status_json.hpp"
-#include "runtime/store_factory.hpp"
+#include "runtime/config/config_overrides.hpp"
+#include "runtime/net/http_client.hpp"
+#include "runtime/store/job_state.hpp"
+#include "runtime/store/job_status_json.hpp"
+#include "runtime/store/store_factory.hpp"
 
 namespace emnist {
 namespace {

@@ -30,9 +30,9 @@
 
 #include "functions/metrics.hpp"
 #include "model/data_files.hpp"
-#include "runtime/config.hpp"
-#include "runtime/http_server.hpp"
-#include "runtime/job_state.hpp"
+#include "runtime/config/config.hpp"
+#include "runtime/net/http_server.hpp"
+#include "runtime/store/job_state.hpp"
 
 namespace boost::asio {
 class thread_pool;

@@ -14,7 +14,7 @@
 #include <string>
 #include <tuple>
 
-#include "runtime/parameter_store.hpp"
+#include "runtime/store/parameter_store.hpp"
 
 namespace emnist {
 

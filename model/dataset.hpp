@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "model/expected.hpp"
+#include "base/expected.hpp"
 #include "model/idx_reader.hpp"
 #include "model/slice.hpp"
 

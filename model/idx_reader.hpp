@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "model/expected.hpp"
+#include "base/expected.hpp"
 
 namespace emnist {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "model/expected.hpp"
+#include "base/expected.hpp"
 
 namespace emnist {
 

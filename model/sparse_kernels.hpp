@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "model/expected.hpp"
+#include "base/expected.hpp"
 #include "model/sparse_batch.hpp"
 
 namespace emnist::kernels {

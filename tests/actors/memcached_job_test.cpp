@@ -10,8 +10,8 @@
 
 #include "actors/simulation.hpp"
 #include "model/mlp.hpp"
-#include "runtime/job_state.hpp"
-#include "runtime/store_factory.hpp"
+#include "runtime/store/job_state.hpp"
+#include "runtime/store/store_factory.hpp"
 #include "support/memcached_server.hpp"
 #include "test_support.hpp"
 

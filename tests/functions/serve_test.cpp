@@ -12,8 +12,8 @@
 #include <mutex>
 #include <thread>
 
-#include "runtime/http_client.hpp"
-#include "runtime/http_server.hpp"
+#include "runtime/net/http_client.hpp"
+#include "runtime/net/http_server.hpp"
 #include "support/memcached_server.hpp"
 #include "support/serve_process.hpp"
 #include "test_support.hpp"

@@ -1,0 +1,35 @@
+// A blocking HTTP/1.1 client for the few calls the functions make: the
+// fan-out of emnist-setup, a train function re-invoking itself, and the
+// callback of an asynchronous invocation. Call it from a worker thread,
+// never from an io thread or an actor.
+//
+//   auto r = http_request_to("POST",
+//       "http://gateway.openfaas:8080/async-function/emnist-train?job=j1",
+//       body, {{"Content-Type", "application/json"}},
+//       std::chrono::seconds(10));
+//   if (!r) log(r.error().message);          // names the URL
+//   else if (r->status != 202) log(r->body);
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/expected.hpp"
+
+namespace emnist {
+
+struct http_client_response {
+  int status = 0;
+  std::string body;
+};
+
+/// Sends one request to an "http://host[:port][/path][?query]" URL (no
+/// TLS) and reads the whole response, within `timeout` in all.
+[[nodiscard]] expected<http_client_response> http_request_to(
+    const std::string& method, const std::string& url, const std::string& body,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    std::chrono::milliseconds timeout);
+
+}  // namespace emnist

@@ -1,0 +1,337 @@
+// The HTTP server: an accept loop and one coroutine per connection on an
+// io_context of the server's own; requests go to the handler through an
+// asynchronous operation that its reply completes, from any thread.
+#include "runtime/net/http_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace emnist {
+
+const std::string* http_request::query_value(const std::string& name) const {
+  for (const auto& [k, v] : query) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+const std::string* http_request::header(const std::string& name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+http_response json_error(int status, const std::string& message,
+                         const std::string& field) {
+  boost::json::object o;
+  o["error"] = message;
+  o["field"] = field;
+  return {status, "application/json", boost::json::serialize(o), {}};
+}
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// Percent-decoding ('+' is a space in a query); false on a bad escape.
+bool url_decode(std::string_view in, std::string& out, bool plus_is_space) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int hi = hex_digit(in[i + 1]);
+      const int lo = hex_digit(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
+}
+
+/// Splits and decodes the request target; errors name the part.
+expected<void> parse_target(std::string_view target, http_request& req) {
+  const auto q = target.find('?');
+  if (!url_decode(target.substr(0, q), req.path, false)) {
+    return make_error(errc::invalid_argument, "path: bad percent-encoding");
+  }
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view part = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{}
+                                         : rest.substr(amp + 1);
+    if (part.empty()) continue;
+    const auto eq = part.find('=');
+    std::string key, value;
+    if (!url_decode(part.substr(0, eq), key, true) ||
+        (eq != std::string_view::npos &&
+         !url_decode(part.substr(eq + 1), value, true))) {
+      return make_error(
+          errc::invalid_argument,
+          "query: bad percent-encoding in '" + std::string(part) + "'");
+    }
+    req.query.emplace_back(std::move(key), std::move(value));
+  }
+  return {};
+}
+
+expected<tcp::endpoint> parse_listen(const std::string& text) {
+  const auto colon = text.rfind(':');
+  auto bad = [&](const std::string& why) {
+    return make_error(errc::invalid_argument,
+                      "http.listen: '" + text + "': " + why);
+  };
+  if (colon == std::string::npos) return bad("expected address:port");
+  unsigned port = 0;
+  const char* b = text.data() + colon + 1;
+  const char* e = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(b, e, port);
+  if (ec != std::errc{} || ptr != e || port > 65535) {
+    return bad("port must be 0-65535");
+  }
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  boost::system::error_code error;
+  const auto address = asio::ip::make_address(host, error);
+  if (error) return bad("not a numeric IP address");
+  return tcp::endpoint(address, static_cast<std::uint16_t>(port));
+}
+
+}  // namespace
+
+struct http_server::impl {
+  http_server_options options;
+  http_handler handler;
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<bool> stopping{false};
+  // Declared before the threads: they outlive the io_context's users.
+  asio::io_context io;
+  std::optional<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  std::mutex stop_mutex;
+
+  /// Hands `req` to the handler; completes with its reply, on the
+  /// connection's executor. A reply that never comes ends the connection
+  /// when the last copy of the callback goes.
+  template <class Token>
+  auto async_handle(http_request req, Token&& token) {
+    auto initiate = [this](auto done, http_request r) {
+      using done_type = decltype(done);
+      struct pending {
+        std::mutex mutex;
+        std::optional<done_type> done;
+      };
+      auto p = std::make_shared<pending>();
+      p->done.emplace(std::move(done));
+      http_reply reply = [p](http_response response) {
+        std::optional<done_type> d;
+        {
+          std::lock_guard guard(p->mutex);
+          if (!p->done) return;  // answered already
+          d.emplace(std::move(*p->done));
+          p->done.reset();
+        }
+        auto ex = asio::get_associated_executor(*d);
+        asio::post(
+            ex, [d = std::move(*d), response = std::move(response)]() mutable {
+              std::move(d)(std::move(response));
+            });
+      };
+      handler(std::move(r), std::move(reply));
+    };
+    return asio::async_initiate<Token, void(http_response)>(initiate, token,
+                                                            std::move(req));
+  }
+
+  awaitable<bool> write(beast::tcp_stream& stream, const http_response& r,
+                        bool keep_alive, unsigned version) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status),
+                                          version};
+    res.set(http::field::server, "emnist");
+    res.set(http::field::content_type, r.content_type);
+    for (const auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = r.body;
+    res.prepare_payload();
+    stream.expires_after(options.read_timeout);
+    auto [ec, n] =
+        co_await http::async_write(stream, res, asio::as_tuple(use_awaitable));
+    co_return !ec;
+  }
+
+  awaitable<void> session(beast::tcp_stream stream) {
+    beast::flat_buffer buffer;
+    bool first = true;
+    while (!stopping) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(options.max_body_bytes);
+      stream.expires_after(first ? options.read_timeout : options.idle_timeout);
+      first = false;
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser,
+                                               asio::as_tuple(use_awaitable));
+      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+          ec == beast::error::timeout || ec == asio::error::connection_reset ||
+          ec == asio::error::operation_aborted) {
+        break;
+      }
+      if (ec) {
+        const auto response =
+            ec == http::error::body_limit
+                ? json_error(413,
+                             "request body larger than http.max_body_bytes (" +
+                                 std::to_string(options.max_body_bytes) +
+                                 " bytes)",
+                             "body")
+                : json_error(400, "malformed request: " + ec.message(),
+                             "request");
+        co_await write(stream, response, false, 11);
+        break;
+      }
+      auto& msg = parser.get();
+      const bool keep_alive = msg.keep_alive();
+      const unsigned version = msg.version();
+      http_request req;
+      req.method = std::string(msg.method_string());
+      req.target = std::string(msg.target());
+      if (auto ok = parse_target(req.target, req); !ok) {
+        co_await write(stream, json_error(400, ok.error().message, "target"),
+                       false, version);
+        break;
+      }
+      for (const auto& f : msg) {
+        std::string name(f.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(c));
+        req.headers.emplace_back(std::move(name), std::string(f.value()));
+      }
+      req.body = std::move(msg.body());
+      ++in_flight;
+      struct done_guard {
+        std::atomic<std::size_t>& n;
+        ~done_guard() { --n; }
+      } guard{in_flight};
+      auto response = co_await async_handle(std::move(req), use_awaitable);
+      if (!co_await write(stream, response, keep_alive, version) ||
+          !keep_alive) {
+        break;
+      }
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] =
+          co_await acceptor->async_accept(asio::as_tuple(use_awaitable));
+      if (ec) {
+        if (stopping || !acceptor->is_open()) co_return;
+        continue;  // e.g. too many open files: try the next one
+      }
+      socket.set_option(tcp::no_delay(true));
+      asio::co_spawn(io, session(beast::tcp_stream(std::move(socket))),
+                     [](std::exception_ptr e) {
+                       if (!e) return;
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& x) {
+                         std::fprintf(stderr, "emnist: http connection: %s\n",
+                                      x.what());
+                       }
+                     });
+    }
+  }
+};
+
+http_server::http_server(http_server_options options, http_handler handler)
+    : impl_(std::make_unique<impl>()) {
+  impl_->options = std::move(options);
+  impl_->handler = std::move(handler);
+}
+
+http_server::~http_server() {
+  stop();
+}
+
+expected<std::uint16_t> http_server::start() {
+  auto endpoint = parse_listen(impl_->options.listen);
+  if (!endpoint) return endpoint.error();
+  boost::system::error_code ec;
+  impl_->acceptor.emplace(impl_->io);
+  impl_->acceptor->open(endpoint->protocol(), ec);
+  if (!ec) impl_->acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl_->acceptor->bind(*endpoint, ec);
+  if (!ec)
+    impl_->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(
+        errc::unavailable,
+        "http.listen: '" + impl_->options.listen + "': " + ec.message());
+  }
+  const auto port = impl_->acceptor->local_endpoint().port();
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  for (std::size_t i = 0;
+       i < std::max<std::size_t>(impl_->options.io_threads, 1); ++i) {
+    impl_->threads.emplace_back([this] { impl_->io.run(); });
+  }
+  return port;
+}
+
+void http_server::stop(std::chrono::milliseconds grace) {
+  std::lock_guard guard(impl_->stop_mutex);
+  if (impl_->threads.empty()) return;
+  impl_->stopping = true;
+  asio::post(impl_->io, [this] {
+    boost::system::error_code ignored;
+    if (impl_->acceptor) impl_->acceptor->close(ignored);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (impl_->in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  impl_->io.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+std::size_t http_server::in_flight() const {
+  return impl_->in_flight;
+}
+
+}  // namespace emnist

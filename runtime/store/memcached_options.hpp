@@ -1,0 +1,50 @@
+// The settings of a memcached store: its servers, the job's key namespace,
+// timeouts, and what to do when a server fails. Filled from the job's
+// configuration by runtime/config/store_options.hpp, or by hand in tests.
+//
+//   memcached_options o;
+//   o.servers = {"127.0.0.1:11211"};
+//   o.job = "j1";
+//   o.on_server_failure = server_failure_policy::failover;
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace emnist {
+
+/// Whether a push reads a block before adding its delta.
+enum class push_read_policy {
+  /// Only when the block changed since this store last wrote it: the cas
+  /// then carries the sum made on the store's own copy, and memcached
+  /// refuses it if another writer came in between (the push then reads).
+  when_changed,
+  always,  ///< gets before every cas
+};
+
+/// What to do when a server stays unreachable for `retry_for`.
+enum class server_failure_policy {
+  fail,      ///< the operation fails, naming the server: the job stops
+  failover,  ///< drop the server from the pool; its blocks are restored
+             ///< on the others from the replicas' copies
+};
+
+struct memcached_options {
+  std::vector<std::string> servers{"127.0.0.1:11211"};  ///< "host:port"
+  std::string job = "emnist";  ///< key namespace: [A-Za-z0-9_.-], 1-64
+  std::chrono::milliseconds timeout{1000};  ///< connect and poll timeout
+  /// How long an operation keeps retrying an unreachable server before
+  /// `on_server_failure` applies (a restart takes a moment).
+  std::chrono::milliseconds retry_for{5000};
+  server_failure_policy on_server_failure = server_failure_policy::fail;
+  std::size_t block_floats = 65536;  ///< 256 KiB of floats a block
+  std::uint64_t job_tag = 0;         ///< written in, and checked on, blocks
+  int max_cas_retries = 1000;        ///< conflicts before a push fails
+  std::size_t io_threads = 4;        ///< threads running libmemcached calls
+  push_read_policy push_reads = push_read_policy::when_changed;
+};
+
+}  // namespace emnist

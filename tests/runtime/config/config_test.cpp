@@ -1,0 +1,136 @@
+// Config loading: defaults, file, environment aliases, --set; every error
+// names the file and line (or the override) and the key.
+#include "runtime/config/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include "test_support.hpp"
+
+using namespace emnist;
+
+namespace {
+
+std::string config_error(const std::string& toml_text,
+                         std::vector<std::string> sets = {}) {
+  test::scratch_dir tmp;
+  const auto file = tmp.path() / "job.toml";
+  test::write_file(file, toml_text);
+  config_sources src;
+  src.file = file.string();
+  src.overrides = std::move(sets);
+  auto c = load_config(src);
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().code == errc::invalid_argument);
+  // Messages name the file; replace its random path for the checks.
+  std::string msg = c.error().message;
+  const auto at = msg.find(file.string());
+  if (at != std::string::npos)
+    msg.replace(at, file.string().size(), "job.toml");
+  return msg;
+}
+
+}  // namespace
+
+TEST_CASE("config: the shipped default.toml equals the built-in defaults") {
+  config_sources src;
+  src.file = std::string(EMNIST_SOURCE_DIR) + "/config/default.toml";
+  auto c = load_config(src);
+  REQUIRE_MESSAGE(c.has_value(), c.error().message);
+  CHECK(to_toml(*c) == to_toml(job_config{}));
+  // Every key is documented in the file.
+  for (const auto& k : config_keys()) {
+    const auto dot = k.path.find('.');
+    CAPTURE(k.path);
+    CHECK(to_toml(*c).find(k.path.substr(dot + 1) + " = ") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("config: file values, environment aliases and --set, in order") {
+  test::scratch_dir tmp;
+  const auto file = tmp.path() / "job.toml";
+  test::write_file(file,
+                   "[train]\nreplicas = 2\nbatch_size = 64\n"
+                   "learning_rate = 1\n[data]\ntrain = \"test[:10]\"\n");
+  config_sources src;
+  src.file = file.string();
+  src.environment = {
+      {"batch_size", "128"}, {"alpha", "0.05"}, {"number_of_workers", "4"}};
+  src.overrides = {"train.replicas=3", "data.eval=test[100000:]",
+                   "model.seed=7", "sync.store=memory"};
+  auto c = load_config(src);
+  REQUIRE_MESSAGE(c.has_value(), c.error().message);
+  CHECK(c->train.replicas == 3);          // --set beats environment and file
+  CHECK(c->train.batch_size == 128);      // environment beats file
+  CHECK(c->train.learning_rate == 0.05);  // alias alpha
+  CHECK(c->data.train == "test[:10]");
+  CHECK(c->data.eval == "test[100000:]");  // not TOML: read as a string
+  CHECK(c->model.seed == 7);
+  CHECK(c->model.hidden == 100);  // untouched default
+}
+
+TEST_CASE("config: errors name file, line and key") {
+  CHECK(config_error("[train]\nreplicas = 2\nreplica = 3\n") ==
+        "job.toml:3: unknown key 'train.replica' (did you mean "
+        "train.replicas?)");
+  CHECK(config_error("[train]\n\nbatch_size = \"big\"\n") ==
+        "job.toml:3: train.batch_size: expected an integer, got string 'big'");
+  CHECK(config_error("[model]\ndropout = 1.5\n") ==
+        "job.toml:2: model.dropout: 1.5 is out of range [0, 0.95]");
+  CHECK(config_error("[train]\nreplicas = 0\n") ==
+        "job.toml:2: train.replicas: 0 is out of range [1, 1024]");
+  CHECK(config_error("[sync]\nstore = \"redis\"\n") ==
+        "job.toml:2: sync.store: 'redis' is not one of: memory, memcached");
+  CHECK(config_error("[data]\nsplit = \"kanji\"\n")
+            .find("job.toml:2: data.split: 'kanji' is not one of") == 0);
+  CHECK(config_error("[nope]\nx = 1\n") == "job.toml:2: unknown key 'nope.x'");
+  CHECK(config_error("train = 3\n") ==
+        "job.toml:1: 'train' must be a table ([train])");
+  CHECK(config_error("[train\nreplicas = 2\n").find("job.toml:1:") == 0);
+  CHECK(config_error("[data]\ntrain = \"test[a:]\"\n")
+            .find("job.toml:2: data.train: data selection 'test[a:]'") == 0);
+}
+
+TEST_CASE("config: --set and environment errors name their source") {
+  CHECK(config_error("", {"train.replicas=many"}) ==
+        "--set train.replicas=many: train.replicas: expected an integer, got "
+        "string 'many'");
+  CHECK(config_error("", {"train.replicas"}) ==
+        "--set train.replicas: expected key=value");
+  CHECK(config_error("", {"train.epochs=3"}) ==
+        "--set train.epochs=3: unknown key 'train.epochs'");
+  CHECK(config_error("", {"train.learning_rate=-1"}) ==
+        "--set train.learning_rate=-1: train.learning_rate: -1 is out of "
+        "range [1e-09, 100]");
+
+  config_sources src;
+  src.environment = {{"hidden_size", "0"}};
+  auto c = load_config(src);
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().message ==
+        "environment variable hidden_size=0: model.hidden: 0 is out of range "
+        "[1, 65536]");
+}
+
+TEST_CASE("config: the memcached pool as an array, or one string") {
+  config_sources src;
+  src.overrides = {"sync.store=memcached",
+                   "sync.servers=[\"10.0.0.1:11211\", \"10.0.0.2:11212\"]"};
+  auto c = load_config(src);
+  REQUIRE_MESSAGE(c.has_value(), c.error().message);
+  CHECK(c->sync.servers ==
+        std::vector<std::string>{"10.0.0.1:11211", "10.0.0.2:11212"});
+  src.overrides = {"sync.servers=127.0.0.1:11311"};
+  c = load_config(src);
+  REQUIRE(c.has_value());
+  CHECK(c->sync.servers == std::vector<std::string>{"127.0.0.1:11311"});
+  CHECK(to_toml(*c).find("servers = [ '127.0.0.1:11311' ]") !=
+        std::string::npos);
+
+  CHECK(
+      config_error("", {"sync.servers=[1, 2]"}) ==
+      "--set sync.servers=[1, 2]: sync.servers: expected an array of strings, "
+      "got an array");
+  CHECK(config_error("[sync]\nservers = [\"localhost\"]\n") ==
+        "job.toml:2: sync.servers: 'localhost': expected host:port");
+}

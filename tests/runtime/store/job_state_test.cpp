@@ -1,0 +1,135 @@
+// Job metadata and progress records, on the embedded store (the memcached
+// side is covered end to end in tests/actors/simulation_test.cpp).
+#include "runtime/store/job_state.hpp"
+
+#include <doctest/doctest.h>
+
+#include <future>
+
+#include "runtime/store/job_status_json.hpp"
+#include "runtime/store/memory_store.hpp"
+
+using namespace emnist;
+
+namespace {
+
+bool has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+const mlp_shape shape{784, 100, 47};
+
+}  // namespace
+
+TEST_CASE("job_state: a progress record round-trips, bad ones are named") {
+  replica_record r;
+  r.id = 3;
+  r.epochs = 2;
+  r.steps = 1234;
+  r.samples = 1234 * 32;
+  r.accuracy = 0.7123;
+  r.best_accuracy = 0.7311;
+  r.heartbeat_ms = 1'790'000'000'123;
+  r.done = true;
+  const auto text = encode_record(r);
+  auto back = decode_record(text, "replica:3");
+  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  CHECK(back->id == 3);
+  CHECK(back->epochs == 2);
+  CHECK(back->steps == 1234);
+  CHECK(back->samples == 1234 * 32);
+  CHECK(back->accuracy == r.accuracy);
+  CHECK(back->best_accuracy == r.best_accuracy);
+  CHECK(back->heartbeat_ms == r.heartbeat_ms);
+  CHECK(back->done);
+  CHECK_FALSE(back->reached);
+
+  auto foreign = decode_record("hello\n", "replica:3");
+  REQUIRE_FALSE(foreign.has_value());
+  CHECK(has(foreign.error().message, "'replica:3' line 1"));
+  std::string bad = text;
+  bad.replace(bad.find("steps = 1234"), 12, "steps = 12x4");
+  auto bad_number = decode_record(bad, "replica:3");
+  REQUIRE_FALSE(bad_number.has_value());
+  CHECK(has(bad_number.error().message, "steps: '12x4'"));
+  auto no_equals = decode_record(text + "garbage\n", "replica:3");
+  REQUIRE_FALSE(no_equals.has_value());
+  CHECK(has(no_equals.error().message, "line 11: expected 'key = value'"));
+}
+
+TEST_CASE("job_state: the metadata tells jobs apart by what defines them") {
+  job_config a;
+  job_config b = a;
+  CHECK(describe_job(a, shape).hash == describe_job(b, shape).hash);
+  b.sync.push_every = 16;  // a per-replica tunable: the same job
+  CHECK(describe_job(a, shape).hash == describe_job(b, shape).hash);
+  b.train.learning_rate = 0.05;
+  CHECK(describe_job(a, shape).hash != describe_job(b, shape).hash);
+}
+
+TEST_CASE("job_state: create, join, refuse another config, status") {
+  auto store = make_memory_store(shape.size());
+  job_config cfg;
+  cfg.sync.job = "j1";
+  cfg.train.replicas = 2;
+
+  auto missing = join_job(*store, cfg, shape);
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().code == errc::not_found);
+  CHECK(has(missing.error().message, "job 'j1' is not set up"));
+
+  std::vector<float> initial(shape.size(), 0.5f);
+  REQUIRE(create_job(*store, cfg, shape, initial).has_value());
+  auto joined = join_job(*store, cfg, shape);
+  REQUIRE_MESSAGE(joined.has_value(), joined.error().message);
+
+  job_config other = cfg;
+  other.model.hidden = 64;
+  auto refused = join_job(*store, other, mlp_shape{784, 64, 47});
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == errc::invalid_argument);
+  CHECK(has(refused.error().message,
+            "was set up with model.hidden = 100, but this replica has "
+            "model.hidden = 64"));
+  other = cfg;
+  other.train.batch_size = 64;
+  refused = join_job(*store, other, shape);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(has(refused.error().message, "train.batch_size = 32"));
+
+  // Progress of replica 1 only: replica 0 has none yet.
+  replica_record r;
+  r.id = 1;
+  r.epochs = 1;
+  r.best_accuracy = 0.6;
+  r.accuracy = 0.55;
+  r.heartbeat_ms = 10'000;
+  std::promise<expected<void>> written;
+  store->write_record(replica_record_name(1), encode_record(r),
+                      [&](expected<void> w) { written.set_value(w); });
+  REQUIRE(written.get_future().get().has_value());
+  auto mine = read_replica(*store, 1);
+  REQUIRE(mine.has_value());
+  REQUIRE(mine->has_value());
+  CHECK((*mine)->epochs == 1);
+  auto none = read_replica(*store, 0);
+  REQUIRE(none.has_value());
+  CHECK_FALSE(none->has_value());
+
+  auto status = read_job_status(*store, "j1");
+  REQUIRE_MESSAGE(status.has_value(), status.error().message);
+  CHECK(status->replicas == 2);
+  REQUIRE(status->records.size() == 2);
+  CHECK_FALSE(status->records[0].has_value());
+  CHECK(status->best_accuracy == doctest::Approx(0.6));
+  const auto json = job_status_json("j1", *status, 12'500);
+  CHECK(has(json, "\"workers\":[null,{\"replica\":1,\"epochs\":1"));
+  CHECK(has(json, "\"heartbeat_age_seconds\":2.5"));
+  CHECK(has(json, "\"model.hidden\":100"));
+
+  // Setting the job up again clears the progress.
+  REQUIRE(create_job(*store, cfg, shape, initial).has_value());
+  auto cleared = read_replica(*store, 1);
+  REQUIRE(cleared.has_value());
+  CHECK_FALSE(cleared->has_value());
+}

@@ -1,0 +1,295 @@
+// The memcached store against real memcached servers started by the test.
+#include "runtime/store/memcached_store.hpp"
+
+#include <doctest/doctest.h>
+#include <libmemcached/memcached.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "support/memcached_server.hpp"
+
+using namespace emnist;
+
+namespace {
+
+std::shared_ptr<parameter_store> store_on(const test::memcached_server& server,
+                                          std::size_t floats,
+                                          const std::string& job,
+                                          std::size_t block_floats = 4096) {
+  memcached_options o;
+  o.servers = {server.address()};
+  o.job = job;
+  o.block_floats = block_floats;
+  o.job_tag = 77;
+  o.timeout = std::chrono::milliseconds(500);
+  o.retry_for = std::chrono::milliseconds(300);
+  auto s = make_memcached_store(floats, o);
+  REQUIRE_MESSAGE(s.has_value(), s.error().message);
+  return *s;
+}
+
+expected<std::uint64_t> fetch_sync(parameter_store& s,
+                                   std::vector<float>& out) {
+  std::promise<expected<std::uint64_t>> done;
+  s.fetch(out, parameter_store::mixed_version,
+          [&](expected<std::uint64_t> r) { done.set_value(std::move(r)); });
+  return done.get_future().get();
+}
+
+expected<std::uint64_t> push_fetch_sync(parameter_store& s,
+                                        const std::vector<float>& delta,
+                                        std::vector<float>& out) {
+  std::promise<expected<std::uint64_t>> done;
+  s.push_and_fetch(delta, out, [&](expected<std::uint64_t> r) {
+    done.set_value(std::move(r));
+  });
+  return done.get_future().get();
+}
+
+expected<void> push_sync(parameter_store& s, const std::vector<float>& delta) {
+  std::promise<expected<void>> done;
+  s.push(delta, [&](expected<void> r) { done.set_value(std::move(r)); });
+  return done.get_future().get();
+}
+
+void raw_set(const test::memcached_server& server, const std::string& key,
+             const std::string& value) {
+  memcached_st* m = memcached_create(nullptr);
+  memcached_server_add(m, "127.0.0.1", server.port());
+  memcached_behavior_set(m, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
+  REQUIRE(memcached_set(m, key.data(), key.size(), value.data(), value.size(),
+                        0, 0) == MEMCACHED_SUCCESS);
+  memcached_free(m);
+}
+
+}  // namespace
+
+TEST_CASE("memcached_store: concurrent pushers lose no update") {
+  test::memcached_server server;
+  const std::size_t n = 10'000;  // three blocks of 4096, the last partial
+  auto store = store_on(server, n, "nolost");
+  // A second store on the same job, like a replica in another process:
+  // its pushes change blocks behind the first store's cached copies.
+  auto other = store_on(server, n, "nolost");
+  std::vector<float> initial(n);
+  for (std::size_t i = 0; i < n; ++i) initial[i] = float(i % 50);
+  REQUIRE(store->initialize(initial).has_value());
+
+  const int pushers = 4;
+  const int pushes_each = 150;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < pushers; ++t) {
+    threads.emplace_back([&, t] {
+      auto& s = t < 3 ? *store : *other;
+      std::vector<float> delta(n);
+      for (std::size_t i = 0; i < n; ++i) delta[i] = float((i + t) % 3);
+      std::vector<float> fresh(n);
+      for (int k = 0; k < pushes_each; ++k) {
+        // Half the pushers fetch with each push, in one operation.
+        if (t % 2 == 1) {
+          auto r = push_fetch_sync(s, delta, fresh);
+          REQUIRE_MESSAGE(r.has_value(), r.error().message);
+        } else {
+          auto r = push_sync(s, delta);
+          REQUIRE_MESSAGE(r.has_value(), r.error().message);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  std::vector<float> out(n);
+  auto version = fetch_sync(*store, out);
+  REQUIRE(version.has_value());
+  CHECK(*version == pushers * pushes_each);
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    float want = initial[i];
+    for (int t = 0; t < pushers; ++t)
+      want += float(pushes_each) * float((i + t) % 3);
+    wrong += out[i] == want ? 0 : 1;
+  }
+  CHECK(wrong == 0);
+  const auto a = store->stats();
+  const auto b = other->stats();
+  CHECK(a.pushes + b.pushes == pushers * pushes_each);
+  CHECK(a.pushes_applied == a.pushes);
+  CHECK(b.pushes_applied == b.pushes);
+  MESSAGE("cas retries: " << a.cas_retries + b.cas_retries
+                          << ", reads skipped: "
+                          << a.push_reads_skipped + b.push_reads_skipped);
+}
+
+TEST_CASE("memcached_store: a push reads a block only when another wrote it") {
+  test::memcached_server server;
+  const std::size_t n = 10'000;  // three blocks
+  auto a = store_on(server, n, "cache");
+  auto b = store_on(server, n, "cache");
+  REQUIRE(a->initialize(std::vector<float>(n, 1.0f)).has_value());
+  std::vector<float> fresh(n);
+  const std::vector<float> one(n, 1.0f);
+
+  // The first push reads every block; the next ones add to the copy they
+  // wrote, and memcached's token confirms nobody wrote in between.
+  REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
+  const auto read_once = a->stats().bytes_received;
+  CHECK(a->stats().push_reads_skipped == 0);
+  for (int k = 0; k < 3; ++k)
+    REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
+  CHECK(a->stats().bytes_received == read_once);
+  CHECK(a->stats().push_reads_skipped == 9);
+  CHECK(fresh == std::vector<float>(n, 5.0f));
+
+  // Another writer: the cas on the stale copy is refused, the push reads
+  // the blocks, and the sum holds everyone's deltas.
+  REQUIRE(push_sync(*b, std::vector<float>(n, 10.0f)).has_value());
+  REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
+  CHECK(a->stats().bytes_received == 2 * read_once);
+  CHECK(a->stats().cas_retries == 0);  // a refused cached cas is no conflict
+  CHECK(fresh == std::vector<float>(n, 16.0f));
+
+  SUBCASE("always: every push reads") {
+    memcached_options o;
+    o.servers = {server.address()};
+    o.job = "cache";
+    o.block_floats = 4096;
+    o.job_tag = 77;
+    o.push_reads = push_read_policy::always;
+    auto s = make_memcached_store(n, o);
+    REQUIRE(s.has_value());
+    REQUIRE(push_fetch_sync(**s, one, fresh).has_value());
+    REQUIRE(push_fetch_sync(**s, one, fresh).has_value());
+    CHECK((*s)->stats().push_reads_skipped == 0);
+    CHECK((*s)->stats().bytes_received == 2 * read_once);
+    CHECK(fresh == std::vector<float>(n, 18.0f));
+  }
+}
+
+TEST_CASE("memcached_store: push_and_fetch returns the sums it wrote") {
+  test::memcached_server server;
+  const std::size_t n = 10'000;
+  auto store = store_on(server, n, "pushfetch");
+  std::vector<float> initial(n, 1.0f), delta(n), out(n);
+  for (std::size_t i = 0; i < n; ++i) delta[i] = float(i % 7);
+  REQUIRE(store->initialize(initial).has_value());
+  for (std::uint64_t k = 1; k <= 3; ++k) {
+    auto v = push_fetch_sync(*store, delta, out);
+    REQUIRE_MESSAGE(v.has_value(), v.error().message);
+    CHECK(*v == k);  // every block has seen k pushes
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      wrong += out[i] == 1.0f + float(k) * delta[i] ? 0 : 1;
+    }
+    CHECK(wrong == 0);
+  }
+  // A plain fetch agrees, and knows the same version.
+  std::vector<float> again(n);
+  auto v = fetch_sync(*store, again);
+  REQUIRE(v.has_value());
+  CHECK(*v == 3);
+  CHECK(again == out);
+  CHECK(store->stats().pushes_applied == 3);
+}
+
+TEST_CASE("memcached_store: two jobs on one server never touch each other") {
+  test::memcached_server server;
+  auto a = store_on(server, 100, "job-a");
+  auto b = store_on(server, 100, "job-b");
+  REQUIRE(a->initialize(std::vector<float>(100, 1.0f)).has_value());
+  REQUIRE(b->initialize(std::vector<float>(100, 5.0f)).has_value());
+  REQUIRE(push_sync(*a, std::vector<float>(100, 2.0f)).has_value());
+  std::vector<float> out(100);
+  REQUIRE(fetch_sync(*b, out).has_value());
+  CHECK(out == std::vector<float>(100, 5.0f));
+  REQUIRE(fetch_sync(*a, out).has_value());
+  CHECK(out == std::vector<float>(100, 3.0f));
+}
+
+TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
+  test::memcached_server server;
+  auto store = store_on(server, 100, "j1");
+  REQUIRE(store->initialize(std::vector<float>(100, 1.0f)).has_value());
+  std::vector<float> out(100, -1.0f);
+
+  SUBCASE("garbage under the key") {
+    raw_set(server, "emnist:j1:b:0", "hello, I am not a block");
+    auto r = fetch_sync(*store, out);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.find("'emnist:j1:b:0'") != std::string::npos);
+    CHECK(push_sync(*store, std::vector<float>(100, 1.0f)).has_value() ==
+          false);
+  }
+  SUBCASE("a value larger than any block of the job") {
+    raw_set(server, "emnist:j1:b:0", std::string(5000, 'x'));
+    auto p = push_sync(*store, std::vector<float>(100, 1.0f));
+    REQUIRE_FALSE(p.has_value());
+    CHECK(p.error().code == errc::data_loss);
+    CHECK(p.error().message.find("'emnist:j1:b:0'") != std::string::npos);
+    CHECK(p.error().message.find("5000 bytes, at most 448 expected") !=
+          std::string::npos);
+  }
+  SUBCASE("a block of another job's shape") {
+    auto other = store_on(server, 50, "j1");  // same keys, other size
+    REQUIRE(other->initialize(std::vector<float>(50, 1.0f)).has_value());
+    auto r = fetch_sync(*store, out);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.find("50 floats, expected 100") !=
+          std::string::npos);
+  }
+  SUBCASE("a missing block (server restarted empty)") {
+    server.stop();
+    server.start();
+    auto r = fetch_sync(*store, out);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == errc::not_found);
+    CHECK(r.error().message.find("missing") != std::string::npos);
+    auto p = push_sync(*store, std::vector<float>(100, 1.0f));
+    REQUIRE_FALSE(p.has_value());
+    CHECK(p.error().code == errc::not_found);
+  }
+  CHECK(out == std::vector<float>(100, -1.0f));  // nothing half-written
+}
+
+TEST_CASE("memcached_store: a server without CAS is refused, not used") {
+  // memcached -C answers every gets with token 0, and a cas with token 0
+  // is a plain set: replicas would overwrite each other's updates.
+  test::memcached_server server({"-C"});
+  auto store = store_on(server, 100, "nocas");
+  REQUIRE(store->initialize(std::vector<float>(100, 1.0f)).has_value());
+  auto p = push_sync(*store, std::vector<float>(100, 1.0f));
+  REQUIRE_FALSE(p.has_value());
+  CHECK(p.error().message.find("CAS disabled") != std::string::npos);
+  CHECK(p.error().message.find(server.address()) != std::string::npos);
+}
+
+TEST_CASE("memcached_store: an unreachable server fails fast, never hangs") {
+  test::memcached_server server;
+  auto store = store_on(server, 100, "gone");
+  server.stop();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<float> out(100);
+  auto r = fetch_sync(*store, out);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == errc::unavailable);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+}
+
+TEST_CASE("memcached_store: bad options are errors that name them") {
+  memcached_options o;
+  o.servers = {"localhost"};
+  auto s = make_memcached_store(10, o);
+  REQUIRE_FALSE(s.has_value());
+  CHECK(s.error().message == "sync.servers: 'localhost': expected host:port");
+  o.servers = {"127.0.0.1:11211"};
+  o.job = "no spaces please";
+  s = make_memcached_store(10, o);
+  REQUIRE_FALSE(s.has_value());
+  CHECK(s.error().message.find("sync.job") == 0);
+}
