@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "model/data_files.hpp"
 #include "base/expected.hpp"
+#include "model/data_files.hpp"
 #include "runtime/config/config.hpp"
 #include "runtime/store/parameter_store.hpp"
 

@@ -2,9 +2,9 @@
 // store.
 #include "runtime/store/memcached_pool.hpp"
 
-#include "runtime/net/address.hpp"
-
 #include <algorithm>
+
+#include "runtime/net/address.hpp"
 
 namespace emnist {
 namespace {
