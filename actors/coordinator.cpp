@@ -17,7 +17,7 @@ constexpr auto progress_interval = std::chrono::milliseconds(500);
 constexpr std::uint64_t final_eval_tag = ~std::uint64_t{0};
 
 struct replica_slot {
-  caf::actor handle;
+  replica_actor handle;
   std::uint64_t steps = 0;
   std::uint64_t epochs = 0;
   std::uint64_t steps_at_last_report = 0;
@@ -26,8 +26,10 @@ struct replica_slot {
 };
 
 struct coordinator_state {
+  static constexpr const char* name = "coordinator";
+  using pointer = coordinator_actor::stateful_pointer<coordinator_state>;
   coordinator_setup setup;
-  caf::actor evaluator;
+  evaluator_actor evaluator;
   std::vector<replica_slot> replicas;  ///< those of this process
   std::vector<int> slot_of;  ///< replica id -> index in replicas, or -1
   clock_type::time_point t0;
@@ -64,7 +66,7 @@ struct coordinator_state {
 
   /// Asks the evaluator for an evaluation; the schedule has counted it as
   /// running already.
-  void request_eval(caf::event_based_actor* self, std::uint64_t tag) {
+  void request_eval(pointer self, std::uint64_t tag) {
     final_eval_sent = final_eval_sent || tag == final_eval_tag;
     eval_tag = tag;
     eval_requested_at = since_start();
@@ -74,7 +76,7 @@ struct coordinator_state {
 
   /// Holds the replicas while an evaluation is a whole period overdue, and
   /// lets them go once it is not. Stopping replicas are never held.
-  void update_hold(caf::event_based_actor* self) {
+  void update_hold(pointer self) {
     const bool hold = !stopping && schedule->hold(total_steps);
     if (hold == holding) return;
     holding = hold;
@@ -88,7 +90,7 @@ struct coordinator_state {
     }
   }
 
-  void stop_all(caf::event_based_actor* self) {
+  void stop_all(pointer self) {
     if (stopping) return;
     stopping = true;
     for (auto& r : replicas) {
@@ -97,16 +99,16 @@ struct coordinator_state {
     update_hold(self);  // a held replica must get to its stop
   }
 
-  void fail(caf::event_based_actor* self, std::string why) {
-    if (!*setup.failure) {
-      *setup.failure = make_error(errc::unavailable, std::move(why));
-    }
+  /// The job fails with `e`, its code kept: a corrupt block stays
+  /// data_loss, a bad setting invalid_argument.
+  void fail(pointer self, error e) {
+    if (!*setup.failure) *setup.failure = std::move(e);
     stop_all(self);
     maybe_finish(self);
   }
 
   /// Ends the job once every replica is done and no evaluation is needed.
-  void maybe_finish(caf::event_based_actor* self) {
+  void maybe_finish(pointer self) {
     if (finished || replicas_done() < replicas.size()) return;
     if (training_end == clock_type::time_point{})
       training_end = clock_type::now();
@@ -124,13 +126,13 @@ struct coordinator_state {
   /// Writes every replica's progress to the store; the completions come
   /// back as (written). Skipped while earlier writes are under way, so
   /// that a late write never overwrites a newer one.
-  void write_records(caf::event_based_actor* self, bool final) {
+  void write_records(pointer self, bool final) {
     if (records_in_flight > 0) return;
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-    const auto batch = static_cast<std::uint64_t>(setup.cfg.train.batch_size);
-    auto me = caf::actor_cast<caf::actor>(self);
+    const auto batch = static_cast<std::uint64_t>(setup.settings.batch_size);
+    auto me = caf::actor_cast<coordinator_actor>(self);
     for (std::size_t i = 0; i < replicas.size(); ++i) {
       const auto& r = replicas[i];
       replica_record rec;
@@ -145,34 +147,34 @@ struct coordinator_state {
       rec.reached = setup.result->reached;
       if (rec.done) rec.stop = stop_reason();
       ++records_in_flight;
-      setup.store->write_record(replica_record_name(rec.id), encode_record(rec),
-                                [me](expected<void>) {
-                                  // Best effort: a store that is down
-                                  // shows in the pushes and fetches.
-                                  caf::anon_send(me, written_atom::value);
-                                });
+      setup.records->write_record(replica_record_name(rec.id),
+                                  encode_record(rec), [me](expected<void>) {
+                                    // Best effort: a store that is down
+                                    // shows in the pushes and fetches.
+                                    caf::anon_send(me, written_atom::value);
+                                  });
     }
   }
 
   /// Tells the job's other processes that the target is reached.
-  void announce_reached(caf::event_based_actor* self, double accuracy) {
+  void announce_reached(pointer self, double accuracy) {
     if (replicas.size() == slot_of.size()) return;  // all replicas are here
-    auto me = caf::actor_cast<caf::actor>(self);
+    auto me = caf::actor_cast<coordinator_actor>(self);
     ++records_in_flight;
-    setup.store->write_record(
+    setup.records->write_record(
         reached_record_name, "accuracy = " + std::to_string(accuracy) + "\n",
         [me](expected<void>) { caf::anon_send(me, written_atom::value); });
   }
 
   /// Asks the store whether a replica elsewhere reached the target.
-  void poll_reached(caf::event_based_actor* self) {
+  void poll_reached(pointer self) {
     if (stopping || replicas.size() == slot_of.size()) return;
-    auto me = caf::actor_cast<caf::actor>(self);
-    setup.store->read_record(reached_record_name,
-                             [me](expected<std::optional<std::string>> r) {
-                               if (r && *r)
-                                 caf::anon_send(me, reached_atom::value);
-                             });
+    auto me = caf::actor_cast<coordinator_actor>(self);
+    setup.records->read_record(reached_record_name,
+                               [me](expected<std::optional<std::string>> r) {
+                                 if (r && *r)
+                                   caf::anon_send(me, reached_atom::value);
+                               });
   }
 
   std::string stop_reason() const {
@@ -185,7 +187,7 @@ struct coordinator_state {
   }
 
   /// The last progress records go out before the job reports done.
-  void finish(caf::event_based_actor* self) {
+  void finish(pointer self) {
     finishing = true;  // (written) calls back here
     if (!final_records_sent) {
       if (records_in_flight > 0) return;  // (written) calls back here
@@ -213,11 +215,12 @@ struct coordinator_state {
         res.seconds > 0 ? static_cast<double>(res.samples) / res.seconds : 0.0;
     res.sync = setup.store->stats();
     self->send_exit(evaluator, caf::exit_reason::user_shutdown);
-    self->send(setup.listener, done_atom::value);
+    // The listener is a dynamically typed actor (the caller's).
+    caf::anon_send(setup.listener, done_atom::value);
     self->quit();
   }
 
-  void report(caf::event_based_actor* self) {
+  void report() {
     const auto now = clock_type::now();
     const double dt = std::chrono::duration<double>(now - last_report).count();
     last_report = now;
@@ -225,7 +228,7 @@ struct coordinator_state {
     p.seconds = since_start();
     p.last_accuracy = last_accuracy;
     p.evaluations = evaluations;
-    const auto batch = static_cast<std::uint64_t>(setup.cfg.train.batch_size);
+    const auto batch = static_cast<std::uint64_t>(setup.settings.batch_size);
     for (std::size_t i = 0; i < replicas.size(); ++i) {
       auto& r = replicas[i];
       const std::uint64_t delta = r.steps - r.steps_at_last_report;
@@ -234,30 +237,28 @@ struct coordinator_state {
           {r.summary.id, r.epochs, r.steps * batch,
            dt > 0 ? static_cast<double>(delta * batch) / dt : 0.0, r.done});
     }
-    self->send(setup.listener, std::move(p));
+    caf::anon_send(setup.listener, std::move(p));
   }
 };
 
-}  // namespace
-
-caf::behavior coordinator_actor(caf::event_based_actor* self,
-                                coordinator_setup setup) {
-  auto st = std::make_shared<coordinator_state>();
+coordinator_actor::behavior_type coordinator(
+    coordinator_actor::stateful_pointer<coordinator_state> self,
+    coordinator_setup setup) {
+  auto* st = &self->state;
   st->setup = std::move(setup);
-  const auto& cfg = st->setup.cfg;
-  const auto n = static_cast<std::uint32_t>(cfg.train.replicas);
-  auto me = caf::actor_cast<caf::actor>(self);
+  const auto& job = st->setup.settings;
+  const auto n = job.replicas;
+  auto me = caf::actor_cast<coordinator_actor>(self);
 
   // Everything the coordinator spawns is linked to it: killing the
   // coordinator (the caller's last resort) takes the whole job down.
-  // The evaluator has a thread of its own: on workers shared with every
-  // replica it got a 1/(2N+1) share of them, and an evaluation asked for
-  // at 100k samples ended 50k samples later with eight replicas.
-  st->evaluator = self->spawn<caf::linked + caf::detached>(
-      evaluator_actor,
-      evaluator_setup{st->setup.shape, st->setup.data->eval, st->setup.store,
-                      static_cast<std::size_t>(cfg.actors.eval_chunk)},
-      me);
+  evaluator_setup eval;
+  eval.settings = st->setup.evaluator;
+  eval.shape = st->setup.shape;
+  eval.data = st->setup.data->eval;
+  eval.store = st->setup.store;
+  eval.coordinator = me;
+  st->evaluator = spawn_evaluator(*self, std::move(eval));
   std::uint64_t steps_per_pass = 0;
   // The replicas of this process: those in setup.start, else all n.
   auto starts = st->setup.start;
@@ -270,24 +271,27 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
   st->slot_of.assign(n, -1);
   for (const auto& start : starts) {
     const std::uint32_t i = start.id;
-    auto ctx = std::make_shared<replica_context>(
-        i, cfg, st->setup.shape, st->setup.data->train.shard(i, n),
-        st->setup.store);
-    ctx->start = start;
+    replica_setup r;
+    r.id = i;
+    r.settings = st->setup.replica;
+    r.shape = st->setup.shape;
+    r.shard = st->setup.data->train.shard(i, n);
+    r.store = st->setup.store;
+    r.start = start;
+    r.coordinator = me;
     st->slot_of[i] = static_cast<int>(st->replicas.size());
-    steps_per_pass += ctx->steps_per_epoch();
+    // Full minibatches in one pass (the tail is reshuffled into the next).
+    steps_per_pass += r.shard.size() / job.batch_size;
     replica_slot slot;
-    slot.steps = slot.steps_at_last_report = ctx->start.steps;
-    slot.epochs = ctx->start.epochs;
-    st->total_steps += ctx->start.steps;
-    st->best_accuracy = std::max(st->best_accuracy, ctx->start.best_accuracy);
-    slot.handle = self->spawn<caf::linked>(replica_actor, ctx, me);
+    slot.steps = slot.steps_at_last_report = start.steps;
+    slot.epochs = start.epochs;
+    st->total_steps += start.steps;
+    st->best_accuracy = std::max(st->best_accuracy, start.best_accuracy);
+    slot.handle = spawn_replica(*self, std::move(r));
     slot.summary.id = i;
     st->replicas.push_back(std::move(slot));
   }
-  st->schedule.emplace(cfg.train.eval_every > 0
-                           ? static_cast<std::uint64_t>(cfg.train.eval_every)
-                           : steps_per_pass,
+  st->schedule.emplace(job.eval_every > 0 ? job.eval_every : steps_per_pass,
                        st->total_steps);
 
   self->set_exit_handler([self, st](const caf::exit_msg& msg) {
@@ -297,8 +301,10 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
       // after this exit message: only an abnormal end is a failure.
       if (!r.done && msg.reason) {
         r.done = true;
-        st->fail(self, "replica " + std::to_string(r.summary.id) +
-                           " stopped unexpectedly: " + to_string(msg.reason));
+        st->fail(self, make_error(errc::internal,
+                                  "replica " + std::to_string(r.summary.id) +
+                                      " stopped unexpectedly: " +
+                                      to_string(msg.reason)));
       }
       return;
     }
@@ -324,19 +330,17 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         st->update_hold(self);
       },
       [self, st](evaluated_atom, std::uint64_t tag, double accuracy,
-                 std::int32_t code, const std::string& why) {
-        if (code != 0) {
+                 outcome failure) {
+        if (failure) {
           // Blocks missing from the store come back when a replica
           // restores them: try again at the next report. After the end,
           // or for any other error, the job fails.
-          const bool missing =
-              code == 1 + static_cast<std::int32_t>(errc::not_found);
-          if (missing && tag != final_eval_tag) {
-            st->schedule->retry_later();
-          } else {
-            st->schedule->retry_later();
-            st->fail(self, why);
+          st->schedule->retry_later();
+          if (failure->code != errc::not_found || tag == final_eval_tag) {
+            st->fail(self, *failure);
           }
+          // Held replicas go on: they restore what the evaluator missed.
+          st->update_hold(self);
           st->maybe_finish(self);
           return;
         }
@@ -346,12 +350,12 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         auto& res = *st->setup.result;
         res.history.push_back({st->eval_requested_steps, st->eval_requested_at,
                                st->since_start(), accuracy});
-        if (!res.reached && accuracy >= st->setup.cfg.train.target_accuracy) {
+        if (!res.reached && accuracy >= st->setup.settings.target_accuracy) {
           res.reached = true;
           res.seconds_to_target = st->since_start();
           res.samples_to_target =
               st->eval_requested_steps *
-              static_cast<std::uint64_t>(st->setup.cfg.train.batch_size);
+              static_cast<std::uint64_t>(st->setup.settings.batch_size);
           st->stop_all(self);
           // Status readers learn it now, not at the next tick, and so do
           // the job's replicas in other processes.
@@ -367,16 +371,13 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         st->update_hold(self);
         st->maybe_finish(self);
       },
-      [self, st](done_atom, std::uint32_t id, std::uint32_t epochs,
-                 std::uint64_t samples, double seconds,
-                 double sync_wait_seconds, double eval_wait_seconds) {
-        auto& r = st->slot(id);
+      [self, st](done_atom, const worker_summary& summary) {
+        auto& r = st->slot(summary.id);
         r.done = true;
-        r.summary = {
-            id, epochs, samples, seconds, sync_wait_seconds, eval_wait_seconds};
+        r.summary = summary;
         st->maybe_finish(self);
       },
-      [self, st](failed_atom, const std::string& why) { st->fail(self, why); },
+      [self, st](failed_atom, const error& e) { st->fail(self, e); },
       [self, st](reached_atom) {
         // Another process's replica reached the target: the job is done.
         auto& res = *st->setup.result;
@@ -399,13 +400,13 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
       },
       [self, st](tick_atom) {
         if (st->finished) return;
-        const auto budget = st->setup.cfg.train.max_seconds;
+        const auto budget = st->setup.settings.max_seconds;
         if (budget > 0 && !st->stopping &&
             st->since_start() >= static_cast<double>(budget)) {
           st->setup.result->budget_spent = true;  // train.max_seconds
           st->stop_all(self);
         }
-        st->report(self);
+        st->report();
         // An evaluation that failed is asked for again even when no
         // progress comes (every replica waits for the store).
         if (!st->stopping && st->schedule->progress(st->total_steps)) {
@@ -416,6 +417,13 @@ caf::behavior coordinator_actor(caf::event_based_actor* self,
         self->delayed_send(self, progress_interval, tick_atom::value);
       },
   };
+}
+
+}  // namespace
+
+coordinator_actor spawn_coordinator(caf::actor_system& system,
+                                    coordinator_setup setup) {
+  return system.spawn(coordinator, std::move(setup));
 }
 
 }  // namespace emnist

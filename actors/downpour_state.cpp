@@ -6,11 +6,8 @@
 namespace emnist {
 
 downpour_state::downpour_state(const downpour_settings& settings,
-                               std::size_t parameters,
-                               std::vector<std::vector<float>>& push_buffers,
-                               std::uint64_t steps)
+                               std::size_t parameters, std::uint64_t steps)
     : settings_(settings),
-      buffers_(push_buffers),
       local_(parameters),
       base_(parameters),
       pushed_(parameters),
@@ -19,8 +16,9 @@ downpour_state::downpour_state(const downpour_settings& settings,
       fresh_from_(steps) {
   settings_.push_every = std::max<std::uint64_t>(settings_.push_every, 1);
   settings_.fetch_every = std::max<std::uint64_t>(settings_.fetch_every, 1);
-  for (std::uint32_t i = 0; i < buffers_.size(); ++i) {
-    free_buffers_.push_back(i);
+  settings_.push_buffers = std::max<std::size_t>(settings_.push_buffers, 1);
+  for (std::size_t i = 0; i < settings_.push_buffers; ++i) {
+    free_buffers_.push_back(std::make_shared<std::vector<float>>(parameters));
   }
 }
 
@@ -63,8 +61,8 @@ store_request downpour_state::unblock() {
   return fetch();  // unreachable: without push_due_ a buffer is free
 }
 
-store_request downpour_state::pushed(std::uint32_t buffer) {
-  free_buffers_.push_back(buffer);
+store_request downpour_state::pushed(delta_buffer buffer) {
+  free_buffers_.push_back(std::move(buffer));
   if (!push_due_) return {};
   push_due_ = false;
   // Past the bound, the replica waits for a fetch: it goes with this push.
@@ -83,9 +81,9 @@ std::optional<store_request> downpour_state::push(bool then_fetch) {
     return store_request{};
   }
   if (free_buffers_.empty()) return std::nullopt;
-  const std::uint32_t index = free_buffers_.back();
+  delta_buffer delta = std::move(free_buffers_.back());
   free_buffers_.pop_back();
-  float* d = buffers_[index].data();
+  float* d = delta->data();
   float* l = local_.data();
   float* b = base_.data();
   const std::size_t n = local_.size();
@@ -116,7 +114,7 @@ std::optional<store_request> downpour_state::push(bool then_fetch) {
   ++known_version_;
   steps_since_push_ = 0;
   store_request r;
-  r.buffer = index;
+  r.delta = std::move(delta);
   if (then_fetch) {
     r.what = store_request::kind::push_and_fetch;
     r.known_version = begin_fetch();
@@ -190,7 +188,7 @@ store_request downpour_state::flush() {
 
 bool downpour_state::idle() const {
   return steps_since_push_ == 0 && !push_due_ &&
-         free_buffers_.size() == buffers_.size() && !fetch_in_flight_;
+         free_buffers_.size() == settings_.push_buffers && !fetch_in_flight_;
 }
 
 }  // namespace emnist

@@ -3,7 +3,7 @@
 // fetches or waits. Pure (no messages, no threads, no store): the compute
 // actor calls it, and tests drive it step by step.
 //
-//   downpour_state d(settings, parameter_count, push_buffers);
+//   downpour_state d(settings, parameter_count);
 //   send(d.start());                       // the initial fetch
 //   ...on (fetched): d.fetched(fetch_buffer, version);
 //   while (d.may_train()) {
@@ -11,7 +11,7 @@
 //     send(d.step_done());                 // a push, a fetch, both, or none
 //   }
 //   send(d.unblock());                     // waiting: what would end it
-//   ...on (pushed): send(d.pushed(buffer));
+//   ...on (pushed, delta): send(d.pushed(delta));
 //
 // With L the local parameters and B the store's value as far as this
 // replica knows it, the pending delta is L - B: a push sends d = L - B and
@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -44,13 +45,18 @@ struct downpour_settings {
   /// A push due while every delta buffer is in flight: true trains on (the
   /// next push carries the steps since the last), false waits for a buffer.
   bool coalesce = true;
+  std::size_t push_buffers = 1;  ///< deltas in flight at most
 };
+
+/// A delta on its way to the store, owned by whoever holds the pointer.
+using delta_buffer = std::shared_ptr<std::vector<float>>;
 
 /// What the replica should ask the store for now.
 struct store_request {
   enum class kind { none, push, fetch, push_and_fetch };
   kind what = kind::none;
-  std::uint32_t buffer = 0;  ///< push: the delta buffer written
+  /// push: the delta written (L - B); it comes back with pushed().
+  delta_buffer delta;
   /// fetch: the store version the replica has (the store may then skip the
   /// copy), or mixed_version to always copy.
   std::uint64_t known_version = 0;
@@ -68,11 +74,10 @@ class downpour_state {
   /// The store's version for "unknown, always copy".
   static constexpr std::uint64_t mixed_version = ~std::uint64_t{0};
 
-  /// `push_buffers` (each of `parameters` floats) carry deltas to the
-  /// store; they must outlive this object. `steps` is where a resumed
+  /// Owns settings.push_buffers delta buffers of `parameters` floats; a
+  /// push hands one out, pushed() takes it back. `steps` is where a resumed
   /// replica's step count goes on from.
   downpour_state(const downpour_settings& settings, std::size_t parameters,
-                 std::vector<std::vector<float>>& push_buffers,
                  std::uint64_t steps = 0);
 
   /// L: what training updates in place.
@@ -96,9 +101,9 @@ class downpour_state {
   /// under way.
   [[nodiscard]] store_request unblock();
 
-  /// Delta buffer `buffer` is back (its push succeeded or failed): a push
-  /// that waited for it goes now.
-  [[nodiscard]] store_request pushed(std::uint32_t buffer);
+  /// A delta buffer is back (its push succeeded or failed): a push that
+  /// waited for it goes now.
+  [[nodiscard]] store_request pushed(delta_buffer buffer);
 
   /// The fetch completed: `fetched` holds the store's parameters unless the
   /// store answered `version` == the known version ("not modified").
@@ -130,12 +135,11 @@ class downpour_state {
   void apply(std::span<const float> fetched);
 
   downpour_settings settings_;
-  std::vector<std::vector<float>>& buffers_;
   std::vector<float> local_;   ///< L
   std::vector<float> base_;    ///< B
   std::vector<float> pushed_;  ///< P, valid while pushed_valid_
   bool pushed_valid_ = false;
-  std::vector<std::uint32_t> free_buffers_;
+  std::vector<delta_buffer> free_buffers_;
 
   bool started_ = false;   ///< the initial fetch arrived
   bool push_due_ = false;  ///< a push waits for a free buffer

@@ -1,4 +1,4 @@
-// Shuffling and minibatch preparation, off compute's thread.
+// Shuffling and minibatch preparation, beside compute.
 #include "actors/loader.hpp"
 
 #include <algorithm>
@@ -7,13 +7,13 @@
 #include "model/rng.hpp"
 
 namespace emnist {
-namespace {
 
 struct loader_state {
-  std::shared_ptr<replica_context> ctx;
-  caf::actor compute;
+  static constexpr const char* name = "loader";
+  loader_setup setup;
   std::vector<std::uint32_t> order;
   std::vector<const std::uint8_t*> images;  ///< of the minibatch being filled
+  std::vector<batch_ptr> buffers;           ///< its own, until started
   std::size_t pos = 0;
   std::uint32_t epoch = 0;
   bool finished = false;
@@ -21,74 +21,82 @@ struct loader_state {
 
   /// Fills `slot` with the next minibatch; false once every pass is done.
   bool fill(batch_slot& slot) {
-    const std::size_t b = ctx->batch_size();
+    const std::size_t b = setup.settings.batch_size;
     if (pos + b > order.size()) {
       ++epoch;
-      if (epoch >= static_cast<std::uint32_t>(ctx->cfg.train.max_epochs)) {
-        return false;
-      }
+      if (epoch >= setup.settings.max_epochs) return false;
       std::shuffle(order.begin(), order.end(), random);
       pos = 0;
     }
     for (std::size_t r = 0; r < b; ++r) {
       const std::uint32_t i = order[pos + r];
-      images[r] = ctx->shard.image(i);
-      slot.labels[r] = ctx->shard.label(i);
+      images[r] = setup.shard.image(i);
+      slot.labels[r] = setup.shard.label(i);
     }
-    slot.x.assign(images.data(), b, ctx->shard.features());
+    slot.x.assign(images.data(), b, setup.shard.features());
     pos += b;
     slot.epoch = epoch;
     slot.last_of_epoch = pos + b > order.size();
     return true;
   }
 
-  void send_next(caf::event_based_actor* self, std::uint32_t index) {
+  void send_next(loader_actor::stateful_pointer<loader_state> self,
+                 batch_ptr buffer) {
     if (finished) return;
-    if (fill(ctx->slots[index])) {
-      self->send(compute, batch_atom::value, index);
+    if (fill(*buffer)) {
+      self->send(setup.compute, batch_atom::value, std::move(buffer));
     } else {
       finished = true;
-      self->send(compute, end_atom::value);
+      self->send(setup.compute, end_atom::value);
     }
   }
 };
 
-}  // namespace
+namespace {
 
-caf::behavior loader_actor(caf::event_based_actor* self,
-                           std::shared_ptr<replica_context> ctx,
-                           caf::actor compute) {
-  auto st = std::make_shared<loader_state>();
-  st->ctx = std::move(ctx);
-  st->compute = std::move(compute);
-  st->order.resize(st->ctx->shard.size());
-  st->images.resize(st->ctx->batch_size());
-  std::iota(st->order.begin(), st->order.end(), 0u);
-  st->random = rng(seed_for(static_cast<std::uint64_t>(st->ctx->cfg.model.seed),
-                            st->ctx->id, rng_stream::shuffle));
-  std::shuffle(st->order.begin(), st->order.end(), st->random);
+loader_actor::behavior_type loader(
+    loader_actor::stateful_pointer<loader_state> self, loader_setup setup) {
+  auto& init = self->state;
+  init.setup = std::move(setup);
+  const auto& s = init.setup.settings;
+  init.order.resize(init.setup.shard.size());
+  init.images.resize(s.batch_size);
+  for (std::size_t i = 0; i < std::max<std::size_t>(s.prefetch, 1); ++i) {
+    auto b = std::make_shared<batch_slot>();
+    b->x.reserve(s.batch_size, init.setup.shard.features());
+    b->labels.resize(s.batch_size);
+    init.buffers.push_back(std::move(b));
+  }
+  std::iota(init.order.begin(), init.order.end(), 0u);
+  init.random = rng(seed_for(s.seed, init.setup.replica, rng_stream::shuffle));
+  std::shuffle(init.order.begin(), init.order.end(), init.random);
   // A resumed replica goes on with the pass it was in, in the same order
   // as before: replay the shuffles of the passes it has done.
-  for (std::uint64_t e = 0; e < st->ctx->start.epochs; ++e) {
-    std::shuffle(st->order.begin(), st->order.end(), st->random);
+  for (std::uint64_t e = 0; e < init.setup.start_epochs; ++e) {
+    std::shuffle(init.order.begin(), init.order.end(), init.random);
   }
-  st->epoch = static_cast<std::uint32_t>(st->ctx->start.epochs);
-  st->finished =
-      st->epoch >= static_cast<std::uint64_t>(st->ctx->cfg.train.max_epochs);
+  init.epoch = static_cast<std::uint32_t>(init.setup.start_epochs);
+  init.finished = init.epoch >= s.max_epochs;
   return {
-      [self, st](start_atom) {
-        if (st->finished) {
-          self->send(st->compute, end_atom::value);  // all passes were done
+      [self](start_atom) {
+        auto& st = self->state;
+        if (st.finished) {
+          self->send(st.setup.compute, end_atom::value);  // all passes done
           return;
         }
-        for (std::uint32_t i = 0; i < st->ctx->slots.size(); ++i) {
-          st->send_next(self, i);
-        }
+        auto buffers = std::move(st.buffers);
+        for (auto& b : buffers) st.send_next(self, std::move(b));
       },
-      [self, st](slot_atom, std::uint32_t index) {
-        st->send_next(self, index);
+      [self](slot_atom, batch_ptr buffer) {
+        self->state.send_next(self, std::move(buffer));
       },
   };
+}
+
+}  // namespace
+
+loader_actor spawn_loader(caf::local_actor& parent, loader_setup setup) {
+  return parent.spawn<caf::linked>(loader, std::move(setup));
 }
 
 }  // namespace emnist

@@ -5,8 +5,10 @@
 #include <thread>
 
 #include "actors/coordinator.hpp"
+#include "actors/settings.hpp"
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
+#include "runtime/config/store_config.hpp"
 #include "runtime/store/job_state.hpp"
 #include "runtime/store/store_factory.hpp"
 
@@ -77,7 +79,7 @@ expected<simulation_result> run_replicas(const job_config& cfg,
                             std::to_string(replicas - 1));
     }
   }
-  auto store = make_store(cfg, *shape);
+  auto store = make_store(store_options_of(cfg, *shape), shape->size());
   if (!store) return store.error();
   std::vector<replica_record> starts;
   for (auto id : ids) {
@@ -90,20 +92,20 @@ expected<simulation_result> run_replicas(const job_config& cfg,
                     seed_for(static_cast<std::uint64_t>(cfg.model.seed), 0,
                              rng_stream::init),
                     initial);
-    if (auto ok = create_job(**store, cfg, *shape, initial); !ok) {
+    if (auto ok = create_job(*store, cfg, *shape, initial); !ok) {
       return ok.error();
     }
   } else {
-    if (cfg.sync.store == "memory") {
+    if (cfg.sync.store == store_kind::memory) {
       return make_error(errc::invalid_argument,
                         "--resume: the embedded store (sync.store = memory) "
                         "keeps nothing between runs; resume needs memcached");
     }
-    if (auto joined = join_job(**store, cfg, *shape); !joined) {
+    if (auto joined = join_job(*store->records, cfg, *shape); !joined) {
       return joined.error();
     }
     for (auto& s : starts) {
-      auto stored = read_replica(**store, s.id);
+      auto stored = read_replica(*store->records, s.id);
       if (!stored) return stored.error();
       if (*stored) s = **stored;
     }
@@ -125,10 +127,20 @@ expected<simulation_result> run_replicas(const job_config& cfg,
     sys_cfg.set("scheduler.policy", caf::atom("sharing"));
     caf::actor_system sys{sys_cfg};
     caf::scoped_actor self{sys};
-    auto coordinator = sys.spawn(
-        coordinator_actor, coordinator_setup{cfg, &data, *shape, *store,
-                                             caf::actor_cast<caf::actor>(self),
-                                             result, failure, starts});
+    const auto settings = settings_of(cfg);
+    coordinator_setup setup;
+    setup.settings = settings.coordinator;
+    setup.replica = settings.replica;
+    setup.evaluator = settings.evaluator;
+    setup.data = &data;
+    setup.shape = *shape;
+    setup.store = store->parameters;
+    setup.records = store->records;
+    setup.listener = caf::actor_cast<caf::actor>(self);
+    setup.result = result;
+    setup.failure = failure;
+    setup.start = starts;
+    auto coordinator = spawn_coordinator(sys, std::move(setup));
     bool running = true;
     bool timed_out = false;
     bool stop_sent = false;
@@ -166,10 +178,11 @@ expected<simulation_result> run_replicas(const job_config& cfg,
   result->load_seconds = data.load_seconds;
   result->final_parameters.resize(shape->size());
   std::promise<expected<std::uint64_t>> fetched;
-  (*store)->fetch(result->final_parameters, parameter_store::mixed_version,
-                  [&fetched](expected<std::uint64_t> r) {
-                    fetched.set_value(std::move(r));
-                  });
+  store->parameters->fetch(result->final_parameters,
+                           parameter_store::mixed_version,
+                           [&fetched](expected<std::uint64_t> r) {
+                             fetched.set_value(std::move(r));
+                           });
   if (auto r = fetched.get_future().get(); !r) return r.error();
   return std::move(*result);
 }

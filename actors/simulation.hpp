@@ -15,21 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "actors/messages.hpp"
 #include "base/expected.hpp"
 #include "model/data_files.hpp"
 #include "runtime/config/config.hpp"
 #include "runtime/store/parameter_store.hpp"
 
 namespace emnist {
-
-struct worker_summary {
-  std::uint32_t id = 0;
-  std::uint64_t iterations = 0;  ///< completed passes, resumed ones too
-  std::uint64_t samples = 0;     ///< trained in this run
-  double seconds = 0;            ///< from its first minibatch to its end
-  double sync_wait_seconds = 0;  ///< compute waiting for the store
-  double eval_wait_seconds = 0;  ///< compute held for an overdue evaluation
-};
 
 /// One evaluation of the job: when it was asked for and when it ended.
 struct evaluation_record {

@@ -2,14 +2,13 @@
 // time in the order compute asks for them (a fetch asked for after a push
 // sees it), a push queued right before a fetch going out as one
 // push_and_fetch. Replies go straight to compute's mailbox, ahead of its
-// minibatches.
+// minibatches, with the buffers they used.
 //
-//   sync_session sync(ctx, compute);
-//   sync.push(buffer);           -> (pushed, buffer, code, why)
-//   sync.fetch(known_version);   -> (fetched, code, version, why)
-//   sync.push_and_fetch(b, v);   -> (pushed, ...), then (fetched, ...)
-//   sync.restore();              -> (restored, code, why)
-//   (code: 0 for success, else 1 + the errc of the failure)
+//   sync_session sync(store, compute);
+//   sync.push(delta);                 -> (pushed, delta, outcome)
+//   sync.fetch(into, known_version);  -> (fetched, version, outcome)
+//   sync.push_and_fetch(delta, into, known)  -> (pushed, ...), (fetched, ...)
+//   sync.restore(params);             -> (restored, outcome)
 //
 // It is an actor in the plain sense (it owns its queue and handles one
 // operation at a time) but not a CAF actor with a thread: it runs on
@@ -20,31 +19,37 @@
 // and 16 ms (p90) as compute saw it, and the replicas drifted apart. The
 // embedded store now completes a push within compute's own step.
 //
-// Thread-safe. Operations in flight keep what they use alive (the replica
-// context, the queue); a reply to a compute actor that is gone is dropped.
+// Thread-safe. An operation in flight holds the buffers it uses (shared
+// pointers) and the queue; a reply to a compute actor that is gone is
+// dropped.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "actors/messages.hpp"
-#include "actors/replica_context.hpp"
+#include "runtime/store/parameter_store.hpp"
 
 namespace emnist {
 
+/// The parameters a fetch writes, or a restore reads.
+using params_buffer = std::shared_ptr<std::vector<float>>;
+
 class sync_session {
  public:
-  sync_session(std::shared_ptr<replica_context> ctx, caf::actor compute);
+  sync_session(std::shared_ptr<parameter_store> store, compute_actor compute);
 
-  /// Adds push buffer `buffer` (L - B) to the store.
-  void push(std::uint32_t buffer);
-  /// Fetches the parameters into the fetch buffer; the store may skip the
-  /// copy when its version is still `known_version`.
-  void fetch(std::uint64_t known_version);
-  /// push(buffer), then fetch(known_version), as one store operation.
-  void push_and_fetch(std::uint32_t buffer, std::uint64_t known_version);
-  /// Writes the restore buffer's blocks that are missing from the store.
-  void restore();
+  /// Adds `delta` (L - B) to the store.
+  void push(delta_ptr delta);
+  /// Fetches the parameters into `into`; the store may skip the copy when
+  /// its version is still `known_version`.
+  void fetch(params_buffer into, std::uint64_t known_version);
+  /// push(delta), then fetch(into, known_version), as one store operation.
+  void push_and_fetch(delta_ptr delta, params_buffer into,
+                      std::uint64_t known_version);
+  /// Writes the blocks of `params` that are missing from the store.
+  void restore(params_buffer params);
 
  private:
   struct core;

@@ -32,12 +32,12 @@ int run_serve(const serve_options& o) {
   const auto sources = o.config.sources();
   auto cfg = o.config.load();  // warnings once, at start
   if (!cfg) return report(cfg.error());
-  if (cfg->sync.store != "memcached") {
+  if (cfg->sync.store != store_kind::memcached) {
     return report(
         make_error(errc::invalid_argument,
-                   "serve: sync.store = \"" + cfg->sync.store +
-                       "\": the functions share a job through memcached; set "
-                       "sync.store = \"memcached\" and sync.servers"));
+                   "serve: sync.store = \"memory\": the functions share a "
+                   "job through memcached; set sync.store = \"memcached\" "
+                   "and sync.servers"));
   }
   const auto dir = resolve_data_dir(o.config.data_dir, *cfg);
   data_request request{dir, cfg->data.split, *parse_slice(cfg->data.train),

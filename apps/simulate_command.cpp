@@ -62,14 +62,15 @@ int run_simulate(const simulate_options& o) {
   auto data = load_job_data(request);
   if (!data) return report(data.error());
   if (!o.quiet) {
-    std::fprintf(stderr,
-                 "emnist: %zu training samples (%s), %zu evaluation samples "
-                 "(%s), %zu classes, loaded in %.2f s; %lld replica(s), "
-                 "store %s\n",
-                 data->train.size(), cfg->data.train.c_str(), data->eval.size(),
-                 cfg->data.eval.c_str(), data->classes, data->load_seconds,
-                 static_cast<long long>(cfg->train.replicas),
-                 cfg->sync.store.c_str());
+    std::fprintf(
+        stderr,
+        "emnist: %zu training samples (%s), %zu evaluation samples "
+        "(%s), %zu classes, loaded in %.2f s; %lld replica(s), "
+        "store %s\n",
+        data->train.size(), cfg->data.train.c_str(), data->eval.size(),
+        cfg->data.eval.c_str(), data->classes, data->load_seconds,
+        static_cast<long long>(cfg->train.replicas),
+        cfg->sync.store == store_kind::memcached ? "memcached" : "memory");
   }
   progress_display display(stderr);
   auto result = run_simulation(

@@ -7,6 +7,7 @@
 
 #include "apps/commands.hpp"
 #include "apps/config_options.hpp"
+#include "runtime/config/store_config.hpp"
 #include "runtime/store/job_state.hpp"
 #include "runtime/store/job_status_json.hpp"
 #include "runtime/store/store_factory.hpp"
@@ -60,16 +61,16 @@ int run_status(const status_options& o) {
   auto cfg = o.config.load();
   if (!cfg) return report(cfg.error());
   if (!o.job.empty()) cfg->sync.job = o.job;
-  if (cfg->sync.store != "memcached") {
+  if (cfg->sync.store != store_kind::memcached) {
     return report(make_error(
         errc::invalid_argument,
         "status reads a job from memcached: set sync.store = \"memcached\" "
         "and sync.servers (the embedded store lives only inside a running "
         "simulate)"));
   }
-  auto store = make_store(*cfg, mlp_shape{});
+  auto store = make_store(store_options_of(*cfg, mlp_shape{}), 0);
   if (!store) return report(store.error());
-  auto status = read_job_status(**store, cfg->sync.job);
+  auto status = read_job_status(*store->records, cfg->sync.job);
   if (!status) return report(status.error());
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())

@@ -29,10 +29,15 @@ enum class errc {
 struct error {
   errc code = errc::internal;
   std::string message;
+  /// Where it happened when that is one of several peers the caller can
+  /// act on, e.g. the memcached server ("host:port") that failed: failover
+  /// drops that one. Empty otherwise.
+  std::string origin;
 };
 
-[[nodiscard]] inline error make_error(errc code, std::string message) {
-  return error{code, std::move(message)};
+[[nodiscard]] inline error make_error(errc code, std::string message,
+                                      std::string origin = {}) {
+  return error{code, std::move(message), std::move(origin)};
 }
 
 template <class T>

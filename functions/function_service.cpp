@@ -18,6 +18,7 @@
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
 #include "runtime/config/config_overrides.hpp"
+#include "runtime/config/store_config.hpp"
 #include "runtime/net/http_client.hpp"
 #include "runtime/store/job_state.hpp"
 #include "runtime/store/job_status_json.hpp"
@@ -406,7 +407,7 @@ http_response function_service::setup(const http_request& request) {
   const mlp_shape shape{data_->features,
                         static_cast<std::size_t>(cfg->model.hidden),
                         data_->classes};
-  auto store = make_store(*cfg, shape);
+  auto store = make_store(store_options_of(*cfg, shape), shape.size());
   if (!store)
     return json_error(status_for(store.error()), store.error().message, "sync");
   std::vector<float> initial(shape.size());
@@ -414,7 +415,7 @@ http_response function_service::setup(const http_request& request) {
                   seed_for(static_cast<std::uint64_t>(cfg->model.seed), 0,
                            rng_stream::init),
                   initial);
-  if (auto ok = create_job(**store, *cfg, shape, initial); !ok) {
+  if (auto ok = create_job(*store, *cfg, shape, initial); !ok) {
     return json_error(status_for(ok.error()), ok.error().message, "sync");
   }
   // Start the replicas through the gateway, each with the same overrides,
@@ -551,14 +552,13 @@ http_response function_service::status(const http_request& request) {
   }
   auto cfg = config_;
   cfg.sync.job = *job;
-  if (cfg.sync.store != "memcached") {
+  if (cfg.sync.store != store_kind::memcached) {
     return json_error(400,
                       "status reads jobs from memcached: this function runs "
-                      "with sync.store = \"" +
-                          cfg.sync.store + "\"",
+                      "with sync.store = \"memory\"",
                       "sync.store");
   }
-  std::shared_ptr<parameter_store> store;
+  std::shared_ptr<record_store> store;
   {
     std::lock_guard guard(stores_mutex_);
     // A job's records change twice a second: pollers within
@@ -576,11 +576,11 @@ http_response function_service::status(const http_request& request) {
     }
   }
   if (!store) {
-    auto made = make_store(cfg, mlp_shape{});
+    auto made = make_store(store_options_of(cfg, mlp_shape{}), 0);
     if (!made) {
       return json_error(status_for(made.error()), made.error().message, "sync");
     }
-    store = *made;
+    store = made->records;
     std::lock_guard guard(stores_mutex_);
     // A few jobs' connections are kept; a poller of many jobs reconnects.
     if (status_stores_.size() >= 8) status_stores_.clear();

@@ -40,7 +40,7 @@ class thread_pool;
 
 namespace emnist {
 
-class parameter_store;
+class record_store;
 
 /// Which function a process serves: "setup", "train" or "all".
 [[nodiscard]] expected<std::string> parse_function_name(const std::string& s);
@@ -98,7 +98,7 @@ class function_service {
   std::unique_ptr<boost::asio::thread_pool> status_pool_;
   std::mutex stores_mutex_;
   /// Stores of the jobs whose status was read lately (connections kept).
-  std::map<std::string, std::shared_ptr<parameter_store>> status_stores_;
+  std::map<std::string, std::shared_ptr<record_store>> status_stores_;
   struct cached_status {
     std::chrono::steady_clock::time_point read_at;
     job_status status;

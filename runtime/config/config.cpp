@@ -94,6 +94,29 @@ key_spec text_key(std::string path, Field field,
                                 std::move(choices), std::move(help));
 }
 
+/// A text key whose choices stand for the values of an enum field.
+template <class Enum, class Field>
+key_spec enum_key(std::string path, Field field,
+                  std::vector<std::pair<std::string, Enum>> names,
+                  std::string help) {
+  std::vector<std::string> choices;
+  for (const auto& [name, _] : names) choices.push_back(name);
+  key_spec k{std::move(path), kind::text, 0,  0, std::move(choices),
+             std::move(help), {},         {}, {}};
+  k.set = [field, names](job_config& c, const value& v) {
+    for (const auto& [name, e] : names) {
+      if (name == std::get<std::string>(v)) field(c) = e;
+    }
+  };
+  k.get = [field, names](const job_config& c) {
+    for (const auto& [name, e] : names) {
+      if (e == field(c)) return value{name};
+    }
+    return value{std::string("?")};
+  };
+  return k;
+}
+
 template <class Field>
 key_spec text_list_key(std::string path, Field field, std::string help) {
   return field_key<std::vector<std::string>>(std::move(path), kind::text_list,
@@ -154,9 +177,10 @@ const std::vector<key_spec>& specs() {
                             "a replica's time budget per run (a function's "
                             "exec timeout), then it stops and can resume; "
                             "0: none"));
-    t.push_back(text_key("sync.store", EMNIST_FIELD(sync.store),
-                         {"memory", "memcached"},
-                         "parameter store: memory (embedded) or memcached"));
+    t.push_back(enum_key<store_kind>(
+        "sync.store", EMNIST_FIELD(sync.store),
+        {{"memory", store_kind::memory}, {"memcached", store_kind::memcached}},
+        "parameter store: memory (embedded) or memcached"));
     t.push_back(
         with_check(text_list_key("sync.servers", EMNIST_FIELD(sync.servers),
                                  "memcached pool, [\"host:port\", ...]"),
@@ -170,11 +194,12 @@ const std::vector<key_spec>& specs() {
                             "how long a store operation retries an "
                             "unreachable server before "
                             "sync.on_server_failure applies"));
-    t.push_back(text_key("sync.on_server_failure",
-                         EMNIST_FIELD(sync.on_server_failure),
-                         {"fail", "failover"},
-                         "a server unreachable for sync.retry_ms: fail "
-                         "the job, or failover to the other servers"));
+    t.push_back(enum_key<server_failure_policy>(
+        "sync.on_server_failure", EMNIST_FIELD(sync.on_server_failure),
+        {{"fail", server_failure_policy::fail},
+         {"failover", server_failure_policy::failover}},
+        "a server unreachable for sync.retry_ms: fail "
+        "the job, or failover to the other servers"));
     t.push_back(integer_key("sync.block_bytes", EMNIST_FIELD(sync.block_bytes),
                             1024, 999960,
                             "bytes of parameters per memcached value"));
@@ -182,20 +207,24 @@ const std::vector<key_spec>& specs() {
                             1, 1000000, "fetch parameters every N steps"));
     t.push_back(integer_key("sync.push_every", EMNIST_FIELD(sync.push_every), 1,
                             1000000, "push the pending delta every N steps"));
-    t.push_back(text_key("sync.push_backlog", EMNIST_FIELD(sync.push_backlog),
-                         {"coalesce", "wait"},
-                         "every delta buffer in flight: coalesce the next "
-                         "pushes into one, or wait (reproducible)"));
+    t.push_back(enum_key<push_backlog_policy>(
+        "sync.push_backlog", EMNIST_FIELD(sync.push_backlog),
+        {{"coalesce", push_backlog_policy::coalesce},
+         {"wait", push_backlog_policy::wait}},
+        "every delta buffer in flight: coalesce the next "
+        "pushes into one, or wait (reproducible)"));
     t.push_back(integer_key("sync.max_staleness",
                             EMNIST_FIELD(sync.max_staleness), -1, 1000000,
                             "steps a replica may train past the fetch "
                             "behind its parameters before it waits for a "
                             "fresh one; 0: synchronous; -1: no bound"));
-    t.push_back(text_key("sync.push_reads", EMNIST_FIELD(sync.push_reads),
-                         {"when_changed", "always"},
-                         "memcached: read a block before adding a delta "
-                         "only when another writer changed it since this "
-                         "process wrote it, or always"));
+    t.push_back(enum_key<push_read_policy>(
+        "sync.push_reads", EMNIST_FIELD(sync.push_reads),
+        {{"when_changed", push_read_policy::when_changed},
+         {"always", push_read_policy::always}},
+        "memcached: read a block before adding a delta "
+        "only when another writer changed it since this "
+        "process wrote it, or always"));
     t.push_back(integer_key("actors.prefetch", EMNIST_FIELD(actors.prefetch), 1,
                             4096, "minibatches the loader prepares ahead"));
     t.push_back(integer_key("actors.push_queue",

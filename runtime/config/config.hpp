@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "base/expected.hpp"
+#include "runtime/store/memcached_options.hpp"
+#include "runtime/store/store_options.hpp"
 
 namespace emnist {
 
@@ -49,19 +51,25 @@ struct train_config {
   std::int64_t max_seconds = 0;  ///< a replica's time budget; 0: none
 };
 
+/// A push due while every delta buffer is in flight (sync.push_backlog).
+enum class push_backlog_policy {
+  coalesce,  ///< train on; the next push carries the steps since the last
+  wait,      ///< wait for a buffer: each push covers exactly push_every
+};
+
 struct sync_config {
-  std::string store = "memory";
+  store_kind store = store_kind::memory;
   std::vector<std::string> servers{"127.0.0.1:11211"};  ///< memcached pool
   std::string job = "emnist";      ///< key namespace in the store
   std::int64_t timeout_ms = 1000;  ///< memcached connect and I/O timeout
   std::int64_t retry_ms = 5000;    ///< retrying an unreachable server
-  std::string on_server_failure = "fail";  ///< "fail" or "failover"
+  server_failure_policy on_server_failure = server_failure_policy::fail;
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 2;
   std::int64_t max_staleness = -1;  ///< own steps past a fetch; -1: any
   std::int64_t push_every = 2;
-  std::string push_backlog = "coalesce";    ///< "coalesce" or "wait"
-  std::string push_reads = "when_changed";  ///< or "always"
+  push_backlog_policy push_backlog = push_backlog_policy::coalesce;
+  push_read_policy push_reads = push_read_policy::when_changed;
 };
 
 struct actors_config {

@@ -2,33 +2,46 @@
 // set-up, join and status helpers.
 #include "runtime/store/job_state.hpp"
 
+#include <boost/json.hpp>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <future>
-#include <sstream>
 
 #include "runtime/store/crc32c.hpp"
 
 namespace emnist {
 namespace {
 
-constexpr const char* meta_name = "meta";
-constexpr const char* meta_magic = "# emnist job metadata, format 1";
-constexpr const char* record_magic = "# emnist replica progress, format 1";
+namespace json = boost::json;
 
+constexpr const char* meta_name = "meta";
+constexpr const char* meta_format = "emnist job metadata";
+constexpr const char* record_format = "emnist replica progress";
+constexpr std::int64_t record_version = 2;
+
+/// A double in its shortest round-trip form: the text the metadata compares
+/// (0.1, not 0.10000000000000001), the same after a JSON round trip.
 std::string real_text(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  std::string s(buf, ec == std::errc{} ? end : buf);
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+/// A JSON value as the metadata's entries write it.
+std::string value_text(const json::value& v) {
+  if (v.is_double()) return real_text(v.get_double());
+  return json::serialize(v);
 }
 
 std::string quoted(const std::string& s) {
-  return "\"" + s + "\"";
+  return json::serialize(json::string(s));
 }
 
 // Blocking adapters over the store's completions.
-expected<std::optional<std::string>> read_now(parameter_store& store,
+expected<std::optional<std::string>> read_now(record_store& store,
                                               const std::string& name) {
   std::promise<expected<std::optional<std::string>>> p;
   auto f = p.get_future();
@@ -38,7 +51,7 @@ expected<std::optional<std::string>> read_now(parameter_store& store,
   return f.get();
 }
 
-expected<void> write_now(parameter_store& store, const std::string& name,
+expected<void> write_now(record_store& store, const std::string& name,
                          std::string value) {
   std::promise<expected<void>> p;
   auto f = p.get_future();
@@ -47,7 +60,7 @@ expected<void> write_now(parameter_store& store, const std::string& name,
   return f.get();
 }
 
-expected<void> erase_now(parameter_store& store, const std::string& name) {
+expected<void> erase_now(record_store& store, const std::string& name) {
   std::promise<expected<void>> p;
   auto f = p.get_future();
   store.erase_record(name,
@@ -55,58 +68,69 @@ expected<void> erase_now(parameter_store& store, const std::string& name) {
   return f.get();
 }
 
-/// "key = value" lines after a first line `magic`; errors name `key` (the
-/// store key) and the line.
-expected<std::vector<std::pair<std::string, std::string>>> parse_lines(
-    const std::string& text, const char* magic, const std::string& key) {
-  std::istringstream in(text);
-  std::string line;
-  std::vector<std::pair<std::string, std::string>> out;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (number == 1) {
-      if (line != magic) {
-        return make_error(errc::data_loss,
-                          "'" + key + "' line 1: expected '" + magic +
-                              "' (not a record of this program)");
-      }
-      continue;
-    }
-    if (line.empty()) continue;
-    const auto eq = line.find(" = ");
-    if (eq == std::string::npos) {
-      return make_error(errc::data_loss, "'" + key + "' line " +
-                                             std::to_string(number) +
-                                             ": expected 'key = value'");
-    }
-    out.emplace_back(line.substr(0, eq), line.substr(eq + 3));
+/// The JSON object of a record of `format`; errors name `key` and say
+/// what is wrong (not JSON, at which offset; another program's record; a
+/// newer format).
+expected<json::object> parse_record(const std::string& text, const char* format,
+                                    const std::string& key) {
+  json::error_code ec;
+  json::parser p;
+  // Consumes all of `text` (a value and nothing after it) or says where it
+  // stopped.
+  const std::size_t used = p.write(text.data(), text.size(), ec);
+  if (ec) {
+    return make_error(errc::data_loss,
+                      "'" + key + "': not a JSON record (byte " +
+                          std::to_string(used) + ": " + ec.message() + ")");
   }
-  if (number == 0) {
-    return make_error(errc::data_loss, "'" + key + "': empty record");
+  json::value v = p.release();
+  const auto* o = v.if_object();
+  const auto* f = o != nullptr ? o->if_contains("format") : nullptr;
+  if (f == nullptr || !f->is_string() || f->get_string() != format) {
+    return make_error(errc::data_loss, "'" + key +
+                                           "': not a record of this "
+                                           "program (\"format\" is not \"" +
+                                           std::string(format) + "\")");
   }
-  return out;
+  const auto* ver = o->if_contains("version");
+  if (ver == nullptr || !ver->is_int64() || ver->get_int64() > record_version) {
+    return make_error(errc::data_loss,
+                      "'" + key + "': format version " +
+                          (ver ? json::serialize(*ver) : std::string("none")) +
+                          ", this program reads up to " +
+                          std::to_string(record_version));
+  }
+  return std::move(*v.if_object());
 }
 
 std::string encode_meta(const job_metadata& m) {
-  std::string s = std::string(meta_magic) + "\n";
-  for (const auto& [k, v] : m.entries) s += k + " = " + v + "\n";
-  s += "hash = " + m.hash + "\n";
-  return s;
+  json::object settings;
+  for (const auto& [k, v] : m.entries) settings[k] = json::parse(v);
+  json::object o{{"format", meta_format},
+                 {"version", record_version},
+                 {"settings", std::move(settings)},
+                 {"hash", m.hash}};
+  return json::serialize(o);
 }
 
 expected<job_metadata> decode_meta(const std::string& text,
                                    const std::string& key) {
-  auto lines = parse_lines(text, meta_magic, key);
-  if (!lines) return lines.error();
-  job_metadata m;
-  for (auto& [k, v] : *lines) {
-    if (k == "hash") {
-      m.hash = v;
-    } else {
-      m.entries.emplace_back(std::move(k), std::move(v));
-    }
+  auto o = parse_record(text, meta_format, key);
+  if (!o) return o.error();
+  const auto* settings = o->if_contains("settings");
+  const auto* hash = o->if_contains("hash");
+  if (settings == nullptr || !settings->is_object() || hash == nullptr ||
+      !hash->is_string()) {
+    return make_error(errc::data_loss,
+                      "'" + key +
+                          "': \"settings\" (an object) or \"hash\" "
+                          "(a string) missing");
   }
+  job_metadata m;
+  for (const auto& [k, v] : settings->get_object()) {
+    m.entries.emplace_back(std::string(k), value_text(v));
+  }
+  m.hash = std::string(hash->get_string());
   return m;
 }
 
@@ -151,64 +175,101 @@ std::string replica_record_name(std::uint32_t id) {
 }
 
 std::string encode_record(const replica_record& r) {
-  std::string s = std::string(record_magic) + "\n";
-  s += "replica = " + std::to_string(r.id) + "\n";
-  s += "epochs = " + std::to_string(r.epochs) + "\n";
-  s += "steps = " + std::to_string(r.steps) + "\n";
-  s += "samples = " + std::to_string(r.samples) + "\n";
-  s += "accuracy = " + real_text(r.accuracy) + "\n";
-  s += "best_accuracy = " + real_text(r.best_accuracy) + "\n";
-  s += "heartbeat_ms = " + std::to_string(r.heartbeat_ms) + "\n";
-  s += std::string("done = ") + (r.done ? "true" : "false") + "\n";
-  s += std::string("reached = ") + (r.reached ? "true" : "false") + "\n";
-  if (!r.stop.empty()) s += "stop = " + r.stop + "\n";
-  return s;
+  json::object o{{"format", record_format},
+                 {"version", record_version},
+                 {"replica", r.id},
+                 {"epochs", r.epochs},
+                 {"steps", r.steps},
+                 {"samples", r.samples},
+                 {"accuracy", r.accuracy},
+                 {"best_accuracy", r.best_accuracy},
+                 {"heartbeat_ms", r.heartbeat_ms},
+                 {"done", r.done},
+                 {"reached", r.reached}};
+  o["stop"] = r.stop.empty() ? json::value(nullptr) : json::value(r.stop);
+  return json::serialize(o);
 }
 
 expected<replica_record> decode_record(const std::string& text,
                                        const std::string& key) {
-  auto lines = parse_lines(text, record_magic, key);
-  if (!lines) return lines.error();
+  auto o = parse_record(text, record_format, key);
+  if (!o) return o.error();
   replica_record r;
-  for (const auto& [k, v] : *lines) {
-    bool ok = true;
-    if (k == "replica") {
-      ok = parse_number(v, r.id);
-    } else if (k == "epochs") {
-      ok = parse_number(v, r.epochs);
-    } else if (k == "steps") {
-      ok = parse_number(v, r.steps);
-    } else if (k == "samples") {
-      ok = parse_number(v, r.samples);
-    } else if (k == "accuracy") {
-      ok = parse_number(v, r.accuracy);
-    } else if (k == "best_accuracy") {
-      ok = parse_number(v, r.best_accuracy);
-    } else if (k == "heartbeat_ms") {
-      ok = parse_number(v, r.heartbeat_ms);
-    } else if (k == "done" || k == "reached") {
-      ok = v == "true" || v == "false";
-      (k == "done" ? r.done : r.reached) = v == "true";
-    } else if (k == "stop") {
-      ok = v == "target" || v == "max_epochs" || v == "max_seconds" ||
-           v == "interrupted" || v == "failed";
-      r.stop = v;
-    }  // unknown keys: written by a newer version, ignored
-    if (!ok) {
-      return make_error(errc::data_loss, "'" + key + "', " + k + ": '" + v +
-                                             "' is not a valid value");
+  auto bad = [&](const char* field, const char* what) {
+    return make_error(
+        errc::data_loss,
+        "'" + key + "', " + field + ": " + what +
+            (o->contains(field) ? ", got " + json::serialize(o->at(field))
+                                : std::string(", missing")));
+  };
+  auto unsigned_field = [&](const char* field, auto& out) -> bool {
+    const auto* v = o->if_contains(field);
+    if (v == nullptr) return false;
+    if (v->is_uint64()) {
+      out =
+          static_cast<std::remove_reference_t<decltype(out)>>(v->get_uint64());
+      return true;
     }
+    if (v->is_int64() && v->get_int64() >= 0) {
+      out = static_cast<std::remove_reference_t<decltype(out)>>(v->get_int64());
+      return true;
+    }
+    return false;
+  };
+  for (const char* field : {"replica", "epochs", "steps", "samples"}) {
+    bool ok = false;
+    if (std::string_view(field) == "replica") ok = unsigned_field(field, r.id);
+    if (std::string_view(field) == "epochs")
+      ok = unsigned_field(field, r.epochs);
+    if (std::string_view(field) == "steps") ok = unsigned_field(field, r.steps);
+    if (std::string_view(field) == "samples") {
+      ok = unsigned_field(field, r.samples);
+    }
+    if (!ok) return bad(field, "expected a count");
+  }
+  for (auto [field, out] : {std::pair{"accuracy", &r.accuracy},
+                            std::pair{"best_accuracy", &r.best_accuracy}}) {
+    const auto* v = o->if_contains(field);
+    if (v == nullptr || !v->is_number()) return bad(field, "expected a number");
+    *out = v->to_number<double>();
+  }
+  if (const auto* v = o->if_contains("heartbeat_ms");
+      v != nullptr && v->is_int64()) {
+    r.heartbeat_ms = v->get_int64();
+  } else if (v != nullptr && v->is_uint64()) {
+    r.heartbeat_ms = static_cast<std::int64_t>(v->get_uint64());
+  } else {
+    return bad("heartbeat_ms", "expected Unix milliseconds");
+  }
+  for (auto [field, out] :
+       {std::pair{"done", &r.done}, std::pair{"reached", &r.reached}}) {
+    const auto* v = o->if_contains(field);
+    if (v == nullptr || !v->is_bool())
+      return bad(field, "expected true or false");
+    *out = v->get_bool();
+  }
+  if (const auto* v = o->if_contains("stop"); v != nullptr && !v->is_null()) {
+    const auto* text_value = v->if_string();
+    const std::string stop = text_value ? std::string(*text_value) : "";
+    if (stop != "target" && stop != "max_epochs" && stop != "max_seconds" &&
+        stop != "interrupted" && stop != "failed") {
+      return bad("stop",
+                 "expected target, max_epochs, max_seconds, interrupted, "
+                 "failed or null");
+    }
+    r.stop = stop;
   }
   return r;
 }
 
-expected<void> create_job(parameter_store& store, const job_config& cfg,
+expected<void> create_job(const job_store& store, const job_config& cfg,
                           const mlp_shape& shape,
                           std::span<const float> initial) {
   // Clear the progress of an older job under this name first, so that no
   // replica of the new one resumes from it.
   std::uint32_t old_replicas = 0;
-  if (auto old = read_now(store, meta_name); old && *old) {
+  auto& records = *store.records;
+  if (auto old = read_now(records, meta_name); old && *old) {
     if (auto m = decode_meta(**old, meta_name)) {
       for (const auto& [k, v] : m->entries) {
         if (k == "train.replicas") parse_number(v, old_replicas);
@@ -220,14 +281,14 @@ expected<void> create_job(parameter_store& store, const job_config& cfg,
   const auto replicas =
       std::max(old_replicas, static_cast<std::uint32_t>(cfg.train.replicas));
   for (std::uint32_t id = 0; id < replicas; ++id) {
-    if (auto r = erase_now(store, replica_record_name(id)); !r) return r;
+    if (auto r = erase_now(records, replica_record_name(id)); !r) return r;
   }
-  if (auto r = erase_now(store, reached_record_name); !r) return r;
-  if (auto r = store.initialize(initial); !r) return r;
-  return write_now(store, meta_name, encode_meta(describe_job(cfg, shape)));
+  if (auto r = erase_now(records, reached_record_name); !r) return r;
+  if (auto r = store.parameters->initialize(initial); !r) return r;
+  return write_now(records, meta_name, encode_meta(describe_job(cfg, shape)));
 }
 
-expected<job_metadata> join_job(parameter_store& store, const job_config& cfg,
+expected<job_metadata> join_job(record_store& store, const job_config& cfg,
                                 const mlp_shape& shape) {
   auto text = read_now(store, meta_name);
   if (!text) return text.error();
@@ -257,7 +318,7 @@ expected<job_metadata> join_job(parameter_store& store, const job_config& cfg,
   return stored;
 }
 
-expected<std::optional<replica_record>> read_replica(parameter_store& store,
+expected<std::optional<replica_record>> read_replica(record_store& store,
                                                      std::uint32_t id) {
   const std::string name = replica_record_name(id);
   auto text = read_now(store, name);
@@ -268,7 +329,7 @@ expected<std::optional<replica_record>> read_replica(parameter_store& store,
   return std::optional<replica_record>{*r};
 }
 
-expected<job_status> read_job_status(parameter_store& store,
+expected<job_status> read_job_status(record_store& store,
                                      const std::string& job) {
   auto text = read_now(store, meta_name);
   if (!text) return text.error();

@@ -11,9 +11,10 @@
 //   // status:
 //   auto status = read_job_status(*store);
 //
-// Records are plain "key = value" lines, readable with any memcached
-// client: "meta" (the settings every replica must share, a hash of them,
-// the parameter count and block size) and "replica:<id>".
+// Records are JSON objects, readable with any memcached client, each with
+// its "format" and "version": "meta" (the settings every replica must
+// share, a hash of them, the parameter count and block size) and
+// "replica:<id>".
 //
 // The blocking helpers here wait for the store's completions: call them
 // from set-up code or a CLI, never from an actor or an io thread.
@@ -28,7 +29,7 @@
 #include "base/expected.hpp"
 #include "model/mlp.hpp"
 #include "runtime/config/config.hpp"
-#include "runtime/store/parameter_store.hpp"
+#include "runtime/store/job_store.hpp"
 
 namespace emnist {
 
@@ -71,7 +72,7 @@ inline constexpr const char* reached_record_name = "reached";
 /// Initializes the parameters, writes the metadata and clears the progress
 /// records of replicas 0..train.replicas-1 (and of an older job's under
 /// the same name). Blocking.
-[[nodiscard]] expected<void> create_job(parameter_store& store,
+[[nodiscard]] expected<void> create_job(const job_store& store,
                                         const job_config& cfg,
                                         const mlp_shape& shape,
                                         std::span<const float> initial);
@@ -79,14 +80,14 @@ inline constexpr const char* reached_record_name = "reached";
 /// Checks that the job exists in the store and was set up with the same
 /// settings: not_found when it is not there, invalid_argument naming the
 /// first key that differs. Blocking.
-[[nodiscard]] expected<job_metadata> join_job(parameter_store& store,
+[[nodiscard]] expected<job_metadata> join_job(record_store& store,
                                               const job_config& cfg,
                                               const mlp_shape& shape);
 
 /// The stored progress of replica `id`, or nullopt when it has none.
 /// Blocking.
 [[nodiscard]] expected<std::optional<replica_record>> read_replica(
-    parameter_store& store, std::uint32_t id);
+    record_store& store, std::uint32_t id);
 
 /// Everything a status reader shows, from the store alone.
 struct job_status {
@@ -98,7 +99,7 @@ struct job_status {
 };
 
 /// Reads the metadata and every replica's record. Blocking.
-[[nodiscard]] expected<job_status> read_job_status(parameter_store& store,
+[[nodiscard]] expected<job_status> read_job_status(record_store& store,
                                                    const std::string& job);
 
 }  // namespace emnist

@@ -1,48 +1,50 @@
-// The libmemcached side of the memcached store: connections to a server
-// list, leased to one blocking call at a time, and the server list itself,
-// which can shrink when a server is failed over.
+// The one boundary to memcached: connections to a server list, leased to one
+// blocking call at a time, and the server list itself, which can shrink when
+// a server is failed over. Nothing else in the project includes libmemcached
+// or the wire client.
 //
 //   auto pool = memcached_pool::create(options);
 //   {
-//     auto c = (*pool)->acquire();                  // one thread at a time
-//     auto v = c.get("emnist:j1:b:0");            // blocking
-//     if (!v) report(v.error().message);          // names key and server
-//   }
+//     auto c = (*pool)->acquire();                // one thread at a time
+//     auto v = c.get("emnist:j1:meta");          // blocking
+//     if (!v) report(v.error());                  // names key and server;
+//   }                                             // error.origin: "host:port"
 //
-// Each lease reuses its connection's result and value buffers, so that a
-// 256 KiB block does not cost a fresh allocation (and its page faults)
-// per call. Thread-safe; the calls on one lease are not.
+// Two clients sit behind it. The parameter blocks' gets and cas (the hot
+// path of every push) go over runtime/store/memcached_wire.hpp, a socket per
+// server that reads a value straight into the lease's buffer; everything
+// else goes through libmemcached, which also picks each key's server
+// (ketama), so both agree on where a key lives.
+//
+// Errors say what the caller should do: not_found (the key is missing),
+// aborted (a CAS conflict), unavailable (the server could not be reached,
+// timed out, or is out of memory or busy: error.origin names it, so that
+// retries and failover act on that server and no other), data_loss (a
+// value too large to be one of ours), invalid_argument (a request the
+// server refuses for good), internal (anything else).
+//
+// Each lease reuses its connection's buffers, so that a 256 KiB block costs
+// no allocation (and no page faults) per call. The pool is thread-safe; the
+// calls on one lease are not.
 #pragma once
 
-#include <libmemcached/memcached.h>
-
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/expected.hpp"
 #include "runtime/store/memcached_options.hpp"
-#include "runtime/store/memcached_wire.hpp"
 
 namespace emnist {
 
 class memcached_pool {
  public:
-  /// One connection with its reusable buffers.
-  struct connection {
-    memcached_st* memc = nullptr;
-    memcached_result_st result{};
-    std::vector<std::byte> value;  ///< encode buffer
-    std::vector<std::byte> got;    ///< values read by get_value()
-    /// Sockets of the block path, one per server ("host:port") used.
-    std::vector<std::unique_ptr<wire_connection>> wires;
-    std::uint64_t generation = 0;  ///< of the server list it was made for
-    ~connection();
-  };
+  struct connection;  ///< a libmemcached handle, its sockets and buffers
 
   /// A value read by get(), valid until the next call on the lease.
   struct value_view {
@@ -50,64 +52,67 @@ class memcached_pool {
     std::uint64_t cas = 0;
   };
 
+  /// Where get_value and cas_value on a key go: its server, and the
+  /// instance of it that this lease's socket is connected to (0 when it
+  /// cannot connect). A CAS token means something to one instance only.
+  struct route {
+    std::string server;
+    std::uint64_t instance = 0;
+  };
+
   class lease {
    public:
-    lease(memcached_pool& pool, std::unique_ptr<connection> c)
-        : pool_(pool), c_(std::move(c)) {}
+    lease(memcached_pool& pool, std::unique_ptr<connection> c);
     ~lease();
     lease(const lease&) = delete;
     lease& operator=(const lease&) = delete;
 
-    memcached_st* memc() const { return c_->memc; }
-    connection& operator*() const { return *c_; }
-    connection* operator->() const { return c_.get(); }
-
-    /// Reads one key with its CAS token. not_found when absent;
-    /// unavailable when its server cannot be reached.
+    /// A key's value with its CAS token.
     [[nodiscard]] expected<value_view> get(const std::string& key);
-    /// The block path, over the connection's own socket to the key's
-    /// server (runtime/memcached_wire.hpp) rather than through
-    /// libmemcached: the value of `key` with its CAS token (valid until the
-    /// next call on the lease), and its compare-and-swap (`cas` 0: a plain
-    /// set). Errors as failure() makes them: not_found, aborted on a CAS
-    /// conflict, unavailable naming the server.
-    /// A value over `max_value` bytes is refused as foreign (data_loss).
+    /// The block path: the value of `key` over the lease's own socket to
+    /// its server, straight into the lease's buffer; a value over
+    /// `max_value` bytes is refused unread (data_loss).
     [[nodiscard]] expected<value_view> get_value(const std::string& key,
                                                  std::size_t max_value);
-    /// Returns the token of the value now stored.
+    /// The block path's compare-and-swap (`cas` 0: a plain set); the token
+    /// of the value now stored.
     [[nodiscard]] expected<std::uint64_t> cas_value(
         const std::string& key, std::span<const std::byte> value,
         std::uint64_t cas);
-    /// Where get_value and cas_value on `key` go: the server and the
-    /// instance of it that this lease's socket is connected to (it
-    /// connects first; 0 when it cannot).
-    struct route {
-      std::string server;
-      std::uint64_t instance = 0;
-    };
+    [[nodiscard]] expected<void> set(const std::string& key,
+                                     std::span<const std::byte> value);
+    /// Stores unless the key exists: false when it did (nothing written).
+    [[nodiscard]] expected<bool> add(const std::string& key,
+                                     std::span<const std::byte> value);
+    /// Removes the key; one that does not exist is no error.
+    [[nodiscard]] expected<void> erase(const std::string& key);
+    /// Adds one to a decimal count; a missing key is no error (nothing
+    /// happens).
+    [[nodiscard]] expected<void> increment(const std::string& key);
+    /// Reads `keys` in one round trip per server; `found(index, bytes)` for
+    /// each that exists (bytes valid during the call). A server that could
+    /// not be reached makes the result unavailable, after the others.
+    [[nodiscard]] expected<void> multi_get(
+        const std::vector<std::string>& keys,
+        const std::function<void(std::size_t, std::span<const std::byte>)>&
+            found);
+
     [[nodiscard]] route route_of(const std::string& key);
-    /// An error for the return code `rc` of a call on `key`, naming the
-    /// key and the server: not_found, aborted (a CAS conflict), or
-    /// unavailable.
-    [[nodiscard]] error failure(memcached_return_t rc,
-                                const std::string& key) const;
     /// "host:port" of the server that holds `key`.
     [[nodiscard]] std::string server_of(const std::string& key) const;
 
-   private:
-    wire_connection& wire_for(const std::string& key);
-    /// An error for a block-path reply that is not a success.
-    [[nodiscard]] error wire_failure(const wire_connection& w,
-                                     const error& transport,
-                                     const std::string& key) const;
-    [[nodiscard]] error wire_failure(const wire_connection& w, wire_status s,
-                                     const std::string& key) const;
+    /// A buffer to encode a value in, kept between calls; see keep().
+    std::vector<std::byte>& encode_buffer();
+    /// Swaps the encode buffer with `other` (a cache keeping the value it
+    /// just wrote takes it without a copy).
+    void swap_encode_buffer(std::vector<std::byte>& other);
 
+   private:
     memcached_pool& pool_;
     std::unique_ptr<connection> c_;
   };
 
-  /// Checks and adds every server; connects lazily.
+  /// Checks every server's address; connects lazily.
   [[nodiscard]] static expected<std::unique_ptr<memcached_pool>> create(
       const memcached_options& options);
   ~memcached_pool();
@@ -121,21 +126,18 @@ class memcached_pool {
   /// left: later calls hash its keys onto the others.
   ejection eject(const std::string& server);
 
-  /// The server of the last unavailable error made by lease::failure() on
-  /// this thread: read it right after the call that failed.
-  static std::string last_failed_server();
-
   std::size_t servers() const;
 
  private:
   memcached_pool(std::vector<std::string> servers, memcached_options options);
-  [[nodiscard]] expected<void> rebuild();  ///< prototype_ from servers_
+  [[nodiscard]] expected<void> rebuild();  ///< the handle for servers_
   void give_back(std::unique_ptr<connection> c);
 
   memcached_options options_;
   mutable std::mutex mutex_;
   std::vector<std::string> servers_;  ///< alive: "host:port"
-  memcached_st* prototype_ = nullptr;
+  struct prototype;                   ///< libmemcached's, for cloning
+  std::unique_ptr<prototype> prototype_;
   std::uint64_t generation_ = 0;
   std::vector<std::unique_ptr<connection>> idle_;
 };

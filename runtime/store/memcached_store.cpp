@@ -1,23 +1,18 @@
-// The memcached store's operations as coroutines on its own io_context:
-// pushes add each block by gets/cas (all blocks at once, each retried on
-// conflict), fetches read every block in one multi-get unless the job's
-// version counter says nothing changed, and every call is retried while a
-// server is unreachable, then failed over or reported.
+// The memcached parameter store: pushes add each block by gets/cas (all
+// blocks at once, each retried on conflict; the pushes of one process to a
+// block share a write), fetches read every block in one multi-get unless the
+// job's version count says nothing changed. Every call goes through the
+// client's retry and failover policy (runtime/store/memcached_client.hpp).
 #include "runtime/store/memcached_store.hpp"
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <charconv>
-#include <cstdio>
 #include <mutex>
 #include <random>
-#include <thread>
 
 #include "runtime/store/block_codec.hpp"
-#include "runtime/store/coro.hpp"
-#include "runtime/store/memcached_pool.hpp"
+#include "runtime/store/memcached_client.hpp"
 
 namespace emnist {
 
@@ -35,68 +30,41 @@ bool valid_job_name(const std::string& job) {
   });
 }
 
-const char* value_ptr(std::span<const std::byte> v) {
-  return reinterpret_cast<const char*>(v.data());
-}
-
-class memcached_store final : public parameter_store {
+class memcached_parameters final : public parameter_store {
  public:
-  memcached_store(std::size_t floats, memcached_options o,
-                  std::unique_ptr<memcached_pool> pool)
+  memcached_parameters(std::size_t floats,
+                       std::shared_ptr<memcached_client> client)
       : floats_(floats),
-        options_(std::move(o)),
+        options_(client->options()),
         blocks_((floats + options_.block_floats - 1) / options_.block_floats),
         prefix_("emnist:" + options_.job + ":"),
         version_key_(prefix_ + "version"),
-        connections_(std::move(pool)),
         writer_base_(std::random_device{}() | (std::uint64_t{1} << 63)),
-        work_(asio::make_work_guard(io_)),
-        calls_work_(asio::make_work_guard(calls_)) {
+        client_(std::move(client)) {
     for (std::size_t b = 0; b < blocks_; ++b) {
       keys_.push_back(prefix_ + "b:" + std::to_string(b));
       cache_.push_back(std::make_unique<block_cache>());
     }
     combiners_.resize(blocks_);
-    // Threads last, once everything they may touch exists; if one cannot
-    // start, those that did are stopped before the error goes on.
-    try {
-      io_thread_ = std::thread([this] { io_.run(); });
-      for (std::size_t i = 0; i < std::max<std::size_t>(options_.io_threads, 1);
-           ++i) {
-        call_threads_.emplace_back([this] { calls_.run(); });
-      }
-    } catch (...) {
-      stop_threads();
-      throw;
-    }
   }
 
-  // Operations still under way finish first (bounded by retry_for): the
-  // io thread runs until no coroutine is left, then the call threads.
-  ~memcached_store() override { stop_threads(); }
+  // Its operations reference its members: they finish first (bounded by
+  // retry_for).
+  ~memcached_parameters() override { ops_.wait_idle(); }
 
   std::size_t size() const override { return floats_; }
   std::string kind() const override { return "memcached"; }
 
   expected<void> initialize(std::span<const float> params) override {
     if (params.size() != floats_) return size_error(params.size());
-    auto c = connections_->acquire();
+    auto c = client_->pool().acquire();
     for (std::size_t b = 0; b < blocks_; ++b) {
       const auto value =
           encode_block({static_cast<std::uint32_t>(b), 0, options_.job_tag},
-                       block_of(params, b), c->value);
-      if (auto rc = memcached_set(c.memc(), keys_[b].data(), keys_[b].size(),
-                                  value_ptr(value), value.size(), 0, 0);
-          rc != MEMCACHED_SUCCESS) {
-        return c.failure(rc, keys_[b]);
-      }
+                       block_of(params, b), c.encode_buffer());
+      if (auto r = c.set(keys_[b], value); !r) return r;
     }
-    if (auto rc = memcached_set(c.memc(), version_key_.data(),
-                                version_key_.size(), "0", 1, 0, 0);
-        rc != MEMCACHED_SUCCESS) {
-      return c.failure(rc, version_key_);
-    }
-    return {};
+    return c.set(version_key_, std::as_bytes(std::span("0", 1)));
   }
 
   void push(std::span<const float> delta, completion done) override {
@@ -137,19 +105,6 @@ class memcached_store final : public parameter_store {
     spawn(restore_op(params), std::move(done));
   }
 
-  void read_record(const std::string& name, record_completion done) override {
-    spawn(read_record_op(prefix_ + name), std::move(done));
-  }
-
-  void write_record(const std::string& name, std::string value,
-                    completion done) override {
-    spawn(write_record_op(prefix_ + name, std::move(value)), std::move(done));
-  }
-
-  void erase_record(const std::string& name, completion done) override {
-    spawn(erase_record_op(prefix_ + name), std::move(done));
-  }
-
   store_stats stats() const override {
     store_stats s;
     s.pushes = pushes_.load();
@@ -162,28 +117,15 @@ class memcached_store final : public parameter_store {
     s.blocks_restored = restored_.load();
     s.push_reads_skipped = reads_skipped_.load();
     s.push_blocks_combined = combined_.load();
-    s.server_retries = server_retries_.load();
-    s.servers_failed_over = failed_over_.load();
+    s.server_retries = client_->server_retries();
+    s.servers_failed_over = client_->servers_failed_over();
     return s;
   }
 
  private:
-  /// Runs `op` on the io thread and hands its result to `done` there. An
-  /// exception (a bug) becomes an internal error, never a lost completion.
   template <class T, class Done>
   void spawn(awaitable<expected<T>> op, Done done) {
-    auto wrapped = [](awaitable<expected<T>> inner, Done d) -> awaitable<void> {
-      std::optional<expected<T>> r;
-      try {
-        r.emplace(co_await std::move(inner));
-      } catch (const std::exception& e) {
-        r.emplace(make_error(errc::internal,
-                             std::string("memcached store: ") + e.what()));
-      }
-      d(std::move(*r));
-    };
-    asio::co_spawn(io_, wrapped(std::move(op), std::move(done)),
-                   asio::detached);
+    client_->spawn(ops_, std::move(op), std::move(done));
   }
 
   std::span<const float> block_of(std::span<const float> all,
@@ -200,70 +142,10 @@ class memcached_store final : public parameter_store {
     return {static_cast<std::uint32_t>(b), floats_in(b), options_.job_tag};
   }
 
-  void stop_threads() {
-    work_.reset();
-    if (io_thread_.joinable()) io_thread_.join();
-    calls_work_.reset();
-    for (auto& t : call_threads_) t.join();
-  }
-
   error size_error(std::size_t got) const {
     return make_error(errc::invalid_argument,
                       "memcached store: expected " + std::to_string(floats_) +
                           " floats, got " + std::to_string(got));
-  }
-
-  /// Runs the blocking `call` (returning expected<T>) on a call thread,
-  /// again while it reports an unreachable server, with backoff. After
-  /// options_.retry_for without success it fails, or with the failover
-  /// policy drops that server from the pool and goes on with the others.
-  template <class T, class Call>
-  awaitable<expected<T>> with_retry(Call& call) {
-    auto deadline = clock_type::now() + options_.retry_for;
-    auto backoff = std::chrono::milliseconds(5);
-    for (;;) {
-      std::optional<expected<T>> r;
-      std::string failed_server;
-      auto run = [&] {
-        r.emplace(call());
-        if (!*r) failed_server = memcached_pool::last_failed_server();
-      };
-      co_await coro::on_pool(calls_.get_executor(), run);
-      if (*r || r->error().code != errc::unavailable) co_return std::move(*r);
-      server_retries_.fetch_add(1, std::memory_order_relaxed);
-      if (clock_type::now() + backoff <= deadline) {
-        co_await coro::sleep_for(backoff);
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
-        continue;
-      }
-      const std::string why = r->error().message;
-      if (options_.on_server_failure == server_failure_policy::failover) {
-        const auto outcome = connections_->eject(failed_server);
-        if (outcome == memcached_pool::ejection::dropped) {
-          failed_over_.fetch_add(1, std::memory_order_relaxed);
-          std::fprintf(stderr,
-                       "memcached: server %s unreachable for %lld ms; failing "
-                       "over to the other %zu (sync.on_server_failure = "
-                       "\"failover\"): %s\n",
-                       failed_server.c_str(),
-                       static_cast<long long>(options_.retry_for.count()),
-                       connections_->servers(), why.c_str());
-        }
-        if (outcome != memcached_pool::ejection::last_one) {
-          deadline = clock_type::now() + options_.retry_for;
-          backoff = std::chrono::milliseconds(5);
-          continue;
-        }
-      }
-      co_return make_error(
-          errc::unavailable,
-          why + " (unreachable for " +
-              std::to_string(options_.retry_for.count()) +
-              " ms, sync.retry_ms; sync.on_server_failure = \"" +
-              (options_.on_server_failure == server_failure_policy::failover
-                   ? "failover\", no other server left)"
-                   : "fail\")"));
-    }
   }
 
   /// One gets/add/cas attempt on block `b`: applied, or aborted on a CAS
@@ -282,7 +164,7 @@ class memcached_store final : public parameter_store {
   expected<void> add_to_block(std::size_t b, std::span<const float> part,
                               std::uint64_t writer, std::uint64_t pushes,
                               std::span<float> out, std::uint64_t& version) {
-    auto c = connections_->acquire();
+    auto c = client_->pool().acquire();
     auto& cache = *cache_[b];
     std::lock_guard guard(cache.mutex);
     if (cache.valid) {
@@ -294,13 +176,13 @@ class memcached_store final : public parameter_store {
         const auto value =
             encode_block_sum({static_cast<std::uint32_t>(b),
                               cache.version + pushes, options_.job_tag, writer},
-                             cached_payload(cache), part, c->value);
+                             cached_payload(cache), part, c.encode_buffer());
         auto token = c.cas_value(keys_[b], value, cache.cas);
         cache.valid = false;
         if (token) {
           sent_.fetch_add(value.size(), std::memory_order_relaxed);
           reads_skipped_.fetch_add(1, std::memory_order_relaxed);
-          keep(cache, *c, value.size(), cache.version + pushes, *token, route);
+          keep(cache, c, value.size(), cache.version + pushes, *token, route);
           version = cache.version;
           if (!out.empty()) read_payload(cached_payload(cache), out);
           return {};
@@ -329,12 +211,12 @@ class memcached_store final : public parameter_store {
     const auto value =
         encode_block_sum({static_cast<std::uint32_t>(b),
                           block->version + pushes, options_.job_tag, writer},
-                         block->payload, part, c->value);
+                         block->payload, part, c.encode_buffer());
     auto token = c.cas_value(keys_[b], value, v->cas);
     if (!token) return token.error();
     sent_.fetch_add(value.size(), std::memory_order_relaxed);
     if (options_.push_reads == push_read_policy::when_changed) {
-      keep(cache, *c, value.size(), version, *token, c.route_of(keys_[b]));
+      keep(cache, c, value.size(), version, *token, c.route_of(keys_[b]));
       if (!out.empty()) read_payload(cached_payload(cache), out);
     } else if (!out.empty()) {
       read_payload(value.subspan(block_header_bytes), out);
@@ -354,12 +236,12 @@ class memcached_store final : public parameter_store {
     std::uint64_t instance = 0;
   };
 
-  /// Makes the value just written from `c.value` the cache's (by swapping
-  /// buffers: no copy).
-  static void keep(block_cache& cache, memcached_pool::connection& c,
+  /// Makes the value just written from the lease's encode buffer the
+  /// cache's (by swapping buffers: no copy).
+  static void keep(block_cache& cache, memcached_pool::lease& c,
                    std::size_t length, std::uint64_t version, std::uint64_t cas,
-                   memcached_pool::lease::route route) {
-    std::swap(cache.value, c.value);
+                   memcached_pool::route route) {
+    c.swap_encode_buffer(cache.value);
     cache.length = length;
     cache.version = version;
     cache.cas = cas;
@@ -406,7 +288,8 @@ class memcached_store final : public parameter_store {
                                        std::span<float> out,
                                        std::uint64_t& version) {
     const std::size_t begin = b * options_.block_floats;
-    asio::steady_timer wake(io_, asio::steady_timer::time_point::max());
+    asio::steady_timer wake(client_->io(),
+                            asio::steady_timer::time_point::max());
     block_push me;
     me.delta = delta.subspan(begin, floats_in(b));
     me.out =
@@ -496,7 +379,7 @@ class memcached_store final : public parameter_store {
       return add_to_block(b, part, writer, pushes, out, version);
     };
     for (int conflicts = 0;; ++conflicts) {
-      auto r = co_await with_retry<void>(attempt);
+      auto r = co_await client_->with_retry<void>(attempt);
       if (r || r.error().code != errc::aborted) co_return r;
       // Another replica changed the block since our gets: read it again.
       cas_retries_.fetch_add(1, std::memory_order_relaxed);
@@ -539,7 +422,8 @@ class memcached_store final : public parameter_store {
     // next fetch that reads the old count copies the blocks (it cannot
     // skip), and another replica that reads it skips one fetch at most.
     // The store keeps every update either way.
-    asio::co_spawn(io_, bump_version(), asio::detached);
+    ops_.begin();  // bump_version() ends it
+    asio::co_spawn(client_->io(), bump_version(), asio::detached);
     const bool same = std::all_of(versions.begin(), versions.end(),
                                   [&](auto v) { return v == versions[0]; });
     co_return same && !versions.empty() ? versions[0] : mixed_version;
@@ -549,19 +433,16 @@ class memcached_store final : public parameter_store {
   /// that lags only costs fetches that could have been skipped).
   awaitable<void> bump_version() {
     auto bump = [&]() -> expected<void> {
-      auto c = connections_->acquire();
-      std::uint64_t value = 0;
-      const auto rc = memcached_increment(c.memc(), version_key_.data(),
-                                          version_key_.size(), 1, &value);
-      if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND) return {};
-      return c.failure(rc, version_key_);
+      auto c = client_->pool().acquire();
+      return c.increment(version_key_);
     };
-    (void)co_await with_retry<void>(bump);
+    (void)co_await client_->with_retry<void>(bump);
+    ops_.end();
   }
 
   /// The job's count of applied pushes, or nullopt when it is missing.
   expected<std::optional<std::uint64_t>> read_version() {
-    auto c = connections_->acquire();
+    auto c = client_->pool().acquire();
     auto v = c.get(version_key_);
     if (!v) {
       if (v.error().code == errc::not_found) {
@@ -584,57 +465,37 @@ class memcached_store final : public parameter_store {
   /// Returns the blocks' version when they all have the same, else
   /// mixed_version.
   expected<std::uint64_t> read_blocks(std::span<float> out) {
-    auto c = connections_->acquire();
-    std::vector<const char*> keys;
-    std::vector<std::size_t> lengths;
-    for (const auto& k : keys_) {
-      keys.push_back(k.data());
-      lengths.push_back(k.size());
-    }
-    memcached_return_t rc =
-        memcached_mget(c.memc(), keys.data(), lengths.data(), keys.size());
-    if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_SOME_ERRORS) {
-      return c.failure(rc, keys_[0]);
-    }
-    bool server_failed = rc == MEMCACHED_SOME_ERRORS;
+    auto c = client_->pool().acquire();
     std::vector<bool> seen(blocks_, false);
     std::optional<std::uint64_t> version;
     bool mixed = false;
     std::optional<error> first_error;
-    while (memcached_result_st* res =
-               memcached_fetch_result(c.memc(), &c->result, &rc)) {
-      const std::string_view key(memcached_result_key_value(res),
-                                 memcached_result_key_length(res));
-      const auto it = std::find(keys_.begin(), keys_.end(), key);
-      const std::span<const std::byte> value(
-          reinterpret_cast<const std::byte*>(memcached_result_value(res)),
-          memcached_result_length(res));
+    auto found = [&](std::size_t b, std::span<const std::byte> value) {
       received_.fetch_add(value.size(), std::memory_order_relaxed);
-      if (it == keys_.end() || first_error) continue;
-      const auto b = static_cast<std::size_t>(it - keys_.begin());
+      if (first_error) return;
       auto block = decode_block(value, expect(b), keys_[b]);
       if (!block) {
         first_error = block.error();
-        continue;
+        return;
       }
       read_payload(block->payload,
                    out.subspan(b * options_.block_floats, floats_in(b)));
       seen[b] = true;
       if (version && *version != block->version) mixed = true;
       version = block->version;
-    }
-    if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS &&
-        rc != MEMCACHED_NOTFOUND) {
-      server_failed = true;
-    }
+    };
+    auto read = c.multi_get(keys_, found);
     if (first_error) return *first_error;
+    // A server that failed may hold the blocks not seen: a retry (or
+    // failover) finds out.
+    if (!read) return read.error();
     for (std::size_t b = 0; b < blocks_; ++b) {
-      if (seen[b]) continue;
-      // A block not returned is missing, unless a server failed: then it
-      // may be on that server, which a retry (or failover) finds out.
-      return c.failure(
-          server_failed ? MEMCACHED_CONNECTION_FAILURE : MEMCACHED_NOTFOUND,
-          keys_[b]);
+      if (!seen[b]) {
+        return make_error(errc::not_found,
+                          "memcached, key '" + keys_[b] +
+                              "': not found (the value is missing: evicted, "
+                              "or its server restarted empty)");
+      }
     }
     return mixed ? mixed_version : version.value_or(mixed_version);
   }
@@ -644,8 +505,8 @@ class memcached_store final : public parameter_store {
     auto version_call = [&] {
       return read_version();
     };
-    auto version =
-        co_await with_retry<std::optional<std::uint64_t>>(version_call);
+    auto version = co_await client_->with_retry<std::optional<std::uint64_t>>(
+        version_call);
     if (!version) co_return version.error();
     if (*version && **version == known && known != mixed_version) {
       not_modified_.fetch_add(1, std::memory_order_relaxed);
@@ -657,7 +518,7 @@ class memcached_store final : public parameter_store {
     // The blocks' own version, not the count: the count may lag (it is
     // raised after a push has answered), and a replica alone must see its
     // own copy as "nothing new" to stay plain SGD.
-    co_return co_await with_retry<std::uint64_t>(blocks_call);
+    co_return co_await client_->with_retry<std::uint64_t>(blocks_call);
   }
 
   awaitable<expected<void>> restore_op(std::span<const float> params) {
@@ -667,75 +528,25 @@ class memcached_store final : public parameter_store {
                              clock_type::now().time_since_epoch().count()) |
                          (std::uint64_t{1} << 62);
     auto write_missing = [&]() -> expected<void> {
-      auto c = connections_->acquire();
+      auto c = client_->pool().acquire();
       for (std::size_t b = 0; b < blocks_; ++b) {
         const auto value = encode_block(
             {static_cast<std::uint32_t>(b), version, options_.job_tag},
-            block_of(params, b), c->value);
-        const auto rc =
-            memcached_add(c.memc(), keys_[b].data(), keys_[b].size(),
-                          value_ptr(value), value.size(), 0, 0);
-        if (rc == MEMCACHED_SUCCESS) {
+            block_of(params, b), c.encode_buffer());
+        auto added = c.add(keys_[b], value);  // false: it exists
+        if (!added) return added.error();
+        if (*added) {
           restored_.fetch_add(1, std::memory_order_relaxed);
           sent_.fetch_add(value.size(), std::memory_order_relaxed);
-        } else if (rc != MEMCACHED_NOTSTORED && rc != MEMCACHED_DATA_EXISTS) {
-          return c.failure(rc, keys_[b]);  // NOTSTORED: it exists
         }
       }
       // A fresh count no replica holds, in case the count went too.
       const std::string count = std::to_string(version);
-      const auto rc =
-          memcached_add(c.memc(), version_key_.data(), version_key_.size(),
-                        count.data(), count.size(), 0, 0);
-      if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTSTORED &&
-          rc != MEMCACHED_DATA_EXISTS) {
-        return c.failure(rc, version_key_);
-      }
+      auto added = c.add(version_key_, std::as_bytes(std::span(count)));
+      if (!added) return added.error();
       return {};
     };
-    co_return co_await with_retry<void>(write_missing);
-  }
-
-  awaitable<expected<std::optional<std::string>>> read_record_op(
-      std::string key) {
-    auto call = [&]() -> expected<std::optional<std::string>> {
-      auto c = connections_->acquire();
-      auto v = c.get(key);
-      if (!v) {
-        if (v.error().code == errc::not_found) {
-          return std::optional<std::string>{};
-        }
-        return v.error();
-      }
-      return std::optional<std::string>{
-          std::in_place, reinterpret_cast<const char*>(v->bytes.data()),
-          v->bytes.size()};
-    };
-    co_return co_await with_retry<std::optional<std::string>>(call);
-  }
-
-  awaitable<expected<void>> write_record_op(std::string key,
-                                            std::string value) {
-    auto call = [&]() -> expected<void> {
-      auto c = connections_->acquire();
-      const auto rc = memcached_set(c.memc(), key.data(), key.size(),
-                                    value.data(), value.size(), 0, 0);
-      if (rc != MEMCACHED_SUCCESS) return c.failure(rc, key);
-      return {};
-    };
-    co_return co_await with_retry<void>(call);
-  }
-
-  awaitable<expected<void>> erase_record_op(std::string key) {
-    auto call = [&]() -> expected<void> {
-      auto c = connections_->acquire();
-      const auto rc = memcached_delete(c.memc(), key.data(), key.size(), 0);
-      if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) {
-        return c.failure(rc, key);
-      }
-      return {};
-    };
-    co_return co_await with_retry<void>(call);
+    co_return co_await client_->with_retry<void>(write_missing);
   }
 
   std::size_t floats_;
@@ -744,31 +555,23 @@ class memcached_store final : public parameter_store {
   std::string prefix_;       ///< "emnist:<job>:"
   std::string version_key_;  ///< count of pushes applied
   std::vector<std::string> keys_;
-  std::unique_ptr<memcached_pool> connections_;
   /// Writer ids of pushes: random per store, then one more per push.
   std::uint64_t writer_base_;
   std::atomic<std::uint64_t> writer_seq_{0};
   std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};
-  std::atomic<std::uint64_t> not_modified_{0}, failed_over_{0};
+  std::atomic<std::uint64_t> not_modified_{0};
   std::atomic<std::uint64_t> sent_{0}, received_{0}, cas_retries_{0};
   std::atomic<std::uint64_t> restored_{0}, reads_skipped_{0}, combined_{0};
-  std::atomic<std::uint64_t> server_retries_{0};
   std::vector<std::unique_ptr<block_cache>> cache_;  ///< one per block
   std::vector<block_combiner> combiners_;  ///< one per block, io thread only
-  // Last, in this order: the io thread stops before the call threads, and
-  // both before anything above goes.
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  asio::io_context calls_;  ///< run by call_threads_: the blocking calls
-  asio::executor_work_guard<asio::io_context::executor_type> calls_work_;
-  std::thread io_thread_;
-  std::vector<std::thread> call_threads_;
+  std::shared_ptr<memcached_client> client_;
+  operation_count ops_;  ///< last: the destructor waits for them first
 };
 
 }  // namespace
 
-expected<std::shared_ptr<parameter_store>> make_memcached_store(
-    std::size_t floats, const memcached_options& o) {
+expected<job_store> make_memcached_store(std::size_t floats,
+                                         const memcached_options& o) {
   if (!valid_job_name(o.job)) {
     return make_error(
         errc::invalid_argument,
@@ -781,10 +584,12 @@ expected<std::shared_ptr<parameter_store>> make_memcached_store(
         errc::invalid_argument,
         "sync.block_bytes: a block must hold 1 to 249,988 floats");
   }
-  auto pool = memcached_pool::create(o);
-  if (!pool) return pool.error();
-  return std::shared_ptr<parameter_store>(
-      std::make_shared<memcached_store>(floats, o, std::move(*pool)));
+  auto client = memcached_client::create(o);
+  if (!client) return client.error();
+  job_store store;
+  store.parameters = std::make_shared<memcached_parameters>(floats, *client);
+  store.records = make_memcached_records(*client);
+  return store;
 }
 
 }  // namespace emnist

@@ -73,6 +73,30 @@ class memory_store final : public parameter_store {
     done({});
   }
 
+  store_stats stats() const override {
+    return {pushes_.load(), applied_.load(), fetches_.load(),
+            bytes_sent_.load(), bytes_received_.load()};
+  }
+
+ private:
+  error size_error(std::size_t got) const {
+    return make_error(errc::invalid_argument,
+                      "memory store: expected " +
+                          std::to_string(values_.size()) + " floats, got " +
+                          std::to_string(got));
+  }
+
+  std::vector<float> values_;
+  std::size_t block_floats_;
+  std::vector<std::mutex> locks_;
+  std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};
+  std::atomic<std::uint64_t> started_{0};  ///< pushes that began adding
+  std::atomic<std::uint64_t> bytes_sent_{0}, bytes_received_{0};
+};
+
+/// Records in a map under a mutex.
+class memory_records final : public record_store {
+ public:
   void read_record(const std::string& name, record_completion done) override {
     std::optional<std::string> value;
     {
@@ -101,34 +125,16 @@ class memory_store final : public parameter_store {
     done({});
   }
 
-  store_stats stats() const override {
-    return {pushes_.load(), applied_.load(), fetches_.load(),
-            bytes_sent_.load(), bytes_received_.load()};
-  }
-
  private:
-  error size_error(std::size_t got) const {
-    return make_error(errc::invalid_argument,
-                      "memory store: expected " +
-                          std::to_string(values_.size()) + " floats, got " +
-                          std::to_string(got));
-  }
-
-  std::vector<float> values_;
-  std::size_t block_floats_;
-  std::vector<std::mutex> locks_;
-  std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};
-  std::atomic<std::uint64_t> started_{0};  ///< pushes that began adding
-  std::atomic<std::uint64_t> bytes_sent_{0}, bytes_received_{0};
   std::mutex records_mutex_;
   std::map<std::string, std::string> records_;
 };
 
 }  // namespace
 
-std::shared_ptr<parameter_store> make_memory_store(std::size_t floats,
-                                                   std::size_t block_floats) {
-  return std::make_shared<memory_store>(floats, block_floats);
+job_store make_memory_store(std::size_t floats, std::size_t block_floats) {
+  return {std::make_shared<memory_store>(floats, block_floats),
+          std::make_shared<memory_records>()};
 }
 
 }  // namespace emnist

@@ -3,11 +3,12 @@
 // different blocks never wait for each other. Operations complete inline.
 //
 //   auto store = emnist::make_memory_store(79'100, 16'384);
+//   store.parameters->push(delta, done);
 #pragma once
 
 #include <memory>
 
-#include "runtime/store/parameter_store.hpp"
+#include "runtime/store/job_store.hpp"
 
 namespace emnist {
 
@@ -15,7 +16,8 @@ namespace emnist {
 /// rarely contend, large enough that locking costs nothing.
 inline constexpr std::size_t default_memory_block_floats = 16384;
 
-[[nodiscard]] std::shared_ptr<parameter_store> make_memory_store(
+/// The parameters and the records, both in this process.
+[[nodiscard]] job_store make_memory_store(
     std::size_t floats, std::size_t block_floats = default_memory_block_floats);
 
 }  // namespace emnist

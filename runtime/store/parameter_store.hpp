@@ -1,6 +1,7 @@
 // The parameter store of a job: the interface that the embedded store and
-// the memcached store implement, and what the sync actor and the evaluator
-// talk to.
+// the memcached store implement, and what a replica's sync and the
+// evaluator talk to. (The job's small records beside the parameters have an
+// interface of their own: runtime/store/record_store.hpp.)
 //
 //   auto store = make_memory_store(shape.size(), block_floats);
 //   store->initialize(initial);                      // job set-up, once
@@ -57,9 +58,6 @@ class parameter_store {
   /// straddles a concurrent push.
   using fetch_completion = std::function<void(expected<std::uint64_t>)>;
   static constexpr std::uint64_t mixed_version = ~std::uint64_t{0};
-  /// A small record's value, or nullopt when there is none.
-  using record_completion =
-      std::function<void(expected<std::optional<std::string>>)>;
 
   virtual ~parameter_store() = default;
 
@@ -105,16 +103,6 @@ class parameter_store {
   /// others' deltas then add to it. `params` must stay alive until `done`.
   /// Restored blocks get a new version that no replica expects.
   virtual void restore(std::span<const float> params, completion done) = 0;
-
-  /// Small named records beside the parameters: the job's metadata, each
-  /// replica's progress. `name` is [a-z0-9:_-], short; values are at most
-  /// 64 KiB. Thread-safe; `done` runs as for push().
-  virtual void read_record(const std::string& name, record_completion done) = 0;
-  /// Overwrites the record.
-  virtual void write_record(const std::string& name, std::string value,
-                            completion done) = 0;
-  /// Removes the record; removing one that does not exist succeeds.
-  virtual void erase_record(const std::string& name, completion done) = 0;
 
   virtual store_stats stats() const = 0;
 };

@@ -1,22 +1,21 @@
-// Makes the parameter store a job's config asks for (sync.store): the
-// embedded one, or a memcached pool with the sync.* settings.
+// Makes the store a job's options ask for: the embedded one, or a memcached
+// pool.
 //
-//   auto store = make_store(cfg, shape);
+//   auto store = make_store(store_options_of(cfg, shape), shape.size());
 //   if (!store) fail(store.error().message);   // names the sync.* key
 #pragma once
 
-#include <memory>
+#include <cstddef>
 
 #include "base/expected.hpp"
-#include "model/mlp.hpp"
-#include "runtime/config/config.hpp"
-#include "runtime/store/parameter_store.hpp"
+#include "runtime/store/job_store.hpp"
+#include "runtime/store/store_options.hpp"
 
 namespace emnist {
 
-/// A store for `shape.size()` parameters. For a reader of records only
-/// (`emnist status`), pass an empty shape.
-[[nodiscard]] expected<std::shared_ptr<parameter_store>> make_store(
-    const job_config& cfg, const mlp_shape& shape);
+/// A store for `floats` parameters. For a reader of records only (`emnist
+/// status`), pass 0.
+[[nodiscard]] expected<job_store> make_store(const store_options& options,
+                                             std::size_t floats);
 
 }  // namespace emnist

@@ -59,7 +59,7 @@ TEST_CASE(
     cfg.train.eval_every = 100;
     cfg.train.max_epochs = 6;
     cfg.train.target_accuracy = 0.6;
-    cfg.sync.store = "memcached";
+    cfg.sync.store = store_kind::memcached;
     cfg.sync.servers = {server.address()};
     cfg.sync.job = "busy-" + std::to_string(run);
     auto r = run_simulation(cfg, data);

@@ -35,9 +35,8 @@ void train(downpour_state& d, float by) {
 TEST_CASE(
     "downpour_state: one replica is plain SGD, and the store gets it all") {
   fake_store store{std::vector<float>(4, 10.0f)};
-  std::vector<std::vector<float>> buffers(1, std::vector<float>(4));
   downpour_settings settings;  // push and fetch every 2 steps
-  downpour_state d(settings, 4, buffers);
+  downpour_state d(settings, 4);
   CHECK_FALSE(d.may_train());  // nothing fetched yet
   auto r = d.start();
   REQUIRE(r.what == kind::fetch);
@@ -55,11 +54,11 @@ TEST_CASE(
       continue;
     }
     REQUIRE(r.what == kind::push_and_fetch);  // due together: one operation
-    store.add(buffers[r.buffer]);
+    store.add(*r.delta);
     // Nothing but its own push happened: it knows the store's version, so
     // the store can answer "not modified".
     CHECK(r.known_version == store.version);
-    CHECK(d.pushed(r.buffer).what == kind::none);
+    CHECK(d.pushed(r.delta).what == kind::none);
     d.fetched(store.params, store.version);
   }
   CHECK(d.idle());
@@ -72,16 +71,16 @@ TEST_CASE(
 TEST_CASE(
     "downpour_state: a fetch keeps the replica's own pushes and pending work") {
   fake_store store{std::vector<float>(3, 0.0f)};
-  std::vector<std::vector<float>> buffers(3, std::vector<float>(3));
   downpour_settings settings;
   settings.push_every = 1;
   settings.fetch_every = 4;
-  downpour_state d(settings, 3, buffers);
+  settings.push_buffers = 3;
+  downpour_state d(settings, 3);
   (void)d.start();
   d.fetched(store.params, store.version);
   auto apply = [&](const store_request& r) {
-    store.add(buffers[r.buffer]);
-    CHECK(d.pushed(r.buffer).what == kind::none);
+    store.add(*r.delta);
+    CHECK(d.pushed(r.delta).what == kind::none);
   };
 
   store.add({100.0f, 100.0f, 100.0f});  // another replica's push
@@ -126,12 +125,11 @@ TEST_CASE(
     "downpour_state: staleness is counted in steps, and a wait asks for the "
     "fetch") {
   fake_store store{std::vector<float>(2, 0.0f)};
-  std::vector<std::vector<float>> buffers(1, std::vector<float>(2));
   downpour_settings settings;
   settings.push_every = 100;  // no push gets in the way
   settings.fetch_every = 100;
   settings.max_staleness = 3;
-  downpour_state d(settings, 2, buffers);
+  downpour_state d(settings, 2);
   (void)d.start();
   d.fetched(store.params, store.version);
   for (int step = 0; step < 3; ++step) {
@@ -148,8 +146,8 @@ TEST_CASE(
   auto r = d.unblock();
   REQUIRE(r.what == kind::push_and_fetch);
   CHECK(d.unblock().what == kind::none);  // already under way
-  store.add(buffers[r.buffer]);
-  (void)d.pushed(r.buffer);
+  store.add(*r.delta);
+  (void)d.pushed(r.delta);
   CHECK_FALSE(d.may_train());
   d.fetched(store.params, store.version);
   CHECK(d.staleness() == 0);
@@ -161,12 +159,11 @@ TEST_CASE(
   for (const bool coalesce : {true, false}) {
     CAPTURE(coalesce);
     fake_store store{std::vector<float>(2, 0.0f)};
-    std::vector<std::vector<float>> buffers(1, std::vector<float>(2));
     downpour_settings settings;
     settings.push_every = 1;
     settings.fetch_every = 1000;
     settings.coalesce = coalesce;
-    downpour_state d(settings, 2, buffers);
+    downpour_state d(settings, 2);
     (void)d.start();
     d.fetched(store.params, store.version);
     train(d, 1.0f);
@@ -180,13 +177,13 @@ TEST_CASE(
       train(d, 3.0f);
       CHECK(d.step_done().what == kind::none);
     }
-    store.add(buffers[first.buffer]);
-    auto next = d.pushed(first.buffer);
+    store.add(*first.delta);
+    auto next = d.pushed(first.delta);
     REQUIRE(next.what == kind::push);  // the due push goes now
     // Coalesced: the steps since the first push travel as one delta.
-    CHECK(buffers[next.buffer][0] == (coalesce ? 5.0f : 2.0f));
-    store.add(buffers[next.buffer]);
-    (void)d.pushed(next.buffer);
+    CHECK((*next.delta)[0] == (coalesce ? 5.0f : 2.0f));
+    store.add(*next.delta);
+    (void)d.pushed(next.delta);
     CHECK(d.idle());
     CHECK(store.params[0] == (coalesce ? 6.0f : 3.0f));
   }

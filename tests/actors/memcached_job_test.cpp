@@ -10,6 +10,7 @@
 
 #include "actors/simulation.hpp"
 #include "model/mlp.hpp"
+#include "runtime/config/store_config.hpp"
 #include "runtime/store/job_state.hpp"
 #include "runtime/store/store_factory.hpp"
 #include "support/memcached_server.hpp"
@@ -26,7 +27,7 @@ job_config memcached_job(const std::vector<std::string>& servers,
   cfg.data.eval = "test[100000:]";
   cfg.train.eval_every = 50;
   cfg.train.max_epochs = 4;
-  cfg.sync.store = "memcached";
+  cfg.sync.store = store_kind::memcached;
   cfg.sync.servers = servers;
   cfg.sync.job = job;
   return cfg;
@@ -81,9 +82,9 @@ TEST_CASE("memcached job: a resumed job goes on from its stored progress") {
   CHECK(second->history.front().accuracy > first->accuracy - 0.05);
 
   // What the store says: every replica done with 2 passes.
-  auto store = make_store(cfg, mlp_shape{});
+  auto store = make_store(store_options_of(cfg, mlp_shape{}), 0);
   REQUIRE(store.has_value());
-  auto status = read_job_status(**store, "resume-test");
+  auto status = read_job_status(*store->records, "resume-test");
   REQUIRE_MESSAGE(status.has_value(), status.error().message);
   REQUIRE(status->records.size() == 2);
   for (const auto& r : status->records) {
@@ -139,7 +140,9 @@ TEST_CASE("memcached job: a pool of three loses a server mid-run") {
     cfg.train.target_accuracy = 0.73;
     cfg.train.max_epochs = 10;
     cfg.sync.retry_ms = 300;
-    cfg.sync.on_server_failure = policy;
+    cfg.sync.on_server_failure = std::string(policy) == "fail"
+                                     ? server_failure_policy::fail
+                                     : server_failure_policy::failover;
     // Stop the server that holds block 0 of the parameters.
     auto* victim = servers[server_of(ports, "emnist:" + job + ":b:0")];
     std::thread stopper([&] {
@@ -179,11 +182,12 @@ TEST_CASE("memcached job: replicas in separate runs stop when one reaches") {
   const auto& data = test::bymerge_data(20000);
   // Set the job up (as emnist-setup does), then run each replica on its
   // own, as two train functions would.
-  auto store = make_store(cfg, mlp_shape{784, 100, 47});
+  const mlp_shape shape{784, 100, 47};
+  auto store = make_store(store_options_of(cfg, shape), shape.size());
   REQUIRE(store.has_value());
-  std::vector<float> initial(mlp_shape{784, 100, 47}.size());
-  init_parameters(mlp_shape{784, 100, 47}, 1, initial);
-  REQUIRE(create_job(**store, cfg, mlp_shape{784, 100, 47}, initial));
+  std::vector<float> initial(shape.size());
+  init_parameters(shape, 1, initial);
+  REQUIRE(create_job(*store, cfg, shape, initial));
 
   auto evaluating = cfg;  // evaluates every 50 of its minibatches
   auto blind = cfg;       // never evaluates before its 50 passes end

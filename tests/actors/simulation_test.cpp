@@ -56,7 +56,8 @@ TEST_CASE("simulation: one replica is deterministic for a seed") {
   auto cfg = small_job();
   cfg.train.target_accuracy = 1.0;  // not reached: runs max_epochs passes
   cfg.train.max_epochs = 1;
-  cfg.sync.push_backlog = "wait";  // each push covers exactly push_every
+  cfg.sync.push_backlog =
+      push_backlog_policy::wait;  // each push covers exactly push_every
   const auto& data = test::bymerge_data(20000);
   auto a = run_simulation(cfg, data);
   auto b = run_simulation(cfg, data);
@@ -87,7 +88,7 @@ TEST_CASE("simulation: bounded staleness makes replicas wait for fetches") {
   cfg.sync.max_staleness = -1;
   cfg.sync.fetch_every = 64;
   // Pushes every push_every steps exactly, so that they can be counted.
-  cfg.sync.push_backlog = "wait";
+  cfg.sync.push_backlog = push_backlog_policy::wait;
   cfg.actors.push_queue = 4;
   auto loose = run_simulation(cfg, test::bymerge_data(20000));
   REQUIRE(loose.has_value());
@@ -113,7 +114,7 @@ TEST_CASE("simulation: bad settings fail before anything starts") {
 TEST_CASE("simulation: replicas on a real memcached server") {
   test::memcached_server server;
   auto cfg = small_job();
-  cfg.sync.store = "memcached";
+  cfg.sync.store = store_kind::memcached;
   cfg.sync.servers = {server.address()};
   cfg.sync.job = "sim-test";
 
@@ -160,10 +161,10 @@ TEST_CASE("simulation: replicas on a real memcached server") {
   SUBCASE("one replica is as deterministic as on the embedded store") {
     cfg.train.target_accuracy = 1.0;
     cfg.train.max_epochs = 1;
-    cfg.sync.push_backlog = "wait";
+    cfg.sync.push_backlog = push_backlog_policy::wait;
     auto a = run_simulation(cfg, test::bymerge_data(20000));
     auto b = run_simulation(cfg, test::bymerge_data(20000));
-    cfg.sync.store = "memory";
+    cfg.sync.store = store_kind::memory;
     auto m = run_simulation(cfg, test::bymerge_data(20000));
     REQUIRE(a.has_value());
     REQUIRE(b.has_value());
@@ -211,7 +212,7 @@ TEST_CASE(
   cfg.train.eval_every = 500;
   cfg.train.replicas = 6;
   cfg.train.max_epochs = 4;
-  cfg.sync.store = "memcached";
+  cfg.sync.store = store_kind::memcached;
   cfg.sync.servers = {server.address()};
   cfg.sync.job = "six";
   auto r = run_simulation(cfg, test::bymerge_data(100000));

@@ -44,17 +44,33 @@ TEST_CASE("job_state: a progress record round-trips, bad ones are named") {
   CHECK(back->done);
   CHECK_FALSE(back->reached);
 
+  CHECK(has(text, "\"format\":\"emnist replica progress\""));
+
   auto foreign = decode_record("hello\n", "replica:3");
   REQUIRE_FALSE(foreign.has_value());
-  CHECK(has(foreign.error().message, "'replica:3' line 1"));
+  CHECK(foreign.error().code == errc::data_loss);
+  CHECK(has(foreign.error().message, "'replica:3': not a JSON record (byte"));
+  auto other_program = decode_record("{\"steps\": 3}", "replica:3");
+  REQUIRE_FALSE(other_program.has_value());
+  CHECK(has(other_program.error().message, "not a record of this program"));
   std::string bad = text;
-  bad.replace(bad.find("steps = 1234"), 12, "steps = 12x4");
+  bad.replace(bad.find("\"steps\":1234"), 12, "\"steps\":\"12\"");
   auto bad_number = decode_record(bad, "replica:3");
   REQUIRE_FALSE(bad_number.has_value());
-  CHECK(has(bad_number.error().message, "steps: '12x4'"));
-  auto no_equals = decode_record(text + "garbage\n", "replica:3");
-  REQUIRE_FALSE(no_equals.has_value());
-  CHECK(has(no_equals.error().message, "line 11: expected 'key = value'"));
+  CHECK(has(bad_number.error().message,
+            "'replica:3', steps: expected a count, got \"12\""));
+  std::string newer = text;
+  newer.replace(newer.find("\"version\":2"), 11, "\"version\":9");
+  auto from_the_future = decode_record(newer, "replica:3");
+  REQUIRE_FALSE(from_the_future.has_value());
+  CHECK(has(from_the_future.error().message, "format version 9"));
+  std::string bad_stop = text;
+  bad_stop.replace(bad_stop.find("\"stop\":null"), 11, "\"stop\":\"bored\"");
+  CHECK_FALSE(decode_record(bad_stop, "replica:3").has_value());
+  r.stop = "max_epochs";
+  auto stopped = decode_record(encode_record(r), "replica:3");
+  REQUIRE(stopped.has_value());
+  CHECK(stopped->stop == "max_epochs");
 }
 
 TEST_CASE("job_state: the metadata tells jobs apart by what defines them") {
@@ -68,24 +84,25 @@ TEST_CASE("job_state: the metadata tells jobs apart by what defines them") {
 }
 
 TEST_CASE("job_state: create, join, refuse another config, status") {
-  auto store = make_memory_store(shape.size());
+  const auto store = make_memory_store(shape.size());
+  auto& records = *store.records;
   job_config cfg;
   cfg.sync.job = "j1";
   cfg.train.replicas = 2;
 
-  auto missing = join_job(*store, cfg, shape);
+  auto missing = join_job(records, cfg, shape);
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().code == errc::not_found);
   CHECK(has(missing.error().message, "job 'j1' is not set up"));
 
   std::vector<float> initial(shape.size(), 0.5f);
-  REQUIRE(create_job(*store, cfg, shape, initial).has_value());
-  auto joined = join_job(*store, cfg, shape);
+  REQUIRE(create_job(store, cfg, shape, initial).has_value());
+  auto joined = join_job(records, cfg, shape);
   REQUIRE_MESSAGE(joined.has_value(), joined.error().message);
 
   job_config other = cfg;
   other.model.hidden = 64;
-  auto refused = join_job(*store, other, mlp_shape{784, 64, 47});
+  auto refused = join_job(records, other, mlp_shape{784, 64, 47});
   REQUIRE_FALSE(refused.has_value());
   CHECK(refused.error().code == errc::invalid_argument);
   CHECK(has(refused.error().message,
@@ -93,7 +110,7 @@ TEST_CASE("job_state: create, join, refuse another config, status") {
             "model.hidden = 64"));
   other = cfg;
   other.train.batch_size = 64;
-  refused = join_job(*store, other, shape);
+  refused = join_job(records, other, shape);
   REQUIRE_FALSE(refused.has_value());
   CHECK(has(refused.error().message, "train.batch_size = 32"));
 
@@ -105,18 +122,18 @@ TEST_CASE("job_state: create, join, refuse another config, status") {
   r.accuracy = 0.55;
   r.heartbeat_ms = 10'000;
   std::promise<expected<void>> written;
-  store->write_record(replica_record_name(1), encode_record(r),
-                      [&](expected<void> w) { written.set_value(w); });
+  records.write_record(replica_record_name(1), encode_record(r),
+                       [&](expected<void> w) { written.set_value(w); });
   REQUIRE(written.get_future().get().has_value());
-  auto mine = read_replica(*store, 1);
+  auto mine = read_replica(records, 1);
   REQUIRE(mine.has_value());
   REQUIRE(mine->has_value());
   CHECK((*mine)->epochs == 1);
-  auto none = read_replica(*store, 0);
+  auto none = read_replica(records, 0);
   REQUIRE(none.has_value());
   CHECK_FALSE(none->has_value());
 
-  auto status = read_job_status(*store, "j1");
+  auto status = read_job_status(records, "j1");
   REQUIRE_MESSAGE(status.has_value(), status.error().message);
   CHECK(status->replicas == 2);
   REQUIRE(status->records.size() == 2);
@@ -128,8 +145,8 @@ TEST_CASE("job_state: create, join, refuse another config, status") {
   CHECK(has(json, "\"model.hidden\":100"));
 
   // Setting the job up again clears the progress.
-  REQUIRE(create_job(*store, cfg, shape, initial).has_value());
-  auto cleared = read_replica(*store, 1);
+  REQUIRE(create_job(store, cfg, shape, initial).has_value());
+  auto cleared = read_replica(records, 1);
   REQUIRE(cleared.has_value());
   CHECK_FALSE(cleared->has_value());
 }

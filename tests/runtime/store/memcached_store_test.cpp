@@ -32,7 +32,7 @@ std::shared_ptr<parameter_store> store_on(const test::memcached_server& server,
   o.retry_for = std::chrono::milliseconds(300);
   auto s = make_memcached_store(floats, o);
   REQUIRE_MESSAGE(s.has_value(), s.error().message);
-  return *s;
+  return s->parameters;
 }
 
 expected<std::uint64_t> fetch_sync(parameter_store& s,
@@ -162,12 +162,13 @@ TEST_CASE("memcached_store: a push reads a block only when another wrote it") {
     o.block_floats = 4096;
     o.job_tag = 77;
     o.push_reads = push_read_policy::always;
-    auto s = make_memcached_store(n, o);
-    REQUIRE(s.has_value());
-    REQUIRE(push_fetch_sync(**s, one, fresh).has_value());
-    REQUIRE(push_fetch_sync(**s, one, fresh).has_value());
-    CHECK((*s)->stats().push_reads_skipped == 0);
-    CHECK((*s)->stats().bytes_received == 2 * read_once);
+    auto made = make_memcached_store(n, o);
+    REQUIRE(made.has_value());
+    auto& s = made->parameters;
+    REQUIRE(push_fetch_sync(*s, one, fresh).has_value());
+    REQUIRE(push_fetch_sync(*s, one, fresh).has_value());
+    CHECK(s->stats().push_reads_skipped == 0);
+    CHECK(s->stats().bytes_received == 2 * read_once);
     CHECK(fresh == std::vector<float>(n, 18.0f));
   }
 }

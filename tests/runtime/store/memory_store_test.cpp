@@ -11,7 +11,7 @@ using namespace emnist;
 
 TEST_CASE("memory_store: concurrent pushers lose no update") {
   const std::size_t n = 50'000;  // several blocks, the last one partial
-  auto store = make_memory_store(n, 4096);
+  auto store = make_memory_store(n, 4096).parameters;
   std::vector<float> initial(n);
   for (std::size_t i = 0; i < n; ++i) initial[i] = float(i % 100);
   REQUIRE(store->initialize(initial).has_value());
@@ -59,7 +59,7 @@ TEST_CASE("memory_store: concurrent pushers lose no update") {
 }
 
 TEST_CASE("memory_store: a wrong size is an error, not a crash") {
-  auto store = make_memory_store(10);
+  auto store = make_memory_store(10).parameters;
   std::vector<float> wrong(9);
   auto init = store->initialize(wrong);
   REQUIRE_FALSE(init.has_value());
@@ -74,7 +74,7 @@ TEST_CASE("memory_store: a wrong size is an error, not a crash") {
 }
 
 TEST_CASE("memory_store: versions, and 'not modified' fetches skip the copy") {
-  auto store = make_memory_store(3);
+  auto store = make_memory_store(3).parameters;
   REQUIRE(store->initialize(std::vector<float>{1, 2, 3}).has_value());
   std::vector<float> out{9, 9, 9};
   std::uint64_t version = 99;

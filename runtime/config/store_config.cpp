@@ -1,0 +1,29 @@
+// sync.* settings to store options.
+#include "runtime/config/store_config.hpp"
+
+#include <chrono>
+
+#include "runtime/store/crc32c.hpp"
+
+namespace emnist {
+
+store_options store_options_of(const job_config& cfg, const mlp_shape& shape) {
+  store_options s;
+  s.kind = cfg.sync.store;
+  auto& o = s.memcached;
+  o.servers = cfg.sync.servers;
+  o.job = cfg.sync.job;
+  o.timeout = std::chrono::milliseconds(cfg.sync.timeout_ms);
+  o.retry_for = std::chrono::milliseconds(cfg.sync.retry_ms);
+  o.on_server_failure = cfg.sync.on_server_failure;
+  o.block_floats = static_cast<std::size_t>(cfg.sync.block_bytes) / 4;
+  o.push_reads = cfg.sync.push_reads;
+  const std::string identity =
+      cfg.sync.job + "|" + std::to_string(shape.inputs) + "x" +
+      std::to_string(shape.hidden) + "x" + std::to_string(shape.classes);
+  o.job_tag = (std::uint64_t{crc32c(identity.data(), identity.size())} << 32) |
+              crc32c(identity.data(), identity.size(), 0x5eed);
+  return s;
+}
+
+}  // namespace emnist
