@@ -31,7 +31,9 @@ memcached_client::memcached_client(memcached_options options,
   }
 }
 
-memcached_client::~memcached_client() { stop_threads(); }
+memcached_client::~memcached_client() {
+  stop_threads();
+}
 
 void memcached_client::stop_threads() {
   work_.reset();

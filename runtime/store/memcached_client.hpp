@@ -113,7 +113,9 @@ class memcached_client {
     auto backoff = std::chrono::milliseconds(5);
     for (;;) {
       std::optional<expected<T>> r;
-      auto run = [&] { r.emplace(call()); };
+      auto run = [&] {
+        r.emplace(call());
+      };
       co_await coro::on_pool(calls_.get_executor(), run);
       if (*r || r->error().code != errc::unavailable) co_return std::move(*r);
       server_retries_.fetch_add(1, std::memory_order_relaxed);
