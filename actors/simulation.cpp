@@ -184,6 +184,9 @@ expected<simulation_result> run_replicas(const job_config& cfg,
                              fetched.set_value(std::move(r));
                            });
   if (auto r = fetched.get_future().get(); !r) return r.error();
+  // After that fetch, which waits for this process's pushes to land in the
+  // store (a memcached store writes them behind the replicas' backs).
+  result->sync = store->parameters->stats();
   return std::move(*result);
 }
 

@@ -93,6 +93,7 @@ std::string summary_json(const simulation_result& r) {
   o["blocks_restored"] = r.sync.blocks_restored;
   o["push_reads_skipped"] = r.sync.push_reads_skipped;
   o["push_blocks_combined"] = r.sync.push_blocks_combined;
+  o["fetches_local"] = r.sync.fetches_local;
   o["server_retries"] = r.sync.server_retries;
   o["fetches"] = r.sync.fetches;
   o["fetches_not_modified"] = r.sync.fetches_not_modified;

@@ -275,10 +275,11 @@ expected<void> memcached_pool::lease::erase(const std::string& key) {
   return {};
 }
 
-expected<void> memcached_pool::lease::increment(const std::string& key) {
+expected<void> memcached_pool::lease::increment(const std::string& key,
+                                                std::uint64_t by) {
   std::uint64_t value = 0;
-  const auto rc =
-      memcached_increment(c_->memc, key.data(), key.size(), 1, &value);
+  const auto rc = memcached_increment(c_->memc, key.data(), key.size(),
+                                      static_cast<std::uint32_t>(by), &value);
   if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND) return {};
   return failure(c_->memc, rc, key);
 }

@@ -86,9 +86,10 @@ class memcached_pool {
                                      std::span<const std::byte> value);
     /// Removes the key; one that does not exist is no error.
     [[nodiscard]] expected<void> erase(const std::string& key);
-    /// Adds one to a decimal count; a missing key is no error (nothing
+    /// Adds `by` to a decimal count; a missing key is no error (nothing
     /// happens).
-    [[nodiscard]] expected<void> increment(const std::string& key);
+    [[nodiscard]] expected<void> increment(const std::string& key,
+                                           std::uint64_t by = 1);
     /// Reads `keys` in one round trip per server; `found(index, bytes)` for
     /// each that exists (bytes valid during the call). A server that could
     /// not be reached makes the result unavailable, after the others.

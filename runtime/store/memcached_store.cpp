@@ -45,7 +45,12 @@ class memcached_parameters final : public parameter_store {
       keys_.push_back(prefix_ + "b:" + std::to_string(b));
       cache_.push_back(std::make_unique<block_cache>());
     }
-    combiners_.resize(blocks_);
+    for (std::size_t b = 0; b < blocks_; ++b) {
+      auto st = std::make_unique<block_state>();
+      st->local.assign(floats_in(b), 0.0f);
+      st->written.assign(floats_in(b), 0.0f);
+      state_.push_back(std::move(st));
+    }
   }
 
   // Its operations reference its members: they finish first (bounded by
@@ -67,36 +72,46 @@ class memcached_parameters final : public parameter_store {
     return c.set(version_key_, std::as_bytes(std::span("0", 1)));
   }
 
+  /// Adds `delta` to this process's view of the parameters and queues it
+  /// for the next write of each block; completes at once. A write that
+  /// failed reports its error here, on the next push (and fetch).
   void push(std::span<const float> delta, completion done) override {
     pushes_.fetch_add(1, std::memory_order_relaxed);
     if (delta.size() != floats_) return done(size_error(delta.size()));
-    const std::uint64_t writer =
-        writer_base_ + writer_seq_.fetch_add(1, std::memory_order_relaxed);
-    auto pushed = [](expected<std::uint64_t> r) -> expected<void> {
-      if (!r) return r.error();
-      return {};
-    };
-    spawn(push_op(delta, writer, {}),
-          [pushed, done = std::move(done)](expected<std::uint64_t> r) {
-            done(pushed(std::move(r)));
-          });
+    if (auto failed = queue_delta(delta); !failed) return done(failed.error());
+    done({});
   }
 
+  /// The push, then this process's view (which holds it): the caller
+  /// compares the version with what it knows.
   void push_and_fetch(std::span<const float> delta, std::span<float> out,
                       fetch_completion done) override {
     pushes_.fetch_add(1, std::memory_order_relaxed);
     fetches_.fetch_add(1, std::memory_order_relaxed);
     if (delta.size() != floats_) return done(size_error(delta.size()));
     if (out.size() != floats_) return done(size_error(out.size()));
-    const std::uint64_t writer =
-        writer_base_ + writer_seq_.fetch_add(1, std::memory_order_relaxed);
-    spawn(push_op(delta, writer, out), std::move(done));
+    if (auto queued = queue_delta(delta); !queued) return done(queued.error());
+    if (auto local = fetch_local(out, mixed_version)) {
+      return done(std::move(*local));
+    }
+    spawn(fetch_op(out, mixed_version), std::move(done));
   }
 
+  /// From this process's view when it has one (a write of every block has
+  /// landed, and nothing failed since): memcached's value as of this
+  /// process's last write plus the deltas pushed here since, at once. With
+  /// `known_version` = mixed_version (a caller that wants memcached's own
+  /// word: the evaluator, a first fetch), from memcached, after this
+  /// process's queued pushes have landed.
   void fetch(std::span<float> out, std::uint64_t known_version,
              fetch_completion done) override {
     fetches_.fetch_add(1, std::memory_order_relaxed);
     if (out.size() != floats_) return done(size_error(out.size()));
+    if (known_version != mixed_version) {
+      if (auto local = fetch_local(out, known_version)) {
+        return done(std::move(*local));
+      }
+    }
     spawn(fetch_op(out, known_version), std::move(done));
   }
 
@@ -117,6 +132,7 @@ class memcached_parameters final : public parameter_store {
     s.blocks_restored = restored_.load();
     s.push_reads_skipped = reads_skipped_.load();
     s.push_blocks_combined = combined_.load();
+    s.fetches_local = local_fetches_.load();
     s.server_retries = client_->server_retries();
     s.servers_failed_over = client_->servers_failed_over();
     return s;
@@ -148,35 +164,37 @@ class memcached_parameters final : public parameter_store {
                           " floats, got " + std::to_string(got));
   }
 
-  /// One gets/add/cas attempt on block `b`: applied, or aborted on a CAS
-  /// conflict, not_found when the block is missing, or another error. A
-  /// block whose writer is this push already holds it: an earlier cas was
-  /// applied though its reply was lost.
-  ///
-  /// With `out` (this block's part of a push_and_fetch), the block's new
-  /// value goes there and its version to `version`.
+  /// One gets/cas attempt on block `b`: applied, or aborted on a CAS
+  /// conflict, not_found when the block is missing, or another error. The
+  /// block's new value is its value plus `deltas`, added one by one in push
+  /// order (so one replica alone ends bit for bit where the embedded store
+  /// does, however its pushes were grouped into writes); it goes to `out`,
+  /// its version to `version`. A block whose writer is this write already
+  /// holds it: an earlier cas was applied though its reply was lost.
   ///
   /// When the block still holds what this store last wrote to it (its
   /// CAS token unchanged, checked by the cas itself), the gets is
-  /// skipped: the sum is made on the cached copy. Pushes of one block
-  /// through this store take turns (the cache's mutex); the replicas of
-  /// one process share the store, so they keep its cache current.
-  expected<void> add_to_block(std::size_t b, std::span<const float> part,
-                              std::uint64_t writer, std::uint64_t pushes,
-                              std::span<float> out, std::uint64_t& version) {
+  /// skipped: the sum is made on the cached copy. Only the block's write
+  /// loop calls it, so the cache needs no lock of its own.
+  expected<void> add_to_block(std::size_t b,
+                              std::span<const std::vector<float>> deltas,
+                              std::uint64_t writer, std::span<float> out,
+                              std::uint64_t& version) {
+    const auto pushes = static_cast<std::uint64_t>(deltas.size());
     auto c = client_->pool().acquire();
     auto& cache = *cache_[b];
-    std::lock_guard guard(cache.mutex);
     if (cache.valid) {
       const auto route = c.route_of(keys_[b]);
       // A token means something only to the server instance that gave it:
       // a restarted server hands the same tokens out again.
       if (route.instance != 0 && route.instance == cache.instance &&
           route.server == cache.server) {
+        read_payload(cached_payload(cache), out);
+        add_deltas(deltas, out);
         const auto value =
-            encode_block_sum({static_cast<std::uint32_t>(b),
-                              cache.version + pushes, options_.job_tag, writer},
-                             cached_payload(cache), part, c.encode_buffer());
+            encode_block({static_cast<std::uint32_t>(b), cache.version + pushes,
+                          options_.job_tag, writer},
+                         out, c.encode_buffer());
         auto token = c.cas_value(keys_[b], value, cache.cas);
         cache.valid = false;
         if (token) {
@@ -184,12 +202,11 @@ class memcached_parameters final : public parameter_store {
           reads_skipped_.fetch_add(1, std::memory_order_relaxed);
           keep(cache, c, value.size(), cache.version + pushes, *token, route);
           version = cache.version;
-          if (!out.empty()) read_payload(cached_payload(cache), out);
           return {};
         }
         // Another writer came in between (or the block went): read it. A
         // lost reply is an error: the retry reads the block and finds this
-        // push's writer id if the cas was applied.
+        // write's id if the cas was applied.
         if (token.error().code != errc::aborted &&
             token.error().code != errc::not_found) {
           return token.error();
@@ -202,31 +219,37 @@ class memcached_parameters final : public parameter_store {
     received_.fetch_add(v->bytes.size(), std::memory_order_relaxed);
     auto block = decode_block(v->bytes, expect(b), keys_[b]);
     if (!block) return block.error();
+    read_payload(block->payload, out);
     if (block->writer == writer) {
-      if (!out.empty()) read_payload(block->payload, out);
       version = block->version;
       return {};
     }
+    add_deltas(deltas, out);
     version = block->version + pushes;
-    const auto value =
-        encode_block_sum({static_cast<std::uint32_t>(b),
-                          block->version + pushes, options_.job_tag, writer},
-                         block->payload, part, c.encode_buffer());
+    const auto value = encode_block(
+        {static_cast<std::uint32_t>(b), version, options_.job_tag, writer}, out,
+        c.encode_buffer());
     auto token = c.cas_value(keys_[b], value, v->cas);
     if (!token) return token.error();
     sent_.fetch_add(value.size(), std::memory_order_relaxed);
     if (options_.push_reads == push_read_policy::when_changed) {
       keep(cache, c, value.size(), version, *token, c.route_of(keys_[b]));
-      if (!out.empty()) read_payload(cached_payload(cache), out);
-    } else if (!out.empty()) {
-      read_payload(value.subspan(block_header_bytes), out);
     }
     return {};
   }
 
+  static void add_deltas(std::span<const std::vector<float>> deltas,
+                         std::span<float> out) {
+    float* o = out.data();
+    for (const auto& d : deltas) {
+      const float* x = d.data();
+      for (std::size_t i = 0; i < out.size(); ++i) o[i] += x[i];
+    }
+  }
+
   /// A block's value as this store last wrote it, with memcached's token.
+  /// The block's write loop alone uses it (on the io thread).
   struct block_cache {
-    std::mutex mutex;
     bool valid = false;
     std::vector<std::byte> value;  ///< its front `length` bytes
     std::size_t length = 0;
@@ -255,128 +278,213 @@ class memcached_parameters final : public parameter_store {
         .subspan(block_header_bytes, cache.length - block_header_bytes);
   }
 
-  /// One push's part of a block, waiting to go to memcached; it lives in
-  /// the frame of the push_block coroutine that owns it.
-  struct block_push {
-    std::span<const float> delta;
-    std::span<float> out;  ///< empty unless a push_and_fetch
-    std::uint64_t writer = 0;
-    std::uint64_t version = 0;
-    std::optional<expected<void>> result;
-    bool lead = false;  ///< woken to write the next round, not with a result
-    asio::steady_timer* wake = nullptr;
+  /// A block as this process knows it, and what it has not written yet.
+  /// Guarded by its mutex: pushes and fetches run on the callers' threads,
+  /// writes on the io thread.
+  struct block_state {
+    std::mutex mutex;
+    /// memcached's value after this process's last write of the block
+    /// landed, plus the deltas pushed here since; valid once one landed.
+    bool valid = false;
+    std::vector<float> local;
+    std::uint64_t local_version = 0;
+    /// This block's part of each push not yet in a write, in push order.
+    std::vector<std::vector<float>> pending;
+    std::vector<std::vector<float>> spare;  ///< buffers to reuse
+    bool writing = false;         ///< a write loop runs on the io thread
+    std::uint64_t queued = 0;     ///< pushes queued, ever
+    std::optional<error> failed;  ///< the last write's failure, sticky
+    std::uint64_t landed = 0;     ///< pushes in writes that landed
+    /// io thread only: the pushes of the write under way, and its value.
+    std::vector<std::vector<float>> in_write;
+    std::vector<float> written;
   };
 
-  /// The pushes of one block through this store, one write at a time: the
-  /// pushes that arrive while a write is under way join the next one, as a
-  /// single sum. Touched on the io thread only.
-  struct block_combiner {
-    bool busy = false;
-    std::vector<block_push*> next;
-    std::vector<float> sum;  ///< the summed deltas of a round
-    std::vector<float> out;  ///< its new value, for the push_and_fetches
-  };
-
-  /// Adds this push's part of block `b`. The replicas of a process share
-  /// the store: their pushes to a block go out together, one gets/cas for
-  /// all (a round), so that N replicas cost memcached one write per block
-  /// and round rather than N in turn. Each push still completes only once
-  /// the write holding its delta is in.
-  awaitable<expected<void>> push_block(std::size_t b,
-                                       std::span<const float> delta,
-                                       std::uint64_t writer,
-                                       std::span<float> out,
-                                       std::uint64_t& version) {
-    const std::size_t begin = b * options_.block_floats;
-    asio::steady_timer wake(client_->io(),
-                            asio::steady_timer::time_point::max());
-    block_push me;
-    me.delta = delta.subspan(begin, floats_in(b));
-    me.out =
-        out.empty() ? std::span<float>{} : out.subspan(begin, floats_in(b));
-    me.writer = writer;
-    me.wake = &wake;
-    auto& combiner = combiners_[b];
-    if (combiner.busy) {
-      combiner.next.push_back(&me);
-      co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (!me.lead) {
-        version = me.version;
-        co_return std::move(*me.result);
+  /// Adds `delta` to every block's view and queue; starts the writes of the
+  /// blocks that have none running. The first failure of a block's last
+  /// write comes back instead (nothing is queued then).
+  expected<void> queue_delta(std::span<const float> delta) {
+    std::vector<std::size_t> start;
+    for (std::size_t b = 0; b < blocks_; ++b) {
+      auto& st = *state_[b];
+      std::lock_guard guard(st.mutex);
+      if (st.failed) return *st.failed;
+    }
+    for (std::size_t b = 0; b < blocks_; ++b) {
+      const auto part = block_of(delta, b);
+      auto& st = *state_[b];
+      std::lock_guard guard(st.mutex);
+      if (st.spare.empty()) {
+        st.pending.emplace_back(part.begin(), part.end());
+      } else {
+        st.pending.push_back(std::move(st.spare.back()));
+        st.spare.pop_back();
+        std::copy(part.begin(), part.end(), st.pending.back().begin());
+      }
+      ++st.queued;
+      if (st.valid) {
+        float* local = st.local.data();
+        for (std::size_t i = 0; i < part.size(); ++i) local[i] += part[i];
+        ++st.local_version;
+      }
+      if (!st.writing) {
+        st.writing = true;
+        start.push_back(b);
       }
     }
-    combiner.busy = true;
-    std::vector<block_push*> round{&me};
-    round.insert(round.end(), combiner.next.begin(), combiner.next.end());
-    combiner.next.clear();
-    co_await write_round(b, round);
-    // Whoever queued meanwhile writes the next round, led by the first.
-    if (combiner.next.empty()) {
-      combiner.busy = false;
-    } else {
-      block_push* leader = combiner.next.front();
-      combiner.next.erase(combiner.next.begin());
-      leader->lead = true;
-      leader->wake->cancel();
+    for (const std::size_t b : start) {
+      ops_.begin();  // write_loop() ends it
+      asio::co_spawn(client_->io(), write_loop(b), asio::detached);
     }
-    version = me.version;
-    co_return std::move(*me.result);
+    return {};
   }
 
-  /// Writes the sum of `round`'s deltas to block `b` and hands each push
-  /// its result (the others are woken; round[0] is the caller).
-  awaitable<void> write_round(std::size_t b, std::vector<block_push*>& round) {
-    auto& combiner = combiners_[b];
-    const std::size_t n = floats_in(b);
-    std::span<const float> part = round[0]->delta;
-    std::span<float> out = round[0]->out;
-    std::uint64_t writer = round[0]->writer;
-    if (round.size() > 1) {
-      combined_.fetch_add(round.size() - 1, std::memory_order_relaxed);
-      combiner.sum.assign(round[0]->delta.begin(), round[0]->delta.end());
-      for (std::size_t i = 1; i < round.size(); ++i) {
-        const float* d = round[i]->delta.data();
-        float* s = combiner.sum.data();
-        for (std::size_t j = 0; j < n; ++j) s[j] += d[j];
+  /// This process's view of every block, when it has one; its version
+  /// when every block has the same, else mixed_version. "Not modified"
+  /// (no copy) when that version is `known`.
+  std::optional<expected<std::uint64_t>> fetch_local(std::span<float> out,
+                                                     std::uint64_t known) {
+    std::vector<std::unique_lock<std::mutex>> locks;
+    std::optional<std::uint64_t> version;
+    bool mixed = false;
+    for (std::size_t b = 0; b < blocks_; ++b) {
+      auto& st = *state_[b];
+      locks.emplace_back(st.mutex);
+      if (st.failed) return expected<std::uint64_t>(*st.failed);
+      if (!st.valid) return std::nullopt;
+      if (version && *version != st.local_version) mixed = true;
+      version = st.local_version;
+    }
+    if (!mixed && version && *version == known) {
+      not_modified_.fetch_add(1, std::memory_order_relaxed);
+      return expected<std::uint64_t>(known);
+    }
+    for (std::size_t b = 0; b < blocks_; ++b) {
+      const auto& local = state_[b]->local;
+      std::copy(
+          local.begin(), local.end(),
+          out.begin() + static_cast<std::ptrdiff_t>(b * options_.block_floats));
+    }
+    local_fetches_.fetch_add(1, std::memory_order_relaxed);
+    return expected<std::uint64_t>(mixed ? mixed_version
+                                         : version.value_or(mixed_version));
+  }
+
+  /// Writes block `b` while deltas are queued for it: each write adds
+  /// all of them in one gets/cas, so the replicas of this process cost
+  /// memcached one write per block and round, not one each. When a write
+  /// lands, the view becomes its value plus what was queued meanwhile. A
+  /// write that fails is sticky: the next push or fetch reports it (a
+  /// missing block: the replicas restore it; anything else ends the job).
+  awaitable<void> write_loop(std::size_t b) {
+    auto& st = *state_[b];
+    for (;;) {
+      {
+        std::lock_guard guard(st.mutex);
+        if (st.pending.empty()) {
+          st.writing = false;
+          break;
+        }
+        st.in_write.swap(st.pending);
       }
-      part = combiner.sum;
-      const bool any_out = std::any_of(round.begin(), round.end(),
-                                       [](auto* p) { return !p->out.empty(); });
-      combiner.out.resize(any_out ? n : 0);
-      out = combiner.out;
-      // The round's own id: a retry after a lost reply must not add it twice.
-      writer =
+      const auto pushes = static_cast<std::uint64_t>(st.in_write.size());
+      if (pushes > 1) {
+        combined_.fetch_add(pushes - 1, std::memory_order_relaxed);
+      }
+      const std::uint64_t writer =
           writer_base_ + writer_seq_.fetch_add(1, std::memory_order_relaxed);
-    }
-    std::uint64_t version = 0;
-    std::optional<expected<void>> outcome;
-    try {
-      // The block's version counts the pushes in it, combined or not.
-      outcome.emplace(co_await add_with_retries(b, part, writer, round.size(),
-                                                out, version));
-    } catch (const std::exception& e) {
-      // A bug, but the waiting pushes must still complete.
-      outcome.emplace(make_error(errc::internal,
-                                 std::string("memcached store: ") + e.what()));
-    }
-    const expected<void>& r = *outcome;
-    for (auto* p : round) {
-      p->version = version;
-      if (r && !p->out.empty() && p->out.data() != out.data()) {
-        std::copy(out.begin(), out.end(), p->out.begin());
+      std::uint64_t version = 0;
+      std::optional<expected<void>> r;
+      try {
+        // The block's version counts the pushes in it.
+        r.emplace(co_await add_with_retries(b, writer, version));
+      } catch (const std::exception& e) {
+        r.emplace(make_error(errc::internal,
+                             std::string("memcached store: ") + e.what()));
       }
-      p->result = r;
-      if (p != round[0]) p->wake->cancel();
+      {
+        std::lock_guard guard(st.mutex);
+        for (auto& d : st.in_write) st.spare.push_back(std::move(d));
+        st.in_write.clear();
+        st.landed += pushes;  // a flush must not wait on it, even failed
+        if (!*r) {
+          // What this write carried is lost with the block (the replicas'
+          // restore writes their own copies back); the rest waits.
+          st.failed = r->error();
+          st.valid = false;
+          st.writing = false;
+          break;
+        }
+        st.local = st.written;
+        add_deltas(st.pending, st.local);
+        st.local_version = version + st.pending.size();
+        st.valid = true;
+      }
+      // Outside the lock: both may start coroutines, which run at once
+      // on this thread.
+      landed_changed();
+      wake_flush_waiters();
+    }
+    wake_flush_waiters();
+    ops_.end();
+  }
+
+  /// Raises the job's push count (and pushes_applied) to what every block
+  /// has landed: a count never runs ahead of the blocks.
+  void landed_changed() {
+    std::uint64_t all = ~std::uint64_t{0};
+    for (const auto& st : state_) all = std::min(all, st->landed);
+    const std::uint64_t before = counted_.exchange(
+        std::max(all, counted_.load(std::memory_order_relaxed)));
+    if (all > before) {
+      applied_.fetch_add(all - before, std::memory_order_relaxed);
+      ops_.begin();  // bump_version() ends it
+      asio::co_spawn(client_->io(), bump_version(all - before), asio::detached);
     }
   }
 
-  /// add_to_block, again on a CAS conflict (another writer came in between
-  /// the read and the write), with a short backoff.
-  awaitable<expected<void>> add_with_retries(
-      std::size_t b, std::span<const float> part, std::uint64_t writer,
-      std::uint64_t pushes, std::span<float> out, std::uint64_t& version) {
+  /// Whether every block has landed `targets` pushes or failed (its
+  /// queue then waits for a restore, which the flush's caller must hear
+  /// of first).
+  bool landed_all(const std::vector<std::uint64_t>& targets) {
+    for (std::size_t b = 0; b < blocks_; ++b) {
+      std::lock_guard guard(state_[b]->mutex);
+      if (state_[b]->landed < targets[b] && !state_[b]->failed) return false;
+    }
+    return true;
+  }
+
+  /// Resumes once the pushes queued in this process before it was called
+  /// have landed (or failed); later ones do not hold it up.
+  awaitable<void> flush() {
+    std::vector<std::uint64_t> targets;
+    for (const auto& st : state_) {
+      std::lock_guard guard(st->mutex);
+      targets.push_back(st->queued);
+    }
+    while (!landed_all(targets)) {
+      asio::steady_timer wake(client_->io(),
+                              asio::steady_timer::time_point::max());
+      flush_waiters_.push_back(&wake);
+      co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
+  void wake_flush_waiters() {
+    auto waiters = std::move(flush_waiters_);
+    flush_waiters_.clear();
+    for (auto* w : waiters) w->cancel();
+  }
+
+  /// add_to_block with the write under way on block `b`, again on a CAS
+  /// conflict (another writer came in between the read and the write),
+  /// with a short backoff.
+  awaitable<expected<void>> add_with_retries(std::size_t b,
+                                             std::uint64_t writer,
+                                             std::uint64_t& version) {
+    auto& st = *state_[b];
     auto attempt = [&] {
-      return add_to_block(b, part, writer, pushes, out, version);
+      return add_to_block(b, st.in_write, writer, st.written, version);
     };
     for (int conflicts = 0;; ++conflicts) {
       auto r = co_await client_->with_retry<void>(attempt);
@@ -394,47 +502,12 @@ class memcached_parameters final : public parameter_store {
     }
   }
 
-  /// Adds `delta` to every block at once. A missing block does not stop
-  /// the others from getting the delta: the caller restores it from a
-  /// copy that includes this delta. With `out`, the blocks' new values go
-  /// there (a push_and_fetch), and the result is their version when they
-  /// all have the same, else mixed_version.
-  awaitable<expected<std::uint64_t>> push_op(std::span<const float> delta,
-                                             std::uint64_t writer,
-                                             std::span<float> out) {
-    std::vector<std::optional<error>> errors(blocks_);
-    std::vector<std::uint64_t> versions(blocks_, 0);
-    auto one = [&](std::size_t b) -> awaitable<void> {
-      auto r = co_await push_block(b, delta, writer, out, versions[b]);
-      if (!r) errors[b] = r.error();
-    };
-    co_await coro::run_parallel(blocks_, one);
-    const error* missing = nullptr;
-    for (const auto& e : errors) {
-      if (!e) continue;
-      if (e->code != errc::not_found) co_return *e;
-      if (missing == nullptr) missing = &*e;
-    }
-    if (missing != nullptr) co_return *missing;
-    applied_.fetch_add(1, std::memory_order_relaxed);
-    // Counted once every block has it, so that a fetch that sees the new
-    // count sees the push. The caller does not wait for the count: its
-    // next fetch that reads the old count copies the blocks (it cannot
-    // skip), and another replica that reads it skips one fetch at most.
-    // The store keeps every update either way.
-    ops_.begin();  // bump_version() ends it
-    asio::co_spawn(client_->io(), bump_version(), asio::detached);
-    const bool same = std::all_of(versions.begin(), versions.end(),
-                                  [&](auto v) { return v == versions[0]; });
-    co_return same && !versions.empty() ? versions[0] : mixed_version;
-  }
-
   /// Adds one to the job's count of applied pushes (best effort: a count
   /// that lags only costs fetches that could have been skipped).
-  awaitable<void> bump_version() {
+  awaitable<void> bump_version(std::uint64_t by) {
     auto bump = [&]() -> expected<void> {
       auto c = client_->pool().acquire();
-      return c.increment(version_key_);
+      return c.increment(version_key_, by);
     };
     (void)co_await client_->with_retry<void>(bump);
     ops_.end();
@@ -502,6 +575,12 @@ class memcached_parameters final : public parameter_store {
 
   awaitable<expected<std::uint64_t>> fetch_op(std::span<float> out,
                                               std::uint64_t known) {
+    co_await flush();  // a fetch sees this process's pushes
+    // ... or hears why it cannot: a write that failed.
+    for (const auto& st : state_) {
+      std::lock_guard guard(st->mutex);
+      if (st->failed) co_return *st->failed;
+    }
     auto version_call = [&] {
       return read_version();
     };
@@ -546,7 +625,27 @@ class memcached_parameters final : public parameter_store {
       if (!added) return added.error();
       return {};
     };
-    co_return co_await client_->with_retry<void>(write_missing);
+    auto r = co_await client_->with_retry<void>(write_missing);
+    if (r) {
+      // The blocks exist again: writes may go on (from memcached's value:
+      // each block's view is rebuilt by its next write that lands).
+      for (std::size_t b = 0; b < blocks_; ++b) {
+        auto& st = *state_[b];
+        std::lock_guard guard(st.mutex);
+        st.valid = false;
+        if (!st.failed) continue;
+        st.failed.reset();
+        // What was queued for a lost block goes with it, like the write
+        // that failed: the restored value holds the restoring replica's
+        // pushes (written again, they would count twice).
+        st.landed += st.pending.size();
+        for (auto& d : st.pending) st.spare.push_back(std::move(d));
+        st.pending.clear();
+      }
+      landed_changed();
+      wake_flush_waiters();
+    }
+    co_return r;
   }
 
   std::size_t floats_;
@@ -563,7 +662,10 @@ class memcached_parameters final : public parameter_store {
   std::atomic<std::uint64_t> sent_{0}, received_{0}, cas_retries_{0};
   std::atomic<std::uint64_t> restored_{0}, reads_skipped_{0}, combined_{0};
   std::vector<std::unique_ptr<block_cache>> cache_;  ///< one per block
-  std::vector<block_combiner> combiners_;  ///< one per block, io thread only
+  std::vector<std::unique_ptr<block_state>> state_;  ///< one per block
+  std::vector<asio::steady_timer*> flush_waiters_;   ///< io thread only
+  std::atomic<std::uint64_t> counted_{0};  ///< pushes landed in every block
+  std::atomic<std::uint64_t> local_fetches_{0};
   std::shared_ptr<memcached_client> client_;
   operation_count ops_;  ///< last: the destructor waits for them first
 };

@@ -43,6 +43,9 @@ struct store_stats {
   /// Block deltas that went to the store inside another push's write: the
   /// replicas of one process pushing the same block at once share a write.
   std::uint64_t push_blocks_combined = 0;
+  /// Fetches served from this process's view of the parameters
+  /// (memcached's value after its last write, plus what it pushed since).
+  std::uint64_t fetches_local = 0;
   /// Calls that found a server unreachable (refused, timed out, busy) and
   /// were tried again: on a healthy local server under any load, zero.
   std::uint64_t server_retries = 0;

@@ -59,6 +59,13 @@ expected<void> push_sync(parameter_store& s, const std::vector<float>& delta) {
   return done.get_future().get();
 }
 
+expected<void> restore_sync(parameter_store& s,
+                            const std::vector<float>& params) {
+  std::promise<expected<void>> done;
+  s.restore(params, [&](expected<void> r) { done.set_value(std::move(r)); });
+  return done.get_future().get();
+}
+
 void raw_set(const test::memcached_server& server, const std::string& key,
              const std::string& value) {
   memcached_st* m = memcached_create(nullptr);
@@ -105,7 +112,10 @@ TEST_CASE("memcached_store: concurrent pushers lose no update") {
   }
   for (auto& t : threads) t.join();
 
+  // A push completes once queued; a fetch for memcached's own word waits
+  // for the process's pushes to land. The other process's first.
   std::vector<float> out(n);
+  REQUIRE(fetch_sync(*other, out).has_value());
   auto version = fetch_sync(*store, out);
   REQUIRE(version.has_value());
   CHECK(*version == pushers * pushes_each);
@@ -135,25 +145,30 @@ TEST_CASE("memcached_store: a push reads a block only when another wrote it") {
   REQUIRE(a->initialize(std::vector<float>(n, 1.0f)).has_value());
   std::vector<float> fresh(n);
   const std::vector<float> one(n, 1.0f);
+  // Each push, then a fetch for memcached's word: it waits for the write.
+  auto push_landed = [&](parameter_store& s, const std::vector<float>& d) {
+    REQUIRE(push_sync(s, d).has_value());
+    REQUIRE(fetch_sync(s, fresh).has_value());
+  };
 
-  // The first push reads every block; the next ones add to the copy they
+  // The first write reads every block; the next ones add to the copy they
   // wrote, and memcached's token confirms nobody wrote in between.
-  REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
-  const auto read_once = a->stats().bytes_received;
+  push_landed(*a, one);
   CHECK(a->stats().push_reads_skipped == 0);
-  for (int k = 0; k < 3; ++k)
-    REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
-  CHECK(a->stats().bytes_received == read_once);
+  for (int k = 0; k < 3; ++k) push_landed(*a, one);
   CHECK(a->stats().push_reads_skipped == 9);
   CHECK(fresh == std::vector<float>(n, 5.0f));
 
-  // Another writer: the cas on the stale copy is refused, the push reads
+  // Another writer: the cas on the stale copy is refused, the write reads
   // the blocks, and the sum holds everyone's deltas.
-  REQUIRE(push_sync(*b, std::vector<float>(n, 10.0f)).has_value());
-  REQUIRE(push_fetch_sync(*a, one, fresh).has_value());
-  CHECK(a->stats().bytes_received == 2 * read_once);
+  push_landed(*b, std::vector<float>(n, 10.0f));
+  push_landed(*a, one);
+  CHECK(a->stats().push_reads_skipped == 9);
   CHECK(a->stats().cas_retries == 0);  // a refused cached cas is no conflict
   CHECK(fresh == std::vector<float>(n, 16.0f));
+  // ... and the next write uses the copy again.
+  push_landed(*a, one);
+  CHECK(a->stats().push_reads_skipped == 12);
 
   SUBCASE("always: every push reads") {
     memcached_options o;
@@ -165,12 +180,39 @@ TEST_CASE("memcached_store: a push reads a block only when another wrote it") {
     auto made = make_memcached_store(n, o);
     REQUIRE(made.has_value());
     auto& s = made->parameters;
-    REQUIRE(push_fetch_sync(*s, one, fresh).has_value());
-    REQUIRE(push_fetch_sync(*s, one, fresh).has_value());
+    push_landed(*s, one);
+    push_landed(*s, one);
     CHECK(s->stats().push_reads_skipped == 0);
-    CHECK(s->stats().bytes_received == 2 * read_once);
-    CHECK(fresh == std::vector<float>(n, 18.0f));
+    CHECK(fresh == std::vector<float>(n, 19.0f));
   }
+}
+
+TEST_CASE("memcached_store: pushes complete at once and land in push order") {
+  test::memcached_server server;
+  const std::size_t n = 10'000;
+  auto store = store_on(server, n, "writeback");
+  std::vector<float> initial(n, 0.5f), out(n);
+  REQUIRE(store->initialize(initial).has_value());
+  REQUIRE(fetch_sync(*store, out).has_value());
+  // Deltas whose float sum depends on the order they are added in: the
+  // store must end where adding them one by one ends, however many
+  // pushes shared a write.
+  std::vector<float> want = initial;
+  for (int k = 0; k < 200; ++k) {
+    std::vector<float> d(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      d[i] = (k % 3 == 0 ? 1e-3f : 7.0f) * float((i + std::size_t(k)) % 11);
+      want[i] += d[i];
+    }
+    REQUIRE(push_sync(*store, d).has_value());
+  }
+  auto v = fetch_sync(*store, out);
+  REQUIRE(v.has_value());
+  CHECK(*v == 200);
+  CHECK(out == want);
+  const auto st = store->stats();
+  CHECK(st.pushes_applied == 200);
+  MESSAGE("pushes that shared a write: " << st.push_blocks_combined);
 }
 
 TEST_CASE("memcached_store: push_and_fetch returns the sums it wrote") {
@@ -224,17 +266,21 @@ TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
     auto r = fetch_sync(*store, out);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().message.find("'emnist:j1:b:0'") != std::string::npos);
-    CHECK(push_sync(*store, std::vector<float>(100, 1.0f)).has_value() ==
-          false);
   }
   SUBCASE("a value larger than any block of the job") {
     raw_set(server, "emnist:j1:b:0", std::string(5000, 'x'));
-    auto p = push_sync(*store, std::vector<float>(100, 1.0f));
+    // The push is queued; its write fails, and the next fetch and push
+    // say why.
+    REQUIRE(push_sync(*store, std::vector<float>(100, 1.0f)).has_value());
+    auto p = fetch_sync(*store, out);
     REQUIRE_FALSE(p.has_value());
     CHECK(p.error().code == errc::data_loss);
     CHECK(p.error().message.find("'emnist:j1:b:0'") != std::string::npos);
     CHECK(p.error().message.find("5000 bytes, at most 448 expected") !=
           std::string::npos);
+    auto again = push_sync(*store, std::vector<float>(100, 1.0f));
+    REQUIRE_FALSE(again.has_value());
+    CHECK(again.error().message == p.error().message);
   }
   SUBCASE("a block of another job's shape") {
     auto other = store_on(server, 50, "j1");  // same keys, other size
@@ -251,9 +297,18 @@ TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::not_found);
     CHECK(r.error().message.find("missing") != std::string::npos);
-    auto p = push_sync(*store, std::vector<float>(100, 1.0f));
+    REQUIRE(push_sync(*store, std::vector<float>(100, 1.0f)).has_value());
+    auto p = fetch_sync(*store, out);
     REQUIRE_FALSE(p.has_value());
     CHECK(p.error().code == errc::not_found);
+    // The failed write went with the block: the replica restores what it
+    // knows it pushed, and writes go on from there.
+    REQUIRE(restore_sync(*store, std::vector<float>(100, 2.0f)).has_value());
+    REQUIRE(push_sync(*store, std::vector<float>(100, 1.0f)).has_value());
+    auto f = fetch_sync(*store, out);
+    REQUIRE(f.has_value());
+    CHECK(out == std::vector<float>(100, 3.0f));
+    out.assign(100, -1.0f);
   }
   CHECK(out == std::vector<float>(100, -1.0f));  // nothing half-written
 }
@@ -264,7 +319,9 @@ TEST_CASE("memcached_store: a server without CAS is refused, not used") {
   test::memcached_server server({"-C"});
   auto store = store_on(server, 100, "nocas");
   REQUIRE(store->initialize(std::vector<float>(100, 1.0f)).has_value());
-  auto p = push_sync(*store, std::vector<float>(100, 1.0f));
+  REQUIRE(push_sync(*store, std::vector<float>(100, 1.0f)).has_value());
+  std::vector<float> out(100);
+  auto p = fetch_sync(*store, out);
   REQUIRE_FALSE(p.has_value());
   CHECK(p.error().message.find("CAS disabled") != std::string::npos);
   CHECK(p.error().message.find(server.address()) != std::string::npos);
