@@ -69,7 +69,7 @@ struct simulation_result {
   std::vector<float> final_parameters;  ///< the store's, at the end
   bool resumed = false;                 ///< started from stored progress
   bool budget_spent = false;            ///< stopped by train.max_seconds
-  bool interrupted = false;             ///< stopped by replicas_options::stop
+  bool interrupted = false;             ///< stopped by job_runner::stop
   /// Why the job ended: "target", "max_epochs" (every replica did its
   /// passes), "max_seconds" (train.max_seconds) or "interrupted".
   std::string stop_reason;
@@ -97,14 +97,12 @@ struct replicas_options {
   job_start start = job_start::resume;
   /// The replicas to run here, of train.replicas; empty: all of them.
   std::vector<std::uint32_t> ids;
-  /// When it becomes true, the replicas stop, push what is pending, save
-  /// their progress, and the call returns (result.interrupted).
-  const std::atomic<bool>* stop = nullptr;
 };
 
 /// run_simulation for some replicas of a job: they train on their own
 /// shards, evaluate the store's parameters and stop at the target, the
-/// epoch limit, train.max_seconds or `stop`.
+/// epoch limit or train.max_seconds. (A process that runs several jobs,
+/// or stops them, uses a job_runner: actors/job_runner.hpp.)
 [[nodiscard]] expected<simulation_result> run_replicas(
     const job_config& cfg, const job_data& data,
     const replicas_options& options, const progress_callback& on_progress = {});

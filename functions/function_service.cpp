@@ -59,18 +59,6 @@ int status_for(const error& e) {
   }
 }
 
-/// Compares in time that depends on the lengths only.
-bool same_secret(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  const std::size_t n = std::max(a.size(), b.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    const char x = i < a.size() ? a[i] : 0;
-    const char y = i < b.size() ? b[i] : 0;
-    diff |= static_cast<unsigned char>(x ^ y);
-  }
-  return diff == 0;
-}
-
 std::string read_secret(const std::string& path) {
   std::ifstream in(path);
   if (!in) return {};
@@ -113,20 +101,7 @@ std::string new_job_name() {
   return std::string(buf) + suffix;
 }
 
-/// "emnist-train" or "train" -> "train"; empty when unknown.
-std::string function_of(const std::string& name) {
-  if (name == "emnist-setup" || name == "setup") return "setup";
-  if (name == "emnist-train" || name == "train") return "train";
-  return {};
-}
-
 }  // namespace
-
-expected<std::string> parse_function_name(const std::string& s) {
-  if (s == "setup" || s == "train" || s == "all") return s;
-  return make_error(errc::invalid_argument,
-                    "--function: '" + s + "': expected setup, train or all");
-}
 
 function_service::function_service(config_sources base, job_config config,
                                    std::shared_ptr<const job_data> data,
@@ -136,20 +111,22 @@ function_service::function_service(config_sources base, job_config config,
       data_(std::move(data)),
       function_(std::move(function)),
       token_(read_secret(config_.http.secret_file)),
-      status_pool_(std::make_unique<boost::asio::thread_pool>(2)) {}
+      runner_(static_cast<std::size_t>(config_.actors.scheduler_threads)),
+      work_(std::make_unique<boost::asio::thread_pool>(work_threads)) {}
 
 function_service::~function_service() {
   begin_shutdown();
   wait_idle(clock_type::time_point::max());
-  status_pool_->join();
+  work_->join();
 }
 
 void function_service::begin_shutdown() {
   stopping_ = true;
+  runner_.stop_all();  // running replicas push, save, and answer
 }
 
 void function_service::finish_status_reads() {
-  status_pool_->join();
+  work_->join();
 }
 
 bool function_service::wait_idle(clock_type::time_point deadline) {
@@ -157,148 +134,77 @@ bool function_service::wait_idle(clock_type::time_point deadline) {
   return idle_.wait_until(lock, deadline, [this] { return running_ == 0; });
 }
 
-bool function_service::authorized(const http_request& request) const {
-  if (token_.empty()) return true;
-  const std::string* h = request.header("authorization");
-  return h != nullptr && same_secret(*h, "Bearer " + token_);
-}
-
 void function_service::handle(http_request request, http_reply reply) {
-  // Count every answer under its route: a known path, or "other", so that
-  // clients cannot grow the metrics with paths of their own.
-  std::string route = request.path;
-  if (route.rfind("/function/", 0) == 0 ||
-      route.rfind("/async-function/", 0) == 0) {
-    const auto second = route.find('/', route.find('/', 1) + 1);
-    route = route.substr(0, second);
-    const auto name = route.substr(route.rfind('/') + 1);
-    if (function_of(name).empty()) route = "other";
-  } else if (route != "/" && route != "/_/health" && route != "/_/ready" &&
-             route != "/metrics" && route != "/status") {
-    route = "other";
-  }
-  http_reply counted = [this, route,
+  const auto routed =
+      route(request, {function_, token_, stopping_, running_,
+                      static_cast<std::size_t>(config_.http.max_inflight)});
+  http_reply counted = [this, label = routed.label,
                         reply = std::move(reply)](http_response response) {
-    metrics_.count_request(route, response.status);
+    metrics_.count_request(label, response.status);
     reply(std::move(response));
   };
-  route_request(std::move(request), std::move(counted));
-}
-
-void function_service::route_request(http_request request, http_reply reply) {
-  const std::string& path = request.path;
-  if (path == "/_/health") {
-    return reply(json_response(200, {{"status", "ok"}}));
+  if (const auto* now = std::get_if<http_response>(&routed.action)) {
+    return counted(*now);
   }
-  if (path == "/_/ready") {
-    if (stopping_) {
-      return reply(json_error(503, "shutting down", "ready"));
-    }
-    const auto limit = static_cast<std::size_t>(config_.http.max_inflight);
-    if (running_ >= limit) {
-      return reply(json_error(
-          429, "http.max_inflight (" + std::to_string(limit) + ") reached",
-          "max_inflight"));
-    }
-    return reply(json_response(200, {{"status", "ready"}}));
-  }
-  if (!authorized(request)) {
-    return reply(
-        json_error(401, "missing or wrong bearer token", "authorization"));
-  }
-  if (path == "/metrics" || path == "/status") {
-    if (request.method != "GET" && request.method != "HEAD") {
-      return reply(json_error(405, request.method + " on " + path + ": use GET",
-                              "method"));
-    }
-    if (path == "/metrics") {
-      return reply(
+  const auto call = std::get<function_call>(routed.action);
+  auto req = std::make_shared<const http_request>(std::move(request));
+  switch (call.what) {
+    case function_call::kind::metrics:
+      return counted(
           {200, "text/plain; version=0.0.4", metrics_.render(running_), {}});
-    }
-    auto req = std::make_shared<http_request>(std::move(request));
-    boost::asio::post(*status_pool_, [this, req, reply = std::move(reply)] {
-      reply(status(*req));
+    case function_call::kind::status:
+      // Status reads block on the store: never on the HTTP thread.
+      boost::asio::post(*work_, [this, req, reply = std::move(counted)] {
+        reply(status(*req));
+      });
+      return;
+    case function_call::kind::setup:
+    case function_call::kind::train:
+      break;
+  }
+  if (call.async) {
+    counted = async_reply(call, *req, std::move(counted));
+  }
+  begin_call();
+  auto answer = [this, reply = std::move(counted)](http_response r) {
+    reply(std::move(r));
+    end_call();
+  };
+  if (call.what == function_call::kind::setup) {
+    boost::asio::post(*work_, [this, req, answer = std::move(answer)] {
+      answer(guarded([&] { return setup(*req); }));
     });
-    return;
+  } else {
+    boost::asio::post(*work_, [this, req, answer = std::move(answer)] {
+      train(*req, std::move(answer));
+    });
   }
-  if (function_ == "all") {
-    for (const std::string prefix : {"/function/", "/async-function/"}) {
-      if (path.rfind(prefix, 0) != 0) continue;
-      const auto rest_at = path.find('/', prefix.size());
-      const std::string name =
-          path.substr(prefix.size(), rest_at - prefix.size());
-      const std::string rest =
-          rest_at == std::string::npos ? "/" : path.substr(rest_at);
-      if (function_of(name).empty()) {
-        return reply(json_error(
-            404, "no function '" + name + "': emnist-setup or emnist-train",
-            "function"));
-      }
-      if (prefix == "/async-function/") {
-        return run_async(name, std::move(request), std::move(reply));
-      }
-      if (rest != "/") {  // e.g. /function/emnist-setup/status
-        request.path = rest;
-        return route_request(std::move(request), std::move(reply));
-      }
-      return dispatch_function(name, std::move(request), std::move(reply));
-    }
-  } else if (path == "/") {
-    return dispatch_function(function_, std::move(request), std::move(reply));
-  }
-  reply(json_error(
-      404,
-      "no route " + path +
-          (function_ == "all" ? ": /function/emnist-setup, "
-                                "/function/emnist-train, /async-function/..., "
-                                "/status, /metrics, /_/health, /_/ready"
-                              : ": /, /status, /metrics, /_/health, /_/ready"),
-      "path"));
 }
 
-void function_service::dispatch_function(const std::string& name,
-                                         http_request request,
-                                         http_reply reply) {
-  const std::string which = function_of(name);
-  if (request.method != "POST" && request.method != "GET") {
-    return reply(
-        json_error(405, request.method + ": use POST or GET", "method"));
-  }
-  if (stopping_) return reply(json_error(503, "shutting down", "function"));
-  const auto limit = static_cast<std::size_t>(config_.http.max_inflight);
-  if (running_ >= limit) {
-    return reply(json_error(
-        429, "http.max_inflight (" + std::to_string(limit) + ") calls running",
-        "max_inflight"));
-  }
-  auto req = std::make_shared<http_request>(std::move(request));
-  start_call([this, which,
-              req] { return which == "setup" ? setup(*req) : train(*req); },
-             std::move(reply));
-}
-
-void function_service::start_call(std::function<http_response()> work,
-                                  http_reply reply) {
+void function_service::begin_call() {
+  std::lock_guard guard(running_mutex_);
   ++running_;
-  std::thread([this, work = std::move(work), reply = std::move(reply)] {
-    http_response response;
-    try {
-      response = work();
-    } catch (const std::exception& e) {
-      response = json_error(500, std::string("internal error: ") + e.what(),
-                            "function");
-    }
-    reply(std::move(response));
-    std::lock_guard guard(running_mutex_);
-    --running_;
-    idle_.notify_all();
-  }).detach();
 }
 
-void function_service::run_async(const std::string& name, http_request request,
-                                 http_reply reply) {
-  if (stopping_) return reply(json_error(503, "shutting down", "function"));
-  const std::string which = function_of(name);
+void function_service::end_call() {
+  std::lock_guard guard(running_mutex_);
+  --running_;
+  idle_.notify_all();
+}
+
+http_response function_service::guarded(
+    const std::function<http_response()>& work) {
+  try {
+    return work();
+  } catch (const std::exception& e) {
+    return json_error(500, std::string("internal error: ") + e.what(),
+                      "function");
+  }
+}
+
+http_reply function_service::async_reply(const function_call& call,
+                                         const http_request& request,
+                                         http_reply reply) {
   std::string call_id;
   if (const auto* id = request.header("x-call-id")) call_id = *id;
   if (call_id.empty()) {
@@ -315,34 +221,29 @@ void function_service::run_async(const std::string& name, http_request request,
          "application/json",
          boost::json::serialize(boost::json::object{{"call_id", call_id}}),
          {{"X-Call-Id", call_id}}});
-  auto req = std::make_shared<http_request>(std::move(request));
   const std::string function_name =
-      which == "setup" ? "emnist-setup" : "emnist-train";
-  start_call(
-      [this, which, req, callback, call_id, function_name] {
-        const auto t0 = clock_type::now();
-        http_response r = which == "setup" ? setup(*req) : train(*req);
-        if (!callback.empty()) {
-          char seconds[32];
-          std::snprintf(
-              seconds, sizeof seconds, "%.6f",
-              std::chrono::duration<double>(clock_type::now() - t0).count());
-          auto sent =
-              http_request_to("POST", callback, r.body,
-                              {{"Content-Type", r.content_type},
-                               {"X-Call-Id", call_id},
-                               {"X-Duration-Seconds", seconds},
-                               {"X-Function-Status", std::to_string(r.status)},
-                               {"X-Function-Name", function_name}},
-                              gateway_timeout);
-          if (!sent) {
-            std::fprintf(stderr, "emnist: callback of call %s: %s\n",
-                         call_id.c_str(), sent.error().message.c_str());
-          }
-        }
-        return r;
-      },
-      [](http_response) {});  // answered with 202 already
+      call.what == function_call::kind::setup ? "emnist-setup" : "emnist-train";
+  // The function's answer goes to the caller's callback, if it gave one.
+  return [callback, call_id, function_name,
+          t0 = clock_type::now()](http_response r) {
+    if (callback.empty()) return;
+    char seconds[32];
+    std::snprintf(
+        seconds, sizeof seconds, "%.6f",
+        std::chrono::duration<double>(clock_type::now() - t0).count());
+    auto sent =
+        http_request_to("POST", callback, r.body,
+                        {{"Content-Type", r.content_type},
+                         {"X-Call-Id", call_id},
+                         {"X-Duration-Seconds", seconds},
+                         {"X-Function-Status", std::to_string(r.status)},
+                         {"X-Function-Name", function_name}},
+                        gateway_timeout);
+    if (!sent) {
+      std::fprintf(stderr, "emnist: callback of call %s: %s\n", call_id.c_str(),
+                   sent.error().message.c_str());
+    }
+  };
 }
 
 expected<job_config> function_service::request_config(
@@ -453,7 +354,8 @@ http_response function_service::setup(const http_request& request) {
   return json_response(202, o);
 }
 
-http_response function_service::train(const http_request& request) {
+std::variant<http_response, function_service::train_call>
+function_service::parse_train(const http_request& request) const {
   const std::string* job = request.query_value("job");
   if (job == nullptr || !valid_job(*job)) {
     return json_error(400,
@@ -463,43 +365,63 @@ http_response function_service::train(const http_request& request) {
                       "job");
   }
   const std::string* worker_text = request.query_value("worker_id");
-  std::uint32_t worker = 0;
   if (worker_text == nullptr)
     return json_error(400, "missing ?worker_id=", "worker_id");
-  {
-    auto [ptr, ec] = std::from_chars(
-        worker_text->data(), worker_text->data() + worker_text->size(), worker);
-    if (ec != std::errc{} || ptr != worker_text->data() + worker_text->size()) {
-      return json_error(
-          400, "worker_id '" + *worker_text + "': expected a replica number",
-          "worker_id");
-    }
+  train_call call;
+  call.job = *job;
+  auto [ptr, ec] =
+      std::from_chars(worker_text->data(),
+                      worker_text->data() + worker_text->size(), call.worker);
+  if (ec != std::errc{} || ptr != worker_text->data() + worker_text->size()) {
+    return json_error(
+        400, "worker_id '" + *worker_text + "': expected a replica number",
+        "worker_id");
   }
-  std::vector<std::string> overrides;
   std::string field;
-  auto cfg = request_config(request, overrides, field);
+  auto cfg = request_config(request, call.overrides, field);
   if (!cfg)
     return json_error(status_for(cfg.error()), cfg.error().message, field);
-  cfg->sync.job = *job;
-  if (worker >= static_cast<std::uint64_t>(cfg->train.replicas)) {
+  call.cfg = std::move(*cfg);
+  call.cfg.sync.job = *job;
+  if (call.worker >= static_cast<std::uint64_t>(call.cfg.train.replicas)) {
     return json_error(400,
                       "worker_id " + *worker_text + " of a job of " +
-                          std::to_string(cfg->train.replicas) +
+                          std::to_string(call.cfg.train.replicas) +
                           " replicas (train.replicas)",
                       "worker_id");
   }
+  return call;
+}
+
+void function_service::train(const http_request& request, http_reply answer) {
+  auto parsed = parse_train(request);
+  if (auto* refused = std::get_if<http_response>(&parsed)) {
+    return answer(std::move(*refused));
+  }
+  auto call =
+      std::make_shared<train_call>(std::move(std::get<train_call>(parsed)));
   replicas_options options;
   options.start = job_start::resume;
-  options.ids = {worker};
-  options.stop = &stopping_;
+  options.ids = {call->worker};
   const auto t0 = clock_type::now();
-  auto result =
-      run_replicas(*cfg, *data_, options, [&](const progress_report& p) {
+  // A message to the process's job runner: no thread of its own.
+  runner_.start(
+      call->cfg, data_, options,
+      [this, call](const progress_report& p) {
         for (const auto& r : p.replicas) {
-          metrics_.set_replica(*job, r.id, r.samples,
+          metrics_.set_replica(call->job, r.id, r.samples,
                                p.last_accuracy.value_or(-1.0));
         }
+      },
+      [this, call, t0,
+       answer = std::move(answer)](expected<simulation_result> result) {
+        answer(guarded([&] { return trained(*call, result, t0); }));
       });
+}
+
+http_response function_service::trained(
+    const train_call& call, const expected<simulation_result>& result,
+    clock_type::time_point t0) {
   if (!result) {
     const auto& e = result.error();
     return json_error(status_for(e), e.message,
@@ -507,40 +429,42 @@ http_response function_service::train(const http_request& request) {
   }
   metrics_.add_run(result->sync, result->sync_wait_seconds);
   const auto& w = result->workers.at(0);
-  metrics_.set_replica(*job, worker, w.samples, result->accuracy);
+  metrics_.set_replica(call.job, call.worker, w.samples, result->accuracy);
   // The prototype's line, for whoever reads the function's log.
   std::fprintf(stderr, "Worker ID: %u Iterations: %llu Time: %.3f Name: %s\n",
-               worker, static_cast<unsigned long long>(w.iterations),
+               call.worker, static_cast<unsigned long long>(w.iterations),
                std::chrono::duration<double>(clock_type::now() - t0).count(),
                host_name().c_str());
   // Out of time but not done: go on in a fresh invocation, from the stored
   // progress (the prototype's one-function-per-iteration mode).
   bool continued = false;
   if (result->budget_spent && !result->reached && !result->interrupted &&
-      w.iterations < static_cast<std::uint64_t>(cfg->train.max_epochs)) {
-    const std::string url = config_.http.gateway_url +
-                            "/async-function/emnist-train?job=" + *job +
-                            "&worker_id=" + std::to_string(worker);
-    std::vector<std::pair<std::string, std::string>> headers{
-        {"Content-Type", "text/plain"}};
-    if (!token_.empty())
-      headers.emplace_back("Authorization", "Bearer " + token_);
-    auto r = http_request_to("POST", url, overrides_to_toml(overrides), headers,
-                             gateway_timeout);
-    continued = r && r->status == 202;
-    if (!continued) {
-      std::fprintf(stderr, "emnist: worker %u could not re-invoke itself: %s\n",
-                   worker,
-                   r ? ("answered " + std::to_string(r->status)).c_str()
-                     : r.error().message.c_str());
-    }
+      w.iterations < static_cast<std::uint64_t>(call.cfg.train.max_epochs)) {
+    continued = reinvoke(call);
   }
-  auto summary = boost::json::parse(summary_json(*result)).as_object();
-  summary["job"] = *job;
-  summary["worker_id"] = worker;
+  auto summary = summary_object(*result);
+  summary["job"] = call.job;
+  summary["worker_id"] = call.worker;
   summary["continued"] = continued;
-  summary.erase("final_parameters");
-  return json_response(200, summary);
+  return {200, "application/json", readable_json(summary), {}};
+}
+
+bool function_service::reinvoke(const train_call& call) {
+  const std::string url = config_.http.gateway_url +
+                          "/async-function/emnist-train?job=" + call.job +
+                          "&worker_id=" + std::to_string(call.worker);
+  std::vector<std::pair<std::string, std::string>> headers{
+      {"Content-Type", "text/plain"}};
+  if (!token_.empty())
+    headers.emplace_back("Authorization", "Bearer " + token_);
+  auto r = http_request_to("POST", url, overrides_to_toml(call.overrides),
+                           headers, gateway_timeout);
+  if (r && r->status == 202) return true;
+  std::fprintf(stderr, "emnist: worker %u could not re-invoke itself: %s\n",
+               call.worker,
+               r ? ("answered " + std::to_string(r->status)).c_str()
+                 : r.error().message.c_str());
+  return false;
 }
 
 http_response function_service::status(const http_request& request) {

@@ -15,20 +15,28 @@
 //   server.stop(grace);
 //   service.wait_idle(deadline);
 //
-// The training itself runs on threads of its own (one per call): handle()
-// returns at once and never blocks the HTTP thread.
+// Nothing here has a thread per call. Setup calls and status reads block
+// on the store and the gateway: they run on a bounded pool of the
+// service's (work_threads). A train call is a job started on the
+// process's one job runner (actors/job_runner.hpp), whose completion
+// answers the request. Shutdown is a cancellation: every running job is
+// told to stop, push and save, and answers.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "actors/job_runner.hpp"
 #include "functions/metrics.hpp"
+#include "functions/router.hpp"
 #include "model/data_files.hpp"
 #include "runtime/config/config.hpp"
 #include "runtime/net/http_server.hpp"
@@ -41,9 +49,6 @@ class thread_pool;
 namespace emnist {
 
 class record_store;
-
-/// Which function a process serves: "setup", "train" or "all".
-[[nodiscard]] expected<std::string> parse_function_name(const std::string& s);
 
 class function_service {
  public:
@@ -69,19 +74,37 @@ class function_service {
   std::size_t running() const { return running_; }
 
  private:
-  void route_request(http_request request, http_reply reply);
-  void dispatch_function(const std::string& name, http_request request,
+  using clock_type = std::chrono::steady_clock;
+  /// A train call, checked: its job, its replica and its config.
+  struct train_call {
+    std::string job;
+    std::uint32_t worker = 0;
+    job_config cfg;
+    std::vector<std::string> overrides;  ///< the request's, for re-invoking
+  };
+
+  void begin_call();
+  void end_call();
+  static http_response guarded(const std::function<http_response()>& work);
+  /// Answers an async call with 202 and its id; the reply it returns sends
+  /// the function's answer to the caller's X-Callback-Url, if any.
+  http_reply async_reply(const function_call& call, const http_request& request,
                          http_reply reply);
-  void run_async(const std::string& name, http_request request,
-                 http_reply reply);
-  void start_call(std::function<http_response()> work, http_reply reply);
   http_response setup(const http_request& request);
-  http_response train(const http_request& request);
+  std::variant<http_response, train_call> parse_train(
+      const http_request& request) const;
+  void train(const http_request& request, http_reply answer);
+  http_response trained(const train_call& call,
+                        const expected<simulation_result>& result,
+                        clock_type::time_point t0);
+  bool reinvoke(const train_call& call);
   http_response status(const http_request& request);
   expected<job_config> request_config(const http_request& request,
                                       std::vector<std::string>& overrides,
                                       std::string& field) const;
-  bool authorized(const http_request& request) const;
+
+  /// Threads for setup calls, status reads and async callbacks.
+  static constexpr std::size_t work_threads = 4;
 
   config_sources base_;
   job_config config_;
@@ -93,9 +116,9 @@ class function_service {
   std::atomic<std::size_t> running_{0};
   std::mutex running_mutex_;
   std::condition_variable idle_;
-  /// Status reads block on the store: they run here, never on the HTTP
-  /// thread, so that health and metrics answer while memcached is slow.
-  std::unique_ptr<boost::asio::thread_pool> status_pool_;
+  job_runner runner_;
+  /// Last of the workers: it joins first, while what it uses is alive.
+  std::unique_ptr<boost::asio::thread_pool> work_;
   std::mutex stores_mutex_;
   /// Stores of the jobs whose status was read lately (connections kept).
   std::map<std::string, std::shared_ptr<record_store>> status_stores_;

@@ -48,7 +48,13 @@ void write(const boost::json::value& v, std::string& out) {
 
 }  // namespace
 
-std::string summary_json(const simulation_result& r) {
+std::string readable_json(const boost::json::value& v) {
+  std::string text;
+  write(v, text);
+  return text;
+}
+
+boost::json::object summary_object(const simulation_result& r) {
   namespace json = boost::json;
   json::array workers;
   for (const auto& w : r.workers) {
@@ -103,9 +109,11 @@ std::string summary_json(const simulation_result& r) {
   o["sync_wait_seconds"] = r.sync_wait_seconds;
   o["eval_wait_seconds"] = r.eval_wait_seconds;
   o["history"] = std::move(history);
-  std::string text;
-  write(o, text);
-  return text;
+  return o;
+}
+
+std::string summary_json(const simulation_result& r) {
+  return readable_json(summary_object(r));
 }
 
 }  // namespace emnist

@@ -2,6 +2,8 @@
 // prints and what a train function answers.
 #pragma once
 
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <string>
 
 #include "actors/simulation.hpp"
@@ -13,6 +15,11 @@ namespace emnist {
 /// workers [{id, iterations, samples, seconds}], pushes, pushes_applied,
 /// fetches, bytes_sent, bytes_received, sync_wait_seconds, history
 /// [{steps, requested, finished, accuracy}] (one entry per evaluation).
+boost::json::object summary_object(const simulation_result& r);
 std::string summary_json(const simulation_result& r);
+
+/// `v` as JSON text, doubles in their shortest round-trip form (0.7536,
+/// not 7.536E-1), which people read more easily.
+std::string readable_json(const boost::json::value& v);
 
 }  // namespace emnist

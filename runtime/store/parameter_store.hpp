@@ -51,6 +51,11 @@ struct store_stats {
   std::uint64_t server_retries = 0;
 };
 
+/// What a store counted between two readings `before` and `after`: the
+/// share of one job in a store that several jobs of a process use.
+[[nodiscard]] store_stats stats_between(const store_stats& before,
+                                        const store_stats& after);
+
 class parameter_store {
  public:
   /// Called once when an operation has completed or failed, on a thread

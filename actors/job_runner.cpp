@@ -1,0 +1,337 @@
+// The process's actor system and its jobs: prepare (on the runner's pool),
+// run (a watcher actor over the job's coordinator), finish (the final
+// fetch, then `done` on the pool).
+#include "actors/job_runner.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <caf/all.hpp>
+#include <cstdio>
+#include <sstream>
+#include <thread>
+
+#include "actors/coordinator.hpp"
+#include "actors/settings.hpp"
+#include "model/mlp.hpp"
+#include "model/rng.hpp"
+#include "runtime/config/store_config.hpp"
+#include "runtime/store/job_state.hpp"
+#include "runtime/store/store_factory.hpp"
+
+namespace emnist {
+namespace {
+
+/// The job never takes this long; a hung actor still cannot hang the caller.
+constexpr auto progress_silence_limit = std::chrono::minutes(5);
+
+/// Threads that prepare jobs and run their `done`: preparing blocks on the
+/// store (seconds when a server is down), `done` may answer over HTTP.
+constexpr std::size_t pool_threads = 4;
+
+expected<mlp_shape> shape_for(const job_config& cfg, const job_data& data) {
+  mlp_shape shape{data.features, static_cast<std::size_t>(cfg.model.hidden),
+                  data.classes};
+  if (cfg.model.inputs != 0 &&
+      static_cast<std::size_t>(cfg.model.inputs) != data.features) {
+    return make_error(errc::invalid_argument,
+                      "model.inputs = " + std::to_string(cfg.model.inputs) +
+                          " but the images have " +
+                          std::to_string(data.features) + " pixels");
+  }
+  if (cfg.model.classes != 0 &&
+      static_cast<std::size_t>(cfg.model.classes) != data.classes) {
+    return make_error(errc::invalid_argument,
+                      "model.classes = " + std::to_string(cfg.model.classes) +
+                          " but the data has " + std::to_string(data.classes) +
+                          " classes");
+  }
+  return shape;
+}
+
+/// The replicas this process runs: `ids`, or all of the job's.
+expected<std::vector<std::uint32_t>> replica_ids(
+    const job_config& cfg, const job_data& data,
+    const std::vector<std::uint32_t>& ids) {
+  const auto replicas = static_cast<std::size_t>(cfg.train.replicas);
+  const auto batch = static_cast<std::size_t>(cfg.train.batch_size);
+  if (data.train.size() / replicas < batch) {
+    return make_error(
+        errc::invalid_argument,
+        "train.batch_size = " + std::to_string(batch) +
+            " is larger than a shard: " + std::to_string(data.train.size()) +
+            " training samples over " + std::to_string(replicas) + " replicas");
+  }
+  std::vector<std::uint32_t> out = ids;
+  if (out.empty()) {
+    for (std::uint32_t i = 0; i < replicas; ++i) out.push_back(i);
+  }
+  for (auto id : out) {
+    if (id >= replicas) {
+      return make_error(errc::invalid_argument,
+                        "replica " + std::to_string(id) + " of a job of " +
+                            std::to_string(replicas) +
+                            " (train.replicas): ids are 0.." +
+                            std::to_string(replicas - 1));
+    }
+  }
+  return out;
+}
+
+/// Every option that makes two memcached stores differ.
+std::string store_key(const memcached_options& o, std::size_t floats) {
+  std::ostringstream k;
+  k << o.job << '|' << floats << '|' << o.block_floats << '|' << o.job_tag
+    << '|' << o.timeout.count() << '|' << o.retry_for.count() << '|'
+    << static_cast<int>(o.on_server_failure) << '|' << o.max_cas_retries
+    << '|' << o.io_threads << '|' << static_cast<int>(o.push_reads);
+  for (const auto& s : o.servers) k << '|' << s;
+  return k.str();
+}
+
+}  // namespace
+
+struct job_runner::job {
+  job_id id = 0;
+  job_config cfg;
+  std::shared_ptr<const job_data> data;
+  replicas_options options;
+  progress_callback progress;
+  done_callback done;
+  std::atomic<bool> stop_requested{false};
+  caf::actor watcher;  ///< guarded by the runner's mutex
+  // Prepared:
+  mlp_shape shape;
+  std::shared_ptr<job_store> store;
+  store_stats stats_before;
+  std::vector<replica_record> starts;
+  std::shared_ptr<simulation_result> result =
+      std::make_shared<simulation_result>();
+  std::shared_ptr<std::optional<error>> failure =
+      std::make_shared<std::optional<error>>();
+};
+
+job_runner::job_runner(std::size_t scheduler_threads)
+    : system_config_(std::make_unique<caf::actor_system_config>()),
+      pool_(std::make_unique<boost::asio::thread_pool>(pool_threads)) {
+  const auto threads =
+      scheduler_threads > 0
+          ? scheduler_threads
+          : std::max<std::size_t>(std::thread::hardware_concurrency(), 1);
+  system_config_->set("scheduler.max-threads", threads);
+  // One queue that idle workers sleep on and every enqueue wakes, from
+  // any thread (work stealing left idle workers polling and asleep for up
+  // to 10 ms when the store's thread sent them work).
+  system_config_->set("scheduler.policy", caf::atom("sharing"));
+  system_ = std::make_unique<caf::actor_system>(*system_config_);
+}
+
+job_runner::~job_runner() {
+  stop_all();
+  wait_idle(std::chrono::steady_clock::time_point::max());
+  pool_->join();
+  system_.reset();  // waits for the actors that are still quitting
+}
+
+job_runner::job_id job_runner::start(job_config cfg,
+                                     std::shared_ptr<const job_data> data,
+                                     replicas_options options,
+                                     progress_callback progress,
+                                     done_callback done) {
+  auto j = std::make_shared<job>();
+  j->cfg = std::move(cfg);
+  j->data = std::move(data);
+  j->options = std::move(options);
+  j->progress = std::move(progress);
+  j->done = std::move(done);
+  {
+    std::lock_guard guard(mutex_);
+    j->id = next_id_++;
+    j->stop_requested = stopping_all_;
+    jobs_[j->id] = j;
+  }
+  boost::asio::post(*pool_, [this, j] { prepare(j); });
+  return j->id;
+}
+
+void job_runner::stop(job_id id) {
+  std::lock_guard guard(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  it->second->stop_requested = true;
+  if (it->second->watcher) {
+    caf::anon_send(it->second->watcher, stop_atom::value);
+  }
+}
+
+void job_runner::stop_all() {
+  std::lock_guard guard(mutex_);
+  stopping_all_ = true;
+  for (auto& [id, j] : jobs_) {
+    j->stop_requested = true;
+    if (j->watcher) caf::anon_send(j->watcher, stop_atom::value);
+  }
+}
+
+std::size_t job_runner::running() const {
+  std::lock_guard guard(mutex_);
+  return jobs_.size();
+}
+
+bool job_runner::wait_idle(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  return idle_.wait_until(lock, deadline, [this] { return jobs_.empty(); });
+}
+
+expected<std::shared_ptr<job_store>> job_runner::store_for(
+    const job_config& cfg, const mlp_shape& shape) {
+  const auto options = store_options_of(cfg, shape);
+  auto make = [&]() -> expected<std::shared_ptr<job_store>> {
+    auto made = make_store(options, shape.size());
+    if (!made) return made.error();
+    return std::make_shared<job_store>(std::move(*made));
+  };
+  // The embedded store is one job's; a memcached store is shared.
+  if (options.kind != store_kind::memcached) return make();
+  const auto key = store_key(options.memcached, shape.size());
+  std::lock_guard guard(mutex_);
+  if (auto it = stores_.find(key); it != stores_.end()) {
+    if (auto shared = it->second.lock()) return shared;
+  }
+  auto made = make();
+  if (!made) return made;
+  for (auto it = stores_.begin(); it != stores_.end();) {
+    it = it->second.expired() ? stores_.erase(it) : std::next(it);
+  }
+  stores_[key] = *made;
+  return made;
+}
+
+void job_runner::prepare(std::shared_ptr<job> j) {
+  auto fail = [&](error e) { finish(j, std::move(e)); };
+  const auto& cfg = j->cfg;
+  auto shape = shape_for(cfg, *j->data);
+  if (!shape) return fail(shape.error());
+  j->shape = *shape;
+  auto ids = replica_ids(cfg, *j->data, j->options.ids);
+  if (!ids) return fail(ids.error());
+  auto store = store_for(cfg, *shape);
+  if (!store) return fail(store.error());
+  j->store = *store;
+  for (auto id : *ids) {
+    j->starts.emplace_back();
+    j->starts.back().id = id;
+  }
+  if (j->options.start == job_start::create) {
+    std::vector<float> initial(shape->size());
+    init_parameters(*shape,
+                    seed_for(static_cast<std::uint64_t>(cfg.model.seed), 0,
+                             rng_stream::init),
+                    initial);
+    if (auto ok = create_job(*j->store, cfg, *shape, initial); !ok) {
+      return fail(ok.error());
+    }
+  } else {
+    if (cfg.sync.store == store_kind::memory) {
+      return fail(make_error(
+          errc::invalid_argument,
+          "--resume: the embedded store (sync.store = memory) keeps nothing "
+          "between runs; resume needs memcached"));
+    }
+    if (auto joined = join_job(*j->store->records, cfg, *shape); !joined) {
+      return fail(joined.error());
+    }
+    for (auto& s : j->starts) {
+      auto stored = read_replica(*j->store->records, s.id);
+      if (!stored) return fail(stored.error());
+      if (*stored) s = **stored;
+    }
+  }
+  j->stats_before = j->store->parameters->stats();
+  j->result->resumed = j->options.start == job_start::resume;
+
+  // The watcher: the coordinator's listener, the job's cancellation and
+  // its end.
+  auto watcher = system_->spawn([this, j](caf::event_based_actor* self)
+                                    -> caf::behavior {
+    const auto settings = settings_of(j->cfg);
+    coordinator_setup setup;
+    setup.settings = settings.coordinator;
+    setup.replica = settings.replica;
+    setup.evaluator = settings.evaluator;
+    setup.data = j->data.get();
+    setup.shape = j->shape;
+    setup.store = j->store->parameters;
+    setup.records = j->store->records;
+    setup.listener = caf::actor_cast<caf::actor>(self);
+    setup.result = j->result;
+    setup.failure = j->failure;
+    setup.start = j->starts;
+    auto coordinator = spawn_coordinator(self->system(), std::move(setup));
+    if (j->stop_requested) self->send(coordinator, stop_atom::value);
+    return {
+        [j](const progress_report& p) {
+          if (j->progress) j->progress(p);
+        },
+        [self, coordinator](stop_atom) {
+          self->send(coordinator, stop_atom::value);
+        },
+        [this, self, j](done_atom) {
+          self->quit();
+          if (*j->failure) return finish_later(j, **j->failure);
+          // The store's parameters, once this process's pushes landed.
+          auto& r = *j->result;
+          r.load_seconds = j->data->load_seconds;
+          r.final_parameters.resize(j->shape.size());
+          j->store->parameters->fetch(
+              r.final_parameters, parameter_store::mixed_version,
+              [this, j](expected<std::uint64_t> fetched) mutable {
+                // The job (and its store) must not end on the store's own
+                // thread: its only reference goes to the pool.
+                auto mine = std::move(j);
+                if (!fetched) return finish_later(std::move(mine), fetched.error());
+                mine->result->sync = stats_between(
+                    mine->stats_before, mine->store->parameters->stats());
+                auto result = std::move(*mine->result);
+                finish_later(std::move(mine), std::move(result));
+              });
+        },
+        caf::after(progress_silence_limit) >>
+            [this, self, j, coordinator] {
+              self->send_exit(coordinator, caf::exit_reason::kill);
+              self->quit();
+              finish_later(j, make_error(errc::internal,
+                                         "the job sent no progress for 5 "
+                                         "minutes: stopped"));
+            },
+    };
+  });
+  std::lock_guard guard(mutex_);
+  j->watcher = watcher;
+  // A stop that came while the watcher started may have found no watcher.
+  if (j->stop_requested) caf::anon_send(watcher, stop_atom::value);
+}
+
+void job_runner::finish_later(std::shared_ptr<job> j,
+                              expected<simulation_result> result) {
+  // Off the actor's (or the store's) thread: `done` may block.
+  boost::asio::post(*pool_, [this, j = std::move(j),
+                             r = std::move(result)]() mutable {
+    finish(j, std::move(r));
+  });
+}
+
+void job_runner::finish(const std::shared_ptr<job>& j,
+                        expected<simulation_result> result) {
+  try {
+    j->done(std::move(result));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "emnist: job %llu: its completion threw: %s\n",
+                 static_cast<unsigned long long>(j->id), e.what());
+  }
+  std::lock_guard guard(mutex_);
+  j->watcher = nullptr;
+  jobs_.erase(j->id);
+  idle_.notify_all();
+}
+
+}  // namespace emnist

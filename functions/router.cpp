@@ -1,0 +1,149 @@
+// The functions' routes: OpenFaaS's (/ for the function a process serves,
+// /_/health, /_/ready), ours (/status, /metrics), and with "all" the
+// gateway's (/function/NAME[/...], /async-function/NAME).
+#include "functions/router.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+
+namespace emnist {
+namespace {
+
+using kind = function_call::kind;
+
+/// "emnist-train" or "train" -> "train"; empty when unknown.
+std::string function_of(const std::string& name) {
+  if (name == "emnist-setup" || name == "setup") return "setup";
+  if (name == "emnist-train" || name == "train") return "train";
+  return {};
+}
+
+/// Compares in time that depends on the lengths only.
+bool same_secret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const char x = i < a.size() ? a[i] : 0;
+    const char y = i < b.size() ? b[i] : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+http_response json_ok(int status, const char* key, const char* value) {
+  return {status, "application/json",
+          boost::json::serialize(boost::json::object{{key, value}}),
+          {}};
+}
+
+std::string label_of(const std::string& path) {
+  if (path.rfind("/function/", 0) == 0 ||
+      path.rfind("/async-function/", 0) == 0) {
+    const auto second = path.find('/', path.find('/', 1) + 1);
+    std::string label = path.substr(0, second);
+    if (function_of(label.substr(label.rfind('/') + 1)).empty()) {
+      return "other";
+    }
+    return label;
+  }
+  if (path == "/" || path == "/_/health" || path == "/_/ready" ||
+      path == "/metrics" || path == "/status") {
+    return path;
+  }
+  return "other";
+}
+
+std::variant<http_response, function_call> too_busy(
+    const route_context& c, const char* what) {
+  return json_error(429,
+                    "http.max_inflight (" + std::to_string(c.max_inflight) +
+                        ") " + what,
+                    "max_inflight");
+}
+
+/// A synchronous call of function `which` ("setup" or "train").
+std::variant<http_response, function_call> function(
+    const std::string& which, const http_request& r, const route_context& c) {
+  if (r.method != "POST" && r.method != "GET") {
+    return json_error(405, r.method + ": use POST or GET", "method");
+  }
+  if (c.stopping) return json_error(503, "shutting down", "function");
+  if (c.running >= c.max_inflight) return too_busy(c, "calls running");
+  return function_call{which == "setup" ? kind::setup : kind::train, false};
+}
+
+/// The routes of `path`; with `gateway`, the gateway's routes too (not
+/// for the rest of a /function/NAME/... path: one level only).
+std::variant<http_response, function_call> route_path(
+    const std::string& path, bool gateway, const http_request& r,
+    const route_context& c) {
+  if (path == "/_/health") return json_ok(200, "status", "ok");
+  if (path == "/_/ready") {
+    if (c.stopping) return json_error(503, "shutting down", "ready");
+    if (c.running >= c.max_inflight) return too_busy(c, "reached");
+    return json_ok(200, "status", "ready");
+  }
+  if (!c.token.empty()) {
+    const std::string* h = r.header("authorization");
+    if (h == nullptr || !same_secret(*h, "Bearer " + c.token)) {
+      return json_error(401, "missing or wrong bearer token", "authorization");
+    }
+  }
+  if (path == "/metrics" || path == "/status") {
+    if (r.method != "GET" && r.method != "HEAD") {
+      return json_error(405, r.method + " on " + path + ": use GET",
+                        "method");
+    }
+    return function_call{path == "/metrics" ? kind::metrics : kind::status,
+                         false};
+  }
+  if (c.function == "all" && gateway) {
+    for (const std::string prefix : {"/function/", "/async-function/"}) {
+      if (path.rfind(prefix, 0) != 0) continue;
+      const auto rest_at = path.find('/', prefix.size());
+      const std::string name =
+          path.substr(prefix.size(), rest_at - prefix.size());
+      const std::string rest =
+          rest_at == std::string::npos ? "/" : path.substr(rest_at);
+      const std::string which = function_of(name);
+      if (which.empty()) {
+        return json_error(
+            404, "no function '" + name + "': emnist-setup or emnist-train",
+            "function");
+      }
+      if (prefix == "/async-function/") {
+        if (c.stopping) return json_error(503, "shutting down", "function");
+        return function_call{which == "setup" ? kind::setup : kind::train,
+                             true};
+      }
+      // e.g. /function/emnist-setup/status
+      if (rest != "/") return route_path(rest, false, r, c);
+      return function(which, r, c);
+    }
+  } else if (path == "/" && c.function != "all") {
+    return function(c.function, r, c);
+  }
+  return json_error(
+      404,
+      "no route " + path +
+          (c.function == "all" ? ": /function/emnist-setup, "
+                                 "/function/emnist-train, /async-function/..., "
+                                 "/status, /metrics, /_/health, /_/ready"
+                               : ": /, /status, /metrics, /_/health, /_/ready"),
+      "path");
+}
+
+}  // namespace
+
+expected<std::string> parse_function_name(const std::string& s) {
+  if (s == "setup" || s == "train" || s == "all") return s;
+  return make_error(errc::invalid_argument,
+                    "--function: '" + s + "': expected setup, train or all");
+}
+
+route_result route(const http_request& request, const route_context& context) {
+  return {label_of(request.path),
+          route_path(request.path, true, request, context)};
+}
+
+}  // namespace emnist
