@@ -82,8 +82,8 @@ std::string store_key(const memcached_options& o, std::size_t floats) {
   std::ostringstream k;
   k << o.job << '|' << floats << '|' << o.block_floats << '|' << o.job_tag
     << '|' << o.timeout.count() << '|' << o.retry_for.count() << '|'
-    << static_cast<int>(o.on_server_failure) << '|' << o.max_cas_retries
-    << '|' << o.io_threads << '|' << static_cast<int>(o.push_reads);
+    << static_cast<int>(o.on_server_failure) << '|' << o.max_cas_retries << '|'
+    << o.io_threads << '|' << static_cast<int>(o.push_reads);
   for (const auto& s : o.servers) k << '|' << s;
   return k.str();
 }
@@ -207,7 +207,9 @@ expected<std::shared_ptr<job_store>> job_runner::store_for(
 }
 
 void job_runner::prepare(std::shared_ptr<job> j) {
-  auto fail = [&](error e) { finish(j, std::move(e)); };
+  auto fail = [&](error e) {
+    finish(j, std::move(e));
+  };
   const auto& cfg = j->cfg;
   auto shape = shape_for(cfg, *j->data);
   if (!shape) return fail(shape.error());
@@ -251,60 +253,61 @@ void job_runner::prepare(std::shared_ptr<job> j) {
 
   // The watcher: the coordinator's listener, the job's cancellation and
   // its end.
-  auto watcher = system_->spawn([this, j](caf::event_based_actor* self)
-                                    -> caf::behavior {
-    const auto settings = settings_of(j->cfg);
-    coordinator_setup setup;
-    setup.settings = settings.coordinator;
-    setup.replica = settings.replica;
-    setup.evaluator = settings.evaluator;
-    setup.data = j->data.get();
-    setup.shape = j->shape;
-    setup.store = j->store->parameters;
-    setup.records = j->store->records;
-    setup.listener = caf::actor_cast<caf::actor>(self);
-    setup.result = j->result;
-    setup.failure = j->failure;
-    setup.start = j->starts;
-    auto coordinator = spawn_coordinator(self->system(), std::move(setup));
-    if (j->stop_requested) self->send(coordinator, stop_atom::value);
-    return {
-        [j](const progress_report& p) {
-          if (j->progress) j->progress(p);
-        },
-        [self, coordinator](stop_atom) {
-          self->send(coordinator, stop_atom::value);
-        },
-        [this, self, j](done_atom) {
-          self->quit();
-          if (*j->failure) return finish_later(j, **j->failure);
-          // The store's parameters, once this process's pushes landed.
-          auto& r = *j->result;
-          r.load_seconds = j->data->load_seconds;
-          r.final_parameters.resize(j->shape.size());
-          j->store->parameters->fetch(
-              r.final_parameters, parameter_store::mixed_version,
-              [this, j](expected<std::uint64_t> fetched) mutable {
-                // The job (and its store) must not end on the store's own
-                // thread: its only reference goes to the pool.
-                auto mine = std::move(j);
-                if (!fetched) return finish_later(std::move(mine), fetched.error());
-                mine->result->sync = stats_between(
-                    mine->stats_before, mine->store->parameters->stats());
-                auto result = std::move(*mine->result);
-                finish_later(std::move(mine), std::move(result));
-              });
-        },
-        caf::after(progress_silence_limit) >>
-            [this, self, j, coordinator] {
-              self->send_exit(coordinator, caf::exit_reason::kill);
-              self->quit();
-              finish_later(j, make_error(errc::internal,
-                                         "the job sent no progress for 5 "
-                                         "minutes: stopped"));
+  auto watcher =
+      system_->spawn([this, j](caf::event_based_actor* self) -> caf::behavior {
+        const auto settings = settings_of(j->cfg);
+        coordinator_setup setup;
+        setup.settings = settings.coordinator;
+        setup.replica = settings.replica;
+        setup.evaluator = settings.evaluator;
+        setup.data = j->data.get();
+        setup.shape = j->shape;
+        setup.store = j->store->parameters;
+        setup.records = j->store->records;
+        setup.listener = caf::actor_cast<caf::actor>(self);
+        setup.result = j->result;
+        setup.failure = j->failure;
+        setup.start = j->starts;
+        auto coordinator = spawn_coordinator(self->system(), std::move(setup));
+        if (j->stop_requested) self->send(coordinator, stop_atom::value);
+        return {
+            [j](const progress_report& p) {
+              if (j->progress) j->progress(p);
             },
-    };
-  });
+            [self, coordinator](stop_atom) {
+              self->send(coordinator, stop_atom::value);
+            },
+            [this, self, j](done_atom) {
+              self->quit();
+              if (*j->failure) return finish_later(j, **j->failure);
+              // The store's parameters, once this process's pushes landed.
+              auto& r = *j->result;
+              r.load_seconds = j->data->load_seconds;
+              r.final_parameters.resize(j->shape.size());
+              j->store->parameters->fetch(
+                  r.final_parameters, parameter_store::mixed_version,
+                  [this, j](expected<std::uint64_t> fetched) mutable {
+                    // The job (and its store) must not end on the store's own
+                    // thread: its only reference goes to the pool.
+                    auto mine = std::move(j);
+                    if (!fetched)
+                      return finish_later(std::move(mine), fetched.error());
+                    mine->result->sync = stats_between(
+                        mine->stats_before, mine->store->parameters->stats());
+                    auto result = std::move(*mine->result);
+                    finish_later(std::move(mine), std::move(result));
+                  });
+            },
+            caf::after(progress_silence_limit) >>
+                [this, self, j, coordinator] {
+                  self->send_exit(coordinator, caf::exit_reason::kill);
+                  self->quit();
+                  finish_later(j, make_error(errc::internal,
+                                             "the job sent no progress for 5 "
+                                             "minutes: stopped"));
+                },
+        };
+      });
   std::lock_guard guard(mutex_);
   j->watcher = watcher;
   // A stop that came while the watcher started may have found no watcher.
@@ -314,10 +317,10 @@ void job_runner::prepare(std::shared_ptr<job> j) {
 void job_runner::finish_later(std::shared_ptr<job> j,
                               expected<simulation_result> result) {
   // Off the actor's (or the store's) thread: `done` may block.
-  boost::asio::post(*pool_, [this, j = std::move(j),
-                             r = std::move(result)]() mutable {
-    finish(j, std::move(r));
-  });
+  boost::asio::post(*pool_,
+                    [this, j = std::move(j), r = std::move(result)]() mutable {
+                      finish(j, std::move(r));
+                    });
 }
 
 void job_runner::finish(const std::shared_ptr<job>& j,

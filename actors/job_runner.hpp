@@ -78,8 +78,7 @@ class job_runner {
   void prepare(std::shared_ptr<job> j);
   void finish(const std::shared_ptr<job>& j,
               expected<simulation_result> result);
-  void finish_later(std::shared_ptr<job> j,
-                    expected<simulation_result> result);
+  void finish_later(std::shared_ptr<job> j, expected<simulation_result> result);
   expected<std::shared_ptr<job_store>> store_for(const job_config& cfg,
                                                  const mlp_shape& shape);
 

@@ -31,7 +31,8 @@ bool same_secret(const std::string& a, const std::string& b) {
 }
 
 http_response json_ok(int status, const char* key, const char* value) {
-  return {status, "application/json",
+  return {status,
+          "application/json",
           boost::json::serialize(boost::json::object{{key, value}}),
           {}};
 }
@@ -53,17 +54,17 @@ std::string label_of(const std::string& path) {
   return "other";
 }
 
-std::variant<http_response, function_call> too_busy(
-    const route_context& c, const char* what) {
-  return json_error(429,
-                    "http.max_inflight (" + std::to_string(c.max_inflight) +
-                        ") " + what,
-                    "max_inflight");
+std::variant<http_response, function_call> too_busy(const route_context& c,
+                                                    const char* what) {
+  return json_error(
+      429, "http.max_inflight (" + std::to_string(c.max_inflight) + ") " + what,
+      "max_inflight");
 }
 
 /// A synchronous call of function `which` ("setup" or "train").
-std::variant<http_response, function_call> function(
-    const std::string& which, const http_request& r, const route_context& c) {
+std::variant<http_response, function_call> function(const std::string& which,
+                                                    const http_request& r,
+                                                    const route_context& c) {
   if (r.method != "POST" && r.method != "GET") {
     return json_error(405, r.method + ": use POST or GET", "method");
   }
@@ -74,9 +75,10 @@ std::variant<http_response, function_call> function(
 
 /// The routes of `path`; with `gateway`, the gateway's routes too (not
 /// for the rest of a /function/NAME/... path: one level only).
-std::variant<http_response, function_call> route_path(
-    const std::string& path, bool gateway, const http_request& r,
-    const route_context& c) {
+std::variant<http_response, function_call> route_path(const std::string& path,
+                                                      bool gateway,
+                                                      const http_request& r,
+                                                      const route_context& c) {
   if (path == "/_/health") return json_ok(200, "status", "ok");
   if (path == "/_/ready") {
     if (c.stopping) return json_error(503, "shutting down", "ready");
@@ -91,8 +93,7 @@ std::variant<http_response, function_call> route_path(
   }
   if (path == "/metrics" || path == "/status") {
     if (r.method != "GET" && r.method != "HEAD") {
-      return json_error(405, r.method + " on " + path + ": use GET",
-                        "method");
+      return json_error(405, r.method + " on " + path + ": use GET", "method");
     }
     return function_call{path == "/metrics" ? kind::metrics : kind::status,
                          false};

@@ -16,6 +16,7 @@
 #include <boost/json/value.hpp>
 #include <cctype>
 #include <charconv>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <optional>
@@ -141,6 +142,9 @@ struct http_server::impl {
   http_handler handler;
   std::atomic<std::size_t> in_flight{0};
   std::atomic<bool> stopping{false};
+  /// Signalled when a request's answer has gone out (stop() waits on it).
+  std::mutex flight_mutex;
+  std::condition_variable flight_done;
   // Declared before the threads: they outlive the io_context's users.
   asio::io_context io;
   std::optional<tcp::acceptor> acceptor;
@@ -243,9 +247,15 @@ struct http_server::impl {
       req.body = std::move(msg.body());
       ++in_flight;
       struct done_guard {
-        std::atomic<std::size_t>& n;
-        ~done_guard() { --n; }
-      } guard{in_flight};
+        impl& self;
+        ~done_guard() {
+          {
+            std::lock_guard lock(self.flight_mutex);
+            --self.in_flight;
+          }
+          self.flight_done.notify_all();
+        }
+      } guard{*this};
       auto response = co_await async_handle(std::move(req), use_awaitable);
       if (!co_await write(stream, response, keep_alive, version) ||
           !keep_alive) {
@@ -321,9 +331,10 @@ void http_server::stop(std::chrono::milliseconds grace) {
     boost::system::error_code ignored;
     if (impl_->acceptor) impl_->acceptor->close(ignored);
   });
-  const auto deadline = std::chrono::steady_clock::now() + grace;
-  while (impl_->in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  {
+    std::unique_lock lock(impl_->flight_mutex);
+    impl_->flight_done.wait_for(lock, grace,
+                                [this] { return impl_->in_flight == 0; });
   }
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();

@@ -6,7 +6,9 @@ namespace emnist {
 store_stats stats_between(const store_stats& before, const store_stats& after) {
   // Counters only grow; a reading taken while another job's pushes landed
   // may still see one counter ahead of another, hence the clamp.
-  auto d = [](std::uint64_t a, std::uint64_t b) { return b > a ? b - a : 0; };
+  auto d = [](std::uint64_t a, std::uint64_t b) {
+    return b > a ? b - a : 0;
+  };
   store_stats s;
   s.pushes = d(before.pushes, after.pushes);
   s.pushes_applied = d(before.pushes_applied, after.pushes_applied);
