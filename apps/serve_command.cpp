@@ -39,6 +39,15 @@ int run_serve(const serve_options& o) {
                    "job through memcached; set sync.store = \"memcached\" "
                    "and sync.servers"));
   }
+  // Before the data: a bad secret fails at once.
+  auto token = load_secret(cfg->http.secret_file);
+  if (!token) return report(token.error());
+  if (token->empty()) {
+    std::fprintf(stderr,
+                 "emnist: no bearer token (http.secret_file '%s' does not "
+                 "exist): every route is open\n",
+                 cfg->http.secret_file.c_str());
+  }
   const auto dir = resolve_data_dir(o.config.data_dir, *cfg);
   data_request request{dir, cfg->data.split, *parse_slice(cfg->data.train),
                        *parse_slice(cfg->data.eval)};
@@ -46,7 +55,7 @@ int run_serve(const serve_options& o) {
   if (!data) return report(data.error());
   auto shared = std::make_shared<const job_data>(std::move(*data));
 
-  function_service service(sources, *cfg, shared, *function);
+  function_service service(sources, *cfg, shared, *function, std::move(*token));
   http_server_options options;
   options.listen = cfg->http.listen;
   options.max_body_bytes = static_cast<std::size_t>(cfg->http.max_body_bytes);

@@ -1,8 +1,16 @@
 // `emnist simulate`: N replicas in this process on the configured store.
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
 #include <cstdio>
+#include <functional>
+#include <future>
 #include <iostream>
+#include <thread>
 
+#include "actors/job_runner.hpp"
 #include "actors/simulation.hpp"
 #include "apps/commands.hpp"
 #include "apps/config_options.hpp"
@@ -73,14 +81,41 @@ int run_simulate(const simulate_options& o) {
         cfg->sync.store == store_kind::memcached ? "memcached" : "memory");
   }
   progress_display display(stderr);
-  auto result = run_simulation(
-      *cfg, *data,
+  job_runner runner(static_cast<std::size_t>(cfg->actors.scheduler_threads));
+  std::promise<expected<simulation_result>> done;
+  const std::shared_ptr<const job_data> borrowed(
+      std::shared_ptr<const job_data>{}, &*data);  // lives until the end
+  const auto id = runner.start(
+      *cfg, borrowed, {o.resume ? job_start::resume : job_start::create, {}},
       [&](const progress_report& p) {
         if (!o.quiet) display.show(p);
       },
-      o.resume ? job_start::resume : job_start::create);
+      [&done](expected<simulation_result> r) { done.set_value(std::move(r)); });
+  // SIGINT or SIGTERM stops the job: the replicas push, save their
+  // progress (memcached), and the summary says interrupted. A second
+  // signal exits at once.
+  std::atomic<int> signalled{0};
+  boost::asio::io_context signals_io;
+  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        if (signalled.exchange(signal) != 0) std::_Exit(128 + signal);
+        std::fprintf(stderr,
+                     "\nemnist: signal %d: stopping (push, save); again to "
+                     "exit at once\n",
+                     signal);
+        runner.stop(id);
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+  std::thread signal_thread([&signals_io] { signals_io.run(); });
+  auto result = done.get_future().get();
+  signals_io.stop();
+  signal_thread.join();
   display.close();
   if (!result) return report(result.error());
+  const int interrupted_by = signalled.load();
   if (o.json) {
     std::cout << summary_json(*result) << std::endl;
   }
@@ -111,6 +146,7 @@ int run_simulate(const simulate_options& o) {
           static_cast<unsigned long long>(result->evaluations), why.c_str());
     }
   }
+  if (interrupted_by != 0) return 128 + interrupted_by;  // 130, 143
   return result->reached ? exit_ok : exit_not_reached;
 }
 

@@ -7,8 +7,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -59,18 +62,6 @@ int status_for(const error& e) {
   }
 }
 
-std::string read_secret(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return {};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-    s.pop_back();
-  }
-  return s;
-}
-
 std::string host_name() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
@@ -103,14 +94,53 @@ std::string new_job_name() {
 
 }  // namespace
 
+expected<std::string> load_secret(const std::string& path) {
+  namespace fs = std::filesystem;
+  auto bad = [&](const std::string& why) {
+    return make_error(errc::invalid_argument,
+                      "http.secret_file: '" + path + "': " + why +
+                          " (a secret that is there must be usable: the "
+                          "server does not start open)");
+  };
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (st.type() == fs::file_type::not_found) return std::string{};
+  if (ec) return bad(ec.message());
+  if (st.type() == fs::file_type::directory) return bad("a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return bad(std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return bad("cannot be read");
+  std::string s = ss.str();
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
+    s.pop_back();
+  }
+  std::size_t lead = 0;
+  while (lead < s.size() && std::isspace(static_cast<unsigned char>(s[lead]))) {
+    ++lead;
+  }
+  s.erase(0, lead);
+  if (s.empty()) return bad("empty (or only white space)");
+  for (const char c : s) {
+    if (static_cast<unsigned char>(c) < 0x21 ||
+        static_cast<unsigned char>(c) > 0x7e) {
+      return bad(
+          "holds a character a bearer token cannot (white space or "
+          "a control or non-ASCII byte)");
+    }
+  }
+  return s;
+}
+
 function_service::function_service(config_sources base, job_config config,
                                    std::shared_ptr<const job_data> data,
-                                   std::string function)
+                                   std::string function, std::string token)
     : base_(std::move(base)),
       config_(std::move(config)),
       data_(std::move(data)),
       function_(std::move(function)),
-      token_(read_secret(config_.http.secret_file)),
+      token_(std::move(token)),
       runner_(static_cast<std::size_t>(config_.actors.scheduler_threads)),
       work_(std::make_unique<boost::asio::thread_pool>(work_threads)) {}
 
@@ -226,6 +256,12 @@ http_reply function_service::async_reply(const function_call& call,
   // The function's answer goes to the caller's callback, if it gave one.
   return [callback, call_id, function_name,
           t0 = clock_type::now()](http_response r) {
+    // Nobody waits for an async call's answer: a failure is logged.
+    if (r.status >= 400) {
+      std::fprintf(stderr, "emnist: async call %s of %s failed (%d): %s\n",
+                   call_id.c_str(), function_name.c_str(), r.status,
+                   r.body.c_str());
+    }
     if (callback.empty()) return;
     char seconds[32];
     std::snprintf(

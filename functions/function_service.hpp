@@ -50,13 +50,22 @@ namespace emnist {
 
 class record_store;
 
+/// The bearer token in http.secret_file: empty when there is no such file
+/// (no auth, as on a function without a secret). A file that is there but
+/// empty, a directory, unreadable, or not a token is an error naming the
+/// path and why: the server must not start open.
+[[nodiscard]] expected<std::string> load_secret(const std::string& path);
+
 class function_service {
  public:
   /// `base`: the process's config sources (file, environment, --set); a
   /// request's overrides come after them. `data`: loaded once, shared by
-  /// every call. `function`: "setup", "train" or "all".
+  /// every call. `function`: "setup", "train" or "all". `token`: the
+  /// bearer token every route but health and readiness needs (empty:
+  /// none), from load_secret().
   function_service(config_sources base, job_config config,
-                   std::shared_ptr<const job_data> data, std::string function);
+                   std::shared_ptr<const job_data> data, std::string function,
+                   std::string token);
   ~function_service();  ///< begin_shutdown() and wait for the threads
 
   void handle(http_request request, http_reply reply);

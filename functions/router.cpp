@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
+#include <string_view>
 
 namespace emnist {
 namespace {
@@ -28,6 +30,19 @@ bool same_secret(const std::string& a, const std::string& b) {
     diff |= static_cast<unsigned char>(x ^ y);
   }
   return diff == 0;
+}
+
+/// "Bearer <token>", the scheme in any case (RFC 7235), the token
+/// compared in constant time.
+bool bearer_matches(const std::string& header, const std::string& token) {
+  constexpr std::string_view scheme = "bearer ";
+  if (header.size() < scheme.size()) return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) {
+      return false;
+    }
+  }
+  return same_secret(header.substr(scheme.size()), token);
 }
 
 http_response json_ok(int status, const char* key, const char* value) {
@@ -87,7 +102,7 @@ std::variant<http_response, function_call> route_path(const std::string& path,
   }
   if (!c.token.empty()) {
     const std::string* h = r.header("authorization");
-    if (h == nullptr || !same_secret(*h, "Bearer " + c.token)) {
+    if (h == nullptr || !bearer_matches(*h, c.token)) {
       return json_error(401, "missing or wrong bearer token", "authorization");
     }
   }
@@ -113,7 +128,10 @@ std::variant<http_response, function_call> route_path(const std::string& path,
             "function");
       }
       if (prefix == "/async-function/") {
+        // Accepted work is bounded like any call: beyond the limit the
+        // gateway's queue keeps it (it retries on 429).
         if (c.stopping) return json_error(503, "shutting down", "function");
+        if (c.running >= c.max_inflight) return too_busy(c, "calls running");
         return function_call{which == "setup" ? kind::setup : kind::train,
                              true};
       }

@@ -184,20 +184,37 @@ struct http_server::impl {
                                                             std::move(req));
   }
 
+  /// Sends `r`. `head`: the answer to a HEAD request, which announces the
+  /// body's length but sends no body (RFC 9110, 9.3.2).
   awaitable<bool> write(beast::tcp_stream& stream, const http_response& r,
-                        bool keep_alive, unsigned version) {
+                        bool keep_alive, unsigned version, bool head = false) {
+    stream.expires_after(options.read_timeout);
+    if (head) {
+      http::response<http::empty_body> res{static_cast<http::status>(r.status),
+                                           version};
+      set_fields(res, r, keep_alive);
+      res.content_length(r.body.size());
+      auto [ec, n] = co_await http::async_write(stream, res,
+                                                asio::as_tuple(use_awaitable));
+      co_return !ec;
+    }
     http::response<http::string_body> res{static_cast<http::status>(r.status),
                                           version};
+    set_fields(res, r, keep_alive);
+    res.body() = r.body;
+    res.prepare_payload();
+    auto [ec, n] =
+        co_await http::async_write(stream, res, asio::as_tuple(use_awaitable));
+    co_return !ec;
+  }
+
+  template <class Response>
+  static void set_fields(Response& res, const http_response& r,
+                         bool keep_alive) {
     res.set(http::field::server, "emnist");
     res.set(http::field::content_type, r.content_type);
     for (const auto& [k, v] : r.headers) res.set(k, v);
     res.keep_alive(keep_alive);
-    res.body() = r.body;
-    res.prepare_payload();
-    stream.expires_after(options.read_timeout);
-    auto [ec, n] =
-        co_await http::async_write(stream, res, asio::as_tuple(use_awaitable));
-    co_return !ec;
   }
 
   awaitable<void> session(beast::tcp_stream stream) {
@@ -256,8 +273,9 @@ struct http_server::impl {
           self.flight_done.notify_all();
         }
       } guard{*this};
+      const bool head = req.method == "HEAD";
       auto response = co_await async_handle(std::move(req), use_awaitable);
-      if (!co_await write(stream, response, keep_alive, version) ||
+      if (!co_await write(stream, response, keep_alive, version, head) ||
           !keep_alive) {
         break;
       }

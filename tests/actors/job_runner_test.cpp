@@ -73,11 +73,12 @@ TEST_CASE("job runner: stop is a message, and the job still answers") {
   waiter w;
   std::atomic<int> reports{0};
   std::promise<void> first;
-  const auto id = runner.start(cfg, data(), {job_start::create, {}},
-                               [&](const progress_report&) {
-                                 if (reports++ == 0) first.set_value();
-                               },
-                               w.done());
+  const auto id = runner.start(
+      cfg, data(), {job_start::create, {}},
+      [&](const progress_report&) {
+        if (reports++ == 0) first.set_value();
+      },
+      w.done());
   first.get_future().wait();  // it trains
   const auto t0 = std::chrono::steady_clock::now();
   runner.stop(id);
@@ -115,12 +116,10 @@ TEST_CASE("job runner: a job that cannot start says why through done") {
         std::string::npos);
 
   waiter resume;
-  runner.start(small_job(), data(), {job_start::resume, {}}, {},
-               resume.done());
+  runner.start(small_job(), data(), {job_start::resume, {}}, {}, resume.done());
   auto rr = resume.future.get();
   REQUIRE_FALSE(rr.has_value());
-  CHECK(rr.error().message.find("resume needs memcached") !=
-        std::string::npos);
+  CHECK(rr.error().message.find("resume needs memcached") != std::string::npos);
 }
 
 TEST_CASE("job runner: replicas of one memcached job as separate calls") {

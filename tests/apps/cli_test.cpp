@@ -2,11 +2,17 @@
 // its stderr and its JSON summary.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/json.hpp>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include "support/memcached_server.hpp"
 #include "test_support.hpp"
@@ -188,5 +194,77 @@ TEST_CASE(
     CHECK(summary.at("stop_reason").as_string() == "target");
     CHECK(summary.at("samples_to_target").as_int64() <= 330000);
     CHECK(summary.at("evaluations").as_int64() >= 1);
+  }
+}
+
+TEST_CASE("cli: simulate stops on SIGINT and SIGTERM with its summary") {
+  emnist::test::scratch_dir dir;
+  for (const int sig : {SIGINT, SIGTERM}) {
+    CAPTURE(sig);
+    const auto out = dir.path() / ("out-" + std::to_string(sig));
+    const auto err = dir.path() / ("err-" + std::to_string(sig));
+    // Never reaches its target: only the signal ends it.
+    const std::string cmd =
+        "exec " + std::string(EMNIST_BINARY) +
+        " simulate --json --set train.target_accuracy=0.99"
+        " --set train.max_epochs=100000 --set 'data.train=test[:6000]'"
+        " --set 'data.eval=test[110000:]' --set train.eval_every=50" +
+        data_option() + " > '" + out.string() + "' 2> '" + err.string() + "'";
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // Wait for training: the first progress line on stderr.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      std::ifstream in(err);
+      std::stringstream text;
+      text << in.rdbuf();
+      if (text.str().find("samples/s") != std::string::npos) break;
+      REQUIRE(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const auto signalled = std::chrono::steady_clock::now();
+    REQUIRE(::kill(pid, sig) == 0);
+    int raw = 0;
+    while (::waitpid(pid, &raw, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() - signalled >
+          std::chrono::seconds(30)) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &raw, 0);
+        FAIL("simulate did not stop within 30 s of the signal");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    REQUIRE(WIFEXITED(raw));
+    CHECK(WEXITSTATUS(raw) == 128 + sig);
+    std::ifstream in(out);
+    std::stringstream json;
+    json << in.rdbuf();
+    auto summary = boost::json::parse(json.str()).as_object();
+    CHECK(summary.at("interrupted").as_bool());
+    CHECK(std::string(summary.at("stop_reason").as_string()) == "interrupted");
+    CHECK(summary.at("samples").as_int64() > 0);
+  }
+}
+
+TEST_CASE("cli: serve refuses to start open on a bad secret file") {
+  emnist::test::scratch_dir dir;
+  emnist::test::write_file(dir.path() / "empty", "");
+  emnist::test::write_file(dir.path() / "blank", " \n\t\n");
+  const std::string base =
+      "serve --set sync.store=memcached --set http.listen=127.0.0.1:0" +
+      data_option();
+  for (const auto& [path, why] :
+       {std::pair{(dir.path() / "empty").string(), std::string("empty")},
+        std::pair{(dir.path() / "blank").string(), std::string("empty")},
+        std::pair{dir.path().string(), std::string("a directory")}}) {
+    CAPTURE(path);
+    auto r = run_emnist(base + " --set 'http.secret_file=" + path + "'");
+    CHECK(r.status == 2);
+    CHECK(r.out.find("http.secret_file: '" + path + "'") != std::string::npos);
+    CHECK(r.out.find(why) != std::string::npos);
   }
 }

@@ -63,9 +63,9 @@ TEST_CASE("router: the gateway's routes reach the functions") {
   CHECK(call_of(route(request("GET", "/metrics"), c)).what ==
         function_call::kind::metrics);
   // One level only: no function behind a function.
-  CHECK(status_of(route(request("POST",
-                                "/function/emnist-setup/function/emnist-train"),
-                        c)) == 404);
+  CHECK(status_of(route(
+            request("POST", "/function/emnist-setup/function/emnist-train"),
+            c)) == 404);
 }
 
 TEST_CASE("router: a process serving one function answers on /") {
@@ -77,8 +77,8 @@ TEST_CASE("router: a process serving one function answers on /") {
   // The gateway's routes are the "all" process's alone.
   auto r = route(request("POST", "/function/emnist-train"), c);
   CHECK(status_of(r) == 404);
-  CHECK(std::get<http_response>(r.action).body.find(
-            ": /, /status, /metrics") != std::string::npos);
+  CHECK(std::get<http_response>(r.action).body.find(": /, /status, /metrics") !=
+        std::string::npos);
   c.function = "all";
   CHECK(status_of(route(request("POST", "/"), c)) == 404);
 }
@@ -111,9 +111,9 @@ TEST_CASE("router: readiness, the in-flight limit and shutdown") {
   CHECK(status_of(busy) == 429);
   CHECK(std::get<http_response>(busy.action).body.find("http.max_inflight") !=
         std::string::npos);
-  // An async call is queued by the gateway's own limit, not refused here.
-  CHECK(call_of(route(request("POST", "/async-function/emnist-train"), c))
-            .async);
+  // Async calls too: the gateway's queue retries them.
+  CHECK(status_of(route(request("POST", "/async-function/emnist-train"), c)) ==
+        429);
   c.running = 0;
   c.stopping = true;
   CHECK(status_of(route(request("GET", "/_/ready"), c)) == 503);
@@ -136,10 +136,16 @@ TEST_CASE("router: a bearer token guards everything but health") {
     CHECK(status_of(route(request("GET", path, "Bearer s3cre"), c)) == 401);
     CHECK(status_of(route(request("GET", path, "Bearer s3cretx"), c)) == 401);
   }
-  CHECK(call_of(route(request("POST", "/function/emnist-train",
-                              "Bearer s3cret"),
-                      c))
-            .what == function_call::kind::train);
+  CHECK(
+      call_of(
+          route(request("POST", "/function/emnist-train", "Bearer s3cret"), c))
+          .what == function_call::kind::train);
+  // The scheme in any case (RFC 7235); the token exactly.
+  CHECK(call_of(route(request("GET", "/metrics", "bearer s3cret"), c)).what ==
+        function_call::kind::metrics);
+  CHECK(status_of(route(request("GET", "/metrics", "Bearer S3CRET"), c)) ==
+        401);
+  CHECK(status_of(route(request("GET", "/metrics", "Basic s3cret"), c)) == 401);
 }
 
 TEST_CASE("router: the function a process serves is checked at start") {

@@ -115,6 +115,25 @@ TEST_CASE("http_server: keep-alive and a chunked body") {
   CHECK(has(out, "POST /two  7"));  // both chunks, on the same connection
 }
 
+TEST_CASE("http_server: a HEAD answer has the length but no body") {
+  auto server = echo_server();
+  auto port = server.start();
+  REQUIRE(port.has_value());
+  // HEAD, then GET on the same connection: were the HEAD body sent, the
+  // GET's status line would come after it, not right after the header.
+  const auto out = raw_exchange(*port,
+                                "HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n"
+                                "GET /g HTTP/1.1\r\nHost: x\r\n\r\n",
+                                2);
+  const auto first_end = out.find("\r\n\r\n");
+  REQUIRE(first_end != std::string::npos);
+  const std::string head = out.substr(0, first_end);
+  CHECK(has(head, "Content-Length: 10"));  // the handler's "HEAD /h  0"
+  CHECK(out.compare(first_end + 4, 9, "HTTP/1.1 ") == 0);
+  CHECK_FALSE(has(out, "HEAD /h"));
+  CHECK(has(out, "GET /g  0"));
+}
+
 TEST_CASE("http_server: the body limit, malformed requests") {
   auto server = echo_server(1000);
   auto port = server.start();
