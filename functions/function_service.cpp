@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "actors/simulation.hpp"
+#include "base/printable.hpp"
 #include "functions/summary_json.hpp"
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
@@ -66,17 +67,6 @@ std::string host_name() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
   return buf;
-}
-
-bool valid_job(const std::string& job) {
-  if (job.empty() || job.size() > 64) return false;
-  for (char c : job) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' &&
-        c != '-') {
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string new_job_name() {
@@ -393,11 +383,11 @@ http_response function_service::setup(const http_request& request) {
 std::variant<http_response, function_service::train_call>
 function_service::parse_train(const http_request& request) const {
   const std::string* job = request.query_value("job");
-  if (job == nullptr || !valid_job(*job)) {
+  if (job == nullptr || !valid_job_name(*job)) {
     return json_error(400,
                       job == nullptr
                           ? "missing ?job="
-                          : "job '" + *job + "': use 1-64 of A-Z a-z 0-9 _ . -",
+                          : "job '" + printable(*job) + "': " + job_name_rule,
                       "job");
   }
   const std::string* worker_text = request.query_value("worker_id");
@@ -505,10 +495,12 @@ bool function_service::reinvoke(const train_call& call) {
 
 http_response function_service::status(const http_request& request) {
   const std::string* job = request.query_value("job");
-  if (job == nullptr || !valid_job(*job)) {
-    return json_error(
-        400, job == nullptr ? "missing ?job=" : "bad job name '" + *job + "'",
-        "job");
+  if (job == nullptr || !valid_job_name(*job)) {
+    return json_error(400,
+                      job == nullptr
+                          ? "missing ?job="
+                          : "job '" + printable(*job) + "': " + job_name_rule,
+                      "job");
   }
   auto cfg = config_;
   cfg.sync.job = *job;

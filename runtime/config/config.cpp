@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <sstream>
 #include <variant>
 
+#include "base/printable.hpp"
 #include "model/data_files.hpp"
 #include "model/slice.hpp"
 #include "runtime/net/address.hpp"
@@ -322,7 +324,7 @@ std::string unknown_key_message(std::string_view path) {
       best = s.path;
     }
   }
-  std::string msg = "unknown key '" + std::string(path) + "'";
+  std::string msg = "unknown key '" + printable(path) + "'";
   if (!best.empty()) msg += " (did you mean " + best + "?)";
   return msg;
 }
@@ -367,8 +369,14 @@ expected<value> convert_value(const key_spec& spec, const toml::node& n,
       auto v = n.value_exact<std::int64_t>();
       if (!v) return fail("expected an integer, got " + describe(n));
       if (double(*v) < spec.min || double(*v) > spec.max) {
-        return fail(std::to_string(*v) + " is out of range [" +
-                    std::to_string(std::int64_t(spec.min)) + ", " +
+        // A bound past int64 is no bound: say "at least", not a number that
+        // overflowed.
+        constexpr double unbounded = 9.2e18;
+        const std::string lo = std::to_string(std::int64_t(spec.min));
+        if (spec.max >= unbounded) {
+          return fail(std::to_string(*v) + " is out of range: at least " + lo);
+        }
+        return fail(std::to_string(*v) + " is out of range [" + lo + ", " +
                     std::to_string(std::int64_t(spec.max)) + "]");
       }
       return value{*v};
@@ -577,6 +585,17 @@ expected<job_config> load_config(const config_sources& sources) {
   job_config cfg;
   if (sources.file) {
     toml::table table;
+    // A device or a pipe would read as whatever it yields (/dev/urandom:
+    // nothing valid, or nothing at all): a config is a regular file.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(*sources.file, ec)) {
+      return make_error(
+          errc::invalid_argument,
+          *sources.file + ": " +
+              (std::filesystem::exists(*sources.file, ec)
+                   ? "not a regular file (a config is a TOML file)"
+                   : "no such file"));
+    }
     try {
       table = toml::parse_file(*sources.file);
     } catch (const toml::parse_error& e) {
@@ -658,10 +677,10 @@ expected<job_config> load_config(const config_sources& sources) {
     const auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0) {
       return make_error(errc::invalid_argument,
-                        "--set " + o + ": expected key=value");
+                        "--set " + printable(o) + ": expected key=value");
     }
     if (auto ok = apply_assignment(cfg, o.substr(0, eq), o.substr(eq + 1),
-                                   "--set " + o, sources.warnings);
+                                   "--set " + printable(o), sources.warnings);
         !ok) {
       return ok.error();
     }

@@ -47,4 +47,23 @@ struct memcached_options {
   push_read_policy push_reads = push_read_policy::when_changed;
 };
 
+/// A job name, the namespace of its keys: 1-64 of A-Z a-z 0-9 _ . -, not
+/// starting with '.' or '-' (no "..", nothing an option parser or a path
+/// would take for something else).
+[[nodiscard]] inline bool valid_job_name(const std::string& job) {
+  if (job.empty() || job.size() > 64 || job[0] == '.' || job[0] == '-') {
+    return false;
+  }
+  for (const char c : job) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/// What valid_job_name() asks for, for error messages.
+inline constexpr const char* job_name_rule =
+    "use 1-64 characters of A-Z a-z 0-9 _ . -, not starting with . or -";
+
 }  // namespace emnist

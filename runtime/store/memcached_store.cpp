@@ -11,6 +11,7 @@
 #include <mutex>
 #include <random>
 
+#include "base/printable.hpp"
 #include "runtime/store/block_codec.hpp"
 #include "runtime/store/memcached_client.hpp"
 
@@ -21,14 +22,6 @@ namespace {
 namespace asio = boost::asio;
 using asio::awaitable;
 using clock_type = std::chrono::steady_clock;
-
-bool valid_job_name(const std::string& job) {
-  if (job.empty() || job.size() > 64) return false;
-  return std::all_of(job.begin(), job.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-  });
-}
 
 class memcached_parameters final : public parameter_store {
  public:
@@ -675,9 +668,8 @@ class memcached_parameters final : public parameter_store {
 expected<job_store> make_memcached_store(std::size_t floats,
                                          const memcached_options& o) {
   if (!valid_job_name(o.job)) {
-    return make_error(
-        errc::invalid_argument,
-        "sync.job: '" + o.job + "': use 1-64 characters of A-Z a-z 0-9 _ . -");
+    return make_error(errc::invalid_argument,
+                      "sync.job: '" + printable(o.job) + "': " + job_name_rule);
   }
   // A value must fit memcached's 1 MiB item limit with header and key.
   if (o.block_floats == 0 ||

@@ -134,3 +134,30 @@ TEST_CASE("config: the memcached pool as an array, or one string") {
   CHECK(config_error("[sync]\nservers = [\"localhost\"]\n") ==
         "job.toml:2: sync.servers: 'localhost': expected host:port");
 }
+
+TEST_CASE("config: hostile input is quoted safely, bounds read right") {
+  // An open-ended bound is "at least", not INT64_MIN.
+  CHECK(config_error("", {"train.eval_every=-1"}) ==
+        "--set train.eval_every=-1: train.eval_every: -1 is out of range: at "
+        "least 0");
+  // Raw bytes are escaped, a huge key is cut with its length.
+  const auto raw = config_error("", {std::string("train.\x1b[2Jx=1")});
+  CHECK(raw.find("\\x1b[2Jx") != std::string::npos);
+  CHECK(raw.find('\x1b') == std::string::npos);
+  const auto huge =
+      config_error("", {"train." + std::string(1'000'000, 'k') + "=1"});
+  CHECK(huge.size() < 600);
+  CHECK(huge.find("(1000008 bytes)") != std::string::npos);
+
+  // A config must be a regular file: a device is not read as empty.
+  config_sources src;
+  src.file = "/dev/urandom";
+  auto c = load_config(src);
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().message ==
+        "/dev/urandom: not a regular file (a config is a TOML file)");
+  src.file = "/nonexistent/job.toml";
+  c = load_config(src);
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().message == "/nonexistent/job.toml: no such file");
+}

@@ -350,4 +350,13 @@ TEST_CASE("memcached_store: bad options are errors that name them") {
   s = make_memcached_store(10, o);
   REQUIRE_FALSE(s.has_value());
   CHECK(s.error().message.find("sync.job") == 0);
+  for (const char* bad : {"..", ".", ".hidden", "-rf", "a b", "x:y"}) {
+    CAPTURE(bad);
+    o.job = bad;
+    CHECK_FALSE(make_memcached_store(10, o).has_value());
+  }
+  o.job = std::string(65, 'j');
+  CHECK_FALSE(make_memcached_store(10, o).has_value());
+  o.job = "job-20261130.v2_a";
+  CHECK(valid_job_name(o.job));
 }
