@@ -155,9 +155,9 @@ bool function_service::wait_idle(clock_type::time_point deadline) {
 }
 
 void function_service::handle(http_request request, http_reply reply) {
-  const auto routed =
-      route(request, {function_, token_, stopping_, running_,
-                      static_cast<std::size_t>(config_.http.max_inflight)});
+  const auto routed = route(
+      request, {function_, token_, stopping_, running_setup_, running_train_,
+                static_cast<std::size_t>(config_.http.max_inflight)});
   http_reply counted = [this, label = routed.label,
                         reply = std::move(reply)](http_response response) {
     metrics_.count_request(label, response.status);
@@ -185,10 +185,12 @@ void function_service::handle(http_request request, http_reply reply) {
   if (call.async) {
     counted = async_reply(call, *req, std::move(counted));
   }
-  begin_call();
-  auto answer = [this, reply = std::move(counted)](http_response r) {
+  auto& count =
+      call.what == function_call::kind::setup ? running_setup_ : running_train_;
+  begin_call(count);
+  auto answer = [this, &count, reply = std::move(counted)](http_response r) {
     reply(std::move(r));
-    end_call();
+    end_call(count);
   };
   if (call.what == function_call::kind::setup) {
     boost::asio::post(*work_, [this, req, answer = std::move(answer)] {
@@ -201,13 +203,15 @@ void function_service::handle(http_request request, http_reply reply) {
   }
 }
 
-void function_service::begin_call() {
+void function_service::begin_call(std::atomic<std::size_t>& count) {
   std::lock_guard guard(running_mutex_);
+  ++count;
   ++running_;
 }
 
-void function_service::end_call() {
+void function_service::end_call(std::atomic<std::size_t>& count) {
   std::lock_guard guard(running_mutex_);
+  --count;
   --running_;
   idle_.notify_all();
 }

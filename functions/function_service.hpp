@@ -92,8 +92,8 @@ class function_service {
     std::vector<std::string> overrides;  ///< the request's, for re-invoking
   };
 
-  void begin_call();
-  void end_call();
+  void begin_call(std::atomic<std::size_t>& count);
+  void end_call(std::atomic<std::size_t>& count);
   static http_response guarded(const std::function<http_response()>& work);
   /// Answers an async call with 202 and its id; the reply it returns sends
   /// the function's answer to the caller's X-Callback-Url, if any.
@@ -122,7 +122,9 @@ class function_service {
   std::string token_;  ///< empty: no auth
   function_metrics metrics_;
   std::atomic<bool> stopping_{false};
-  std::atomic<std::size_t> running_{0};
+  std::atomic<std::size_t> running_{0};  ///< every function's calls
+  std::atomic<std::size_t> running_setup_{0};
+  std::atomic<std::size_t> running_train_{0};
   std::mutex running_mutex_;
   std::condition_variable idle_;
   job_runner runner_;

@@ -76,6 +76,11 @@ std::variant<http_response, function_call> too_busy(const route_context& c,
       "max_inflight");
 }
 
+bool full(const std::string& which, const route_context& c) {
+  return (which == "setup" ? c.running_setup : c.running_train) >=
+         c.max_inflight;
+}
+
 /// A synchronous call of function `which` ("setup" or "train").
 std::variant<http_response, function_call> function(const std::string& which,
                                                     const http_request& r,
@@ -84,7 +89,7 @@ std::variant<http_response, function_call> function(const std::string& which,
     return json_error(405, r.method + ": use POST or GET", "method");
   }
   if (c.stopping) return json_error(503, "shutting down", "function");
-  if (c.running >= c.max_inflight) return too_busy(c, "calls running");
+  if (full(which, c)) return too_busy(c, "calls running");
   return function_call{which == "setup" ? kind::setup : kind::train, false};
 }
 
@@ -97,7 +102,10 @@ std::variant<http_response, function_call> route_path(const std::string& path,
   if (path == "/_/health") return json_ok(200, "status", "ok");
   if (path == "/_/ready") {
     if (c.stopping) return json_error(503, "shutting down", "ready");
-    if (c.running >= c.max_inflight) return too_busy(c, "reached");
+    // The process takes no more of its (long) function: train for "all".
+    if (full(c.function == "setup" ? "setup" : "train", c)) {
+      return too_busy(c, "reached");
+    }
     return json_ok(200, "status", "ready");
   }
   if (!c.token.empty()) {
@@ -131,7 +139,7 @@ std::variant<http_response, function_call> route_path(const std::string& path,
         // Accepted work is bounded like any call: beyond the limit the
         // gateway's queue keeps it (it retries on 429).
         if (c.stopping) return json_error(503, "shutting down", "function");
-        if (c.running >= c.max_inflight) return too_busy(c, "calls running");
+        if (full(which, c)) return too_busy(c, "calls running");
         return function_call{which == "setup" ? kind::setup : kind::train,
                              true};
       }

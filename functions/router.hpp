@@ -25,7 +25,11 @@ struct route_context {
   std::string function = "all";  ///< "setup", "train" or "all"
   std::string token;             ///< the bearer token; empty: no auth
   bool stopping = false;         ///< shutting down: no new calls
-  std::size_t running = 0;       ///< function calls running now
+  /// Calls of each function running now: http.max_inflight applies to
+  /// each function, as OpenFaaS applies it to each function's pods (a
+  /// setup must not be refused its own fan-out).
+  std::size_t running_setup = 0;
+  std::size_t running_train = 0;
   std::size_t max_inflight = 1;  ///< http.max_inflight
 };
 

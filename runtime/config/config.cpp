@@ -196,6 +196,11 @@ const std::vector<key_spec>& specs() {
                             "how long a store operation retries an "
                             "unreachable server before "
                             "sync.on_server_failure applies"));
+    t.push_back(integer_key(
+        "sync.write_interval_ms", EMNIST_FIELD(sync.write_interval_ms), 0,
+        60000,
+        "least time between two memcached writes of a block; the pushes "
+        "of this process meanwhile share the next write"));
     t.push_back(enum_key<server_failure_policy>(
         "sync.on_server_failure", EMNIST_FIELD(sync.on_server_failure),
         {{"fail", server_failure_policy::fail},

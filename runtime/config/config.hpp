@@ -60,9 +60,10 @@ enum class push_backlog_policy {
 struct sync_config {
   store_kind store = store_kind::memory;
   std::vector<std::string> servers{"127.0.0.1:11211"};  ///< memcached pool
-  std::string job = "emnist";      ///< key namespace in the store
-  std::int64_t timeout_ms = 1000;  ///< memcached connect and I/O timeout
-  std::int64_t retry_ms = 5000;    ///< retrying an unreachable server
+  std::string job = "emnist";          ///< key namespace in the store
+  std::int64_t timeout_ms = 1000;      ///< memcached connect and I/O timeout
+  std::int64_t retry_ms = 5000;        ///< retrying an unreachable server
+  std::int64_t write_interval_ms = 2;  ///< least time between block writes
   server_failure_policy on_server_failure = server_failure_policy::fail;
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 2;

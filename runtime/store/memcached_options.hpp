@@ -45,6 +45,10 @@ struct memcached_options {
   int max_cas_retries = 1000;        ///< conflicts before a push fails
   std::size_t io_threads = 4;        ///< threads running libmemcached calls
   push_read_policy push_reads = push_read_policy::when_changed;
+  /// Least time between two writes of a block: the pushes queued
+  /// meanwhile share the next. The replicas of this process read its own
+  /// view, so only other processes see their pushes that much later.
+  std::chrono::milliseconds write_interval{2};
 };
 
 /// A job name, the namespace of its keys: 1-64 of A-Z a-z 0-9 _ . -, not

@@ -291,6 +291,7 @@ class memcached_parameters final : public parameter_store {
     /// io thread only: the pushes of the write under way, and its value.
     std::vector<std::vector<float>> in_write;
     std::vector<float> written;
+    clock_type::time_point last_write;  ///< when the last write started
   };
 
   /// Adds `delta` to every block's view and queue; starts the writes of the
@@ -372,6 +373,13 @@ class memcached_parameters final : public parameter_store {
   awaitable<void> write_loop(std::size_t b) {
     auto& st = *state_[b];
     for (;;) {
+      // Paced: the pushes queued while it waits share the write. A flush
+      // (a fetch for memcached's word) waiting already skips the pace; one
+      // that comes during it waits write_interval at most.
+      if (const auto since = clock_type::now() - st.last_write;
+          since < options_.write_interval && flush_waiters_.empty()) {
+        co_await coro::sleep_for(options_.write_interval - since);
+      }
       {
         std::lock_guard guard(st.mutex);
         if (st.pending.empty()) {
@@ -380,6 +388,7 @@ class memcached_parameters final : public parameter_store {
         }
         st.in_write.swap(st.pending);
       }
+      st.last_write = clock_type::now();
       const auto pushes = static_cast<std::uint64_t>(st.in_write.size());
       if (pushes > 1) {
         combined_.fetch_add(pushes - 1, std::memory_order_relaxed);

@@ -105,7 +105,15 @@ TEST_CASE("router: refusals name what is wrong") {
 TEST_CASE("router: readiness, the in-flight limit and shutdown") {
   auto c = all();
   CHECK(status_of(route(request("GET", "/_/ready"), c)) == 200);
-  c.running = 2;  // = max_inflight
+  // The limit is each function's: a setup may fan out while it runs.
+  c.running_setup = 2;
+  CHECK(status_of(route(request("POST", "/function/emnist-setup"), c)) == 429);
+  CHECK(
+      call_of(route(request("POST", "/async-function/emnist-train"), c)).what ==
+      function_call::kind::train);
+  CHECK(status_of(route(request("GET", "/_/ready"), c)) == 200);
+  c.running_setup = 0;
+  c.running_train = 2;  // = max_inflight
   CHECK(status_of(route(request("GET", "/_/ready"), c)) == 429);
   auto busy = route(request("POST", "/function/emnist-train"), c);
   CHECK(status_of(busy) == 429);
@@ -114,7 +122,7 @@ TEST_CASE("router: readiness, the in-flight limit and shutdown") {
   // Async calls too: the gateway's queue retries them.
   CHECK(status_of(route(request("POST", "/async-function/emnist-train"), c)) ==
         429);
-  c.running = 0;
+  c.running_train = 0;
   c.stopping = true;
   CHECK(status_of(route(request("GET", "/_/ready"), c)) == 503);
   CHECK(status_of(route(request("POST", "/function/emnist-train"), c)) == 503);
