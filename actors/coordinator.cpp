@@ -154,6 +154,15 @@ struct coordinator_state {
                                     caf::anon_send(me, written_atom::value);
                                   });
     }
+    // The job's metadata, if a server restarted empty (a no-op when it is
+    // there): status and resume need it.
+    if (!setup.meta.empty()) {
+      ++records_in_flight;
+      setup.records->add_record(meta_record_name, setup.meta,
+                                [me](expected<void>) {
+                                  caf::anon_send(me, written_atom::value);
+                                });
+    }
   }
 
   /// Tells the job's other processes that the target is reached.

@@ -42,6 +42,9 @@ struct coordinator_setup {
   /// Where each replica of this process starts (its stored progress when
   /// resuming); empty: all of the job's replicas, from zero.
   std::vector<replica_record> start;
+  /// The job's metadata record (meta_record_value), written back with the
+  /// progress whenever it is missing; empty: not kept up.
+  std::string meta;
 };
 
 [[nodiscard]] coordinator_actor spawn_coordinator(caf::actor_system& system,

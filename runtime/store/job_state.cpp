@@ -15,7 +15,7 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr const char* meta_name = "meta";
+constexpr const char* meta_name = meta_record_name;
 constexpr const char* meta_format = "emnist job metadata";
 constexpr const char* record_format = "emnist replica progress";
 constexpr std::int64_t record_version = 2;
@@ -286,6 +286,10 @@ expected<void> create_job(const job_store& store, const job_config& cfg,
   if (auto r = erase_now(records, reached_record_name); !r) return r;
   if (auto r = store.parameters->initialize(initial); !r) return r;
   return write_now(records, meta_name, encode_meta(describe_job(cfg, shape)));
+}
+
+std::string meta_record_value(const job_config& cfg, const mlp_shape& shape) {
+  return encode_meta(describe_job(cfg, shape));
 }
 
 expected<job_metadata> join_job(record_store& store, const job_config& cfg,

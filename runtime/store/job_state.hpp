@@ -69,6 +69,13 @@ struct replica_record {
 /// that the job's replicas in other processes stop too.
 inline constexpr const char* reached_record_name = "reached";
 
+/// The metadata record of a job: its name in the store and its value. A
+/// running job writes it back when it is lost (add_record), so that status
+/// and resume still work after memcached restarted empty.
+inline constexpr const char* meta_record_name = "meta";
+[[nodiscard]] std::string meta_record_value(const job_config& cfg,
+                                            const mlp_shape& shape);
+
 /// Initializes the parameters, writes the metadata and clears the progress
 /// records of replicas 0..train.replicas-1 (and of an older job's under
 /// the same name). Blocking.

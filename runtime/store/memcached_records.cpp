@@ -32,6 +32,12 @@ class memcached_records final : public record_store {
                    std::move(done));
   }
 
+  void add_record(const std::string& name, std::string value,
+                  completion done) override {
+    client_->spawn(ops_, add_op(prefix_ + name, std::move(value)),
+                   std::move(done));
+  }
+
   void erase_record(const std::string& name, completion done) override {
     client_->spawn(ops_, erase_op(prefix_ + name), std::move(done));
   }
@@ -58,6 +64,16 @@ class memcached_records final : public record_store {
     auto call = [&]() -> expected<void> {
       auto c = client_->pool().acquire();
       return c.set(key, std::as_bytes(std::span(value)));
+    };
+    co_return co_await client_->with_retry<void>(call);
+  }
+
+  awaitable<expected<void>> add_op(std::string key, std::string value) {
+    auto call = [&]() -> expected<void> {
+      auto c = client_->pool().acquire();
+      auto added = c.add(key, std::as_bytes(std::span(value)));
+      if (!added) return added.error();
+      return {};  // false: it is there, as it should be
     };
     co_return co_await client_->with_retry<void>(call);
   }

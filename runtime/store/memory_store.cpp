@@ -117,6 +117,15 @@ class memory_records final : public record_store {
     done({});
   }
 
+  void add_record(const std::string& name, std::string value,
+                  completion done) override {
+    {
+      std::lock_guard guard(records_mutex_);
+      records_.try_emplace(name, std::move(value));
+    }
+    done({});
+  }
+
   void erase_record(const std::string& name, completion done) override {
     {
       std::lock_guard guard(records_mutex_);

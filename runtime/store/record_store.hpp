@@ -33,6 +33,10 @@ class record_store {
   /// Overwrites the record.
   virtual void write_record(const std::string& name, std::string value,
                             completion done) = 0;
+  /// Writes the record only when there is none (it was lost: a server
+  /// restarted empty); one that is there is left as it is.
+  virtual void add_record(const std::string& name, std::string value,
+                          completion done) = 0;
   /// Removes the record; removing one that does not exist succeeds.
   virtual void erase_record(const std::string& name, completion done) = 0;
 };

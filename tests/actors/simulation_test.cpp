@@ -6,6 +6,10 @@
 #include <chrono>
 #include <thread>
 
+#include "model/mlp.hpp"
+#include "runtime/config/store_config.hpp"
+#include "runtime/store/job_state.hpp"
+#include "runtime/store/store_factory.hpp"
 #include "support/memcached_server.hpp"
 #include "test_support.hpp"
 
@@ -189,6 +193,14 @@ TEST_CASE("simulation: replicas on a real memcached server") {
     REQUIRE_MESSAGE(r.has_value(), r.error().message);
     CHECK(r->reached);
     CHECK(r->sync.blocks_restored > 0);
+    // The job's metadata came back too: its status reads, it resumes.
+    auto store = make_store(store_options_of(cfg, mlp_shape{784, 100, 47}), 0);
+    REQUIRE(store.has_value());
+    auto status = read_job_status(*store->records, cfg.sync.job);
+    REQUIRE_MESSAGE(status.has_value(), status.error().message);
+    CHECK(status->replicas == 2);
+    auto resumed = run_simulation(cfg, data, {}, job_start::resume);
+    REQUIRE_MESSAGE(resumed.has_value(), resumed.error().message);
   }
   SUBCASE("a stopped server is an error, not a hang") {
     cfg.sync.retry_ms = 300;
