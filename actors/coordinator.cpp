@@ -158,10 +158,9 @@ struct coordinator_state {
     // there): status and resume need it.
     if (!setup.meta.empty()) {
       ++records_in_flight;
-      setup.records->add_record(meta_record_name, setup.meta,
-                                [me](expected<void>) {
-                                  caf::anon_send(me, written_atom::value);
-                                });
+      setup.records->add_record(
+          meta_record_name, setup.meta,
+          [me](expected<void>) { caf::anon_send(me, written_atom::value); });
     }
   }
 

@@ -268,7 +268,7 @@ void job_runner::prepare(std::shared_ptr<job> j) {
         setup.result = j->result;
         setup.failure = j->failure;
         setup.start = j->starts;
-    setup.meta = meta_record_value(j->cfg, j->shape);
+        setup.meta = meta_record_value(j->cfg, j->shape);
         auto coordinator = spawn_coordinator(self->system(), std::move(setup));
         if (j->stop_requested) self->send(coordinator, stop_atom::value);
         return {

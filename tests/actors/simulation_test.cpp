@@ -262,6 +262,12 @@ TEST_CASE("simulation: a slow evaluator holds training, never lags it") {
   // both ends of the gap) and trains a step or two while a hold is on its
   // way.
   const std::uint64_t slack = 2 * (2 * 8) + 2 * 4;
+  std::string asked;  // the steps at which evaluations were asked for
+  for (const auto& e : r->history) {
+    asked += std::to_string(e.steps) + " (" + std::to_string(e.requested) +
+             "-" + std::to_string(e.finished) + " s) ";
+  }
+  INFO("evaluations asked for at steps: " << asked);
   std::uint64_t previous = 0;
   for (const auto& e : r->history) {
     CHECK(e.steps <= previous + 2 * 40 + slack);
