@@ -87,6 +87,9 @@ TEST_CASE("job runner: stop is a message, and the job still answers") {
   CHECK(r->interrupted);
   CHECK(r->stop_reason == "interrupted");
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+  // A job counts as running until its `done` has returned.
+  CHECK(runner.wait_idle(std::chrono::steady_clock::now() +
+                         std::chrono::seconds(10)));
   CHECK(runner.running() == 0);
 }
 
