@@ -543,6 +543,12 @@ http_response function_service::status(const http_request& request) {
     status_stores_[*job] = store;
   }
   auto s = read_job_status(*store, *job);
+  if (!s && s.error().code == errc::unavailable) {
+    // A client that gave up on a server stays failed: the next read
+    // connects afresh.
+    std::lock_guard guard(stores_mutex_);
+    status_stores_.erase(*job);
+  }
   if (!s) {
     return json_error(status_for(s.error()), s.error().message,
                       s.error().code == errc::not_found ? "job" : "sync");

@@ -60,6 +60,17 @@ bool memcached_client::fail_over(const error& why) {
   return outcome != memcached_pool::ejection::last_one;
 }
 
+error memcached_client::give_up(const error& why) {
+  std::lock_guard guard(given_up_mutex_);
+  if (!given_up_) given_up_ = gave_up(why);
+  return *given_up_;
+}
+
+std::optional<error> memcached_client::given_up_error() const {
+  std::lock_guard guard(given_up_mutex_);
+  return given_up_;
+}
+
 error memcached_client::gave_up(const error& why) const {
   return make_error(
       errc::unavailable,

@@ -112,6 +112,10 @@ class memcached_client {
     auto deadline = std::chrono::steady_clock::now() + options_.retry_for;
     auto backoff = std::chrono::milliseconds(5);
     for (;;) {
+      // Once one call has given up, every call fails at once with its
+      // error: the job ends within retry_ms (and a call's timeout), not
+      // after each of its operations has waited retry_ms in turn.
+      if (auto e = given_up_error()) co_return *e;
       std::optional<expected<T>> r;
       auto run = [&] {
         r.emplace(call());
@@ -132,7 +136,7 @@ class memcached_client {
         backoff = std::chrono::milliseconds(5);
         continue;
       }
-      co_return gave_up(why);
+      co_return give_up(why);
     }
   }
 
@@ -146,6 +150,9 @@ class memcached_client {
   bool fail_over(const error& why);
   /// The error after retry_for: the last one, with the policy that ended it.
   error gave_up(const error& why) const;
+  /// gave_up(why), remembered: later calls fail with it at once.
+  error give_up(const error& why);
+  std::optional<error> given_up_error() const;
   void stop_threads();
 
   memcached_options options_;
@@ -153,6 +160,8 @@ class memcached_client {
   std::atomic<std::uint64_t> server_retries_{0}, failed_over_{0};
   // Last, in this order: the io thread stops before the call threads, and
   // both before anything above goes.
+  mutable std::mutex given_up_mutex_;
+  std::optional<error> given_up_;  ///< the error a call gave up with
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type>
       work_;
