@@ -6,6 +6,7 @@
 #include "actors/eval_schedule.hpp"
 #include "actors/evaluator.hpp"
 #include "actors/replica.hpp"
+#include "base/printable.hpp"
 #include "runtime/store/job_state.hpp"
 
 namespace emnist {
@@ -146,6 +147,10 @@ struct coordinator_state {
       rec.done = final && r.done;
       rec.reached = setup.result->reached;
       if (rec.done) rec.stop = stop_reason();
+      // A failed run says why, where `emnist status` and /status show it.
+      if (rec.done && *setup.failure) {
+        rec.error = printable((*setup.failure)->message, 500);
+      }
       ++records_in_flight;
       setup.records->write_record(replica_record_name(rec.id),
                                   encode_record(rec), [me](expected<void>) {

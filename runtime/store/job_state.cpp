@@ -187,6 +187,7 @@ std::string encode_record(const replica_record& r) {
                  {"done", r.done},
                  {"reached", r.reached}};
   o["stop"] = r.stop.empty() ? json::value(nullptr) : json::value(r.stop);
+  if (!r.error.empty()) o["error"] = r.error;
   return json::serialize(o);
 }
 
@@ -258,6 +259,11 @@ expected<replica_record> decode_record(const std::string& text,
                  "failed or null");
     }
     r.stop = stop;
+  }
+  if (const auto* v = o->if_contains("error"); v != nullptr) {
+    const auto* text_value = v->if_string();
+    if (text_value == nullptr) return bad("error", "expected a string");
+    r.error = std::string(*text_value);
   }
   return r;
 }

@@ -58,6 +58,8 @@ struct replica_record {
   /// Why it stopped, once done: "target", "max_epochs", "max_seconds",
   /// "interrupted" or "failed"; empty while it runs.
   std::string stop;
+  /// With stop = "failed": the error that ended it (at most ~500 bytes).
+  std::string error;
 };
 
 [[nodiscard]] std::string encode_record(const replica_record& r);

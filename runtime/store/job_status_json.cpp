@@ -58,6 +58,7 @@ std::string job_status_json(const std::string& job, const job_status& s,
     w["reached"] = r->reached;
     w["stop"] = r->stop.empty() ? boost::json::value(nullptr)
                                 : boost::json::value(r->stop);
+    if (!r->error.empty()) w["error"] = r->error;
     workers.emplace_back(std::move(w));
   }
   o["workers"] = std::move(workers);

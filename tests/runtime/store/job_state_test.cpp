@@ -71,6 +71,17 @@ TEST_CASE("job_state: a progress record round-trips, bad ones are named") {
   auto stopped = decode_record(encode_record(r), "replica:3");
   REQUIRE(stopped.has_value());
   CHECK(stopped->stop == "max_epochs");
+  CHECK(stopped->error.empty());
+  // A failed replica keeps the error that ended it.
+  r.stop = "failed";
+  r.error = "replica 0: memcached server 127.0.0.1:1, key 'k': refused";
+  auto failed = decode_record(encode_record(r), "replica:3");
+  REQUIRE(failed.has_value());
+  CHECK(failed->stop == "failed");
+  CHECK(failed->error == r.error);
+  std::string bad_error = encode_record(r);
+  bad_error.replace(bad_error.find("\"error\":\""), 9, "\"error\":7,\"x\":\"");
+  CHECK_FALSE(decode_record(bad_error, "replica:3").has_value());
 }
 
 TEST_CASE("job_state: the metadata tells jobs apart by what defines them") {
