@@ -1,6 +1,7 @@
 // Labelled image files, views, sharding and the class mapping.
 #include "model/dataset.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -44,26 +45,51 @@ expected<class_mapping> read_class_mapping(const std::filesystem::path& file) {
   std::ifstream in(file);
   if (!in) return make_error(errc::not_found, file.string() + ": cannot open");
   class_mapping out;
+  std::vector<int> line_of;  ///< by label: where it was given, 0: not yet
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::istringstream fields(line);
     int label = -1;
     int code = -1;
-    if (!(fields >> label >> code) || label < 0 || label > 255 || code < 0) {
+    if (!(fields >> label >> code) || label < 0 || label > 255 || code < 0 ||
+        code > 255) {
       return make_error(errc::invalid_argument,
                         file.string() + ":" + std::to_string(line_no) +
                             ": expected 'label ascii_code', got '" + line +
                             "'");
     }
-    if (static_cast<std::size_t>(label) >= out.codes.size()) {
-      out.codes.resize(static_cast<std::size_t>(label) + 1, -1);
+    const auto at = static_cast<std::size_t>(label);
+    if (at >= out.codes.size()) {
+      out.codes.resize(at + 1, -1);
+      line_of.resize(at + 1, 0);
     }
-    out.codes[static_cast<std::size_t>(label)] = code;
+    if (line_of[at] != 0) {
+      return make_error(errc::invalid_argument,
+                        file.string() + ":" + std::to_string(line_no) +
+                            ": label " + std::to_string(label) +
+                            " again (first on line " +
+                            std::to_string(line_of[at]) + ")");
+    }
+    line_of[at] = line_no;
+    out.codes[at] = code;
   }
   if (out.codes.empty()) {
     return make_error(errc::invalid_argument,
                       file.string() + ": no class in the mapping file");
+  }
+  // Labels run without gaps from the first (0; 1 in the letters split).
+  const auto first = static_cast<std::size_t>(
+      std::find_if(line_of.begin(), line_of.end(), [](int l) { return l; }) -
+      line_of.begin());
+  for (std::size_t label = first; label < line_of.size(); ++label) {
+    if (line_of[label] == 0) {
+      return make_error(
+          errc::invalid_argument,
+          file.string() + ": label " + std::to_string(label) +
+              " is missing (labels run from " + std::to_string(first) + " to " +
+              std::to_string(line_of.size() - 1) + " without gaps)");
+    }
   }
   return out;
 }

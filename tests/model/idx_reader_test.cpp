@@ -182,6 +182,27 @@ TEST_CASE("data_files: classes come from the mapping, labels are checked") {
     CHECK(contains(d.error().message, "byte offset 8"));
     CHECK(contains(d.error().message, "label 9"));
   }
+  SUBCASE("a label twice in the mapping") {
+    test::write_file(dir / "emnist-digits-mapping.txt",
+                     "0 48\n1 49\n2 50\n1 51\n");
+    auto d = load_job_data(r);
+    REQUIRE_FALSE(d.has_value());
+    CHECK(contains(d.error().message,
+                   "mapping.txt:4: label 1 again (first on line 2)"));
+  }
+  SUBCASE("a gap in the mapping's labels") {
+    test::write_file(dir / "emnist-digits-mapping.txt",
+                     "0 48\n1 49\n2 50\n99 51\n");
+    auto d = load_job_data(r);
+    REQUIRE_FALSE(d.has_value());
+    CHECK(contains(d.error().message, "label 3 is missing"));
+  }
+  SUBCASE("a code that is not a character") {
+    test::write_file(dir / "emnist-digits-mapping.txt", "0 48\n1 4900\n");
+    auto d = load_job_data(r);
+    REQUIRE_FALSE(d.has_value());
+    CHECK(contains(d.error().message, "mapping.txt:2"));
+  }
   SUBCASE("a broken mapping line") {
     test::write_file(dir / "emnist-digits-mapping.txt", "0 48\nnine\n");
     auto d = load_job_data(r);
