@@ -252,45 +252,47 @@ void job_runner::prepare(std::shared_ptr<job> j) {
   j->result->resumed = j->options.start == job_start::resume;
 
   // The watcher: the coordinator's listener, the job's cancellation and
-  // its end.
-  auto watcher =
-      system_->spawn([this, j](caf::event_based_actor* self) -> caf::behavior {
-        const auto settings = settings_of(j->cfg);
+  // its end. The job goes in as an argument: CAF 0.17 dereferences a null
+  // argument tuple when a function actor takes none (UBSan sees it).
+  auto watcher = system_->spawn(
+      [this](caf::event_based_actor* self,
+             std::shared_ptr<job> run) -> caf::behavior {
+        const auto settings = settings_of(run->cfg);
         coordinator_setup setup;
         setup.settings = settings.coordinator;
         setup.replica = settings.replica;
         setup.evaluator = settings.evaluator;
-        setup.data = j->data.get();
-        setup.shape = j->shape;
-        setup.store = j->store->parameters;
-        setup.records = j->store->records;
+        setup.data = run->data.get();
+        setup.shape = run->shape;
+        setup.store = run->store->parameters;
+        setup.records = run->store->records;
         setup.listener = caf::actor_cast<caf::actor>(self);
-        setup.result = j->result;
-        setup.failure = j->failure;
-        setup.start = j->starts;
-        setup.meta = meta_record_value(j->cfg, j->shape);
+        setup.result = run->result;
+        setup.failure = run->failure;
+        setup.start = run->starts;
+        setup.meta = meta_record_value(run->cfg, run->shape);
         auto coordinator = spawn_coordinator(self->system(), std::move(setup));
-        if (j->stop_requested) self->send(coordinator, stop_atom::value);
+        if (run->stop_requested) self->send(coordinator, stop_atom::value);
         return {
-            [j](const progress_report& p) {
-              if (j->progress) j->progress(p);
+            [run](const progress_report& p) {
+              if (run->progress) run->progress(p);
             },
             [self, coordinator](stop_atom) {
               self->send(coordinator, stop_atom::value);
             },
-            [this, self, j](done_atom) {
+            [this, self, run](done_atom) {
               self->quit();
-              if (*j->failure) return finish_later(j, **j->failure);
+              if (*run->failure) return finish_later(run, **run->failure);
               // The store's parameters, once this process's pushes landed.
-              auto& r = *j->result;
-              r.load_seconds = j->data->load_seconds;
-              r.final_parameters.resize(j->shape.size());
-              j->store->parameters->fetch(
+              auto& r = *run->result;
+              r.load_seconds = run->data->load_seconds;
+              r.final_parameters.resize(run->shape.size());
+              run->store->parameters->fetch(
                   r.final_parameters, parameter_store::mixed_version,
-                  [this, j](expected<std::uint64_t> fetched) mutable {
+                  [this, run](expected<std::uint64_t> fetched) mutable {
                     // The job (and its store) must not end on the store's own
                     // thread: its only reference goes to the pool.
-                    auto mine = std::move(j);
+                    auto mine = std::move(run);
                     if (!fetched)
                       return finish_later(std::move(mine), fetched.error());
                     mine->result->sync = stats_between(
@@ -300,15 +302,16 @@ void job_runner::prepare(std::shared_ptr<job> j) {
                   });
             },
             caf::after(progress_silence_limit) >>
-                [this, self, j, coordinator] {
+                [this, self, run, coordinator] {
                   self->send_exit(coordinator, caf::exit_reason::kill);
                   self->quit();
-                  finish_later(j, make_error(errc::internal,
-                                             "the job sent no progress for 5 "
-                                             "minutes: stopped"));
+                  finish_later(run, make_error(errc::internal,
+                                               "the job sent no progress for 5 "
+                                               "minutes: stopped"));
                 },
         };
-      });
+      },
+      j);
   std::lock_guard guard(mutex_);
   j->watcher = watcher;
   // A stop that came while the watcher started may have found no watcher.
