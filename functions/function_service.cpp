@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -67,6 +68,16 @@ std::string host_name() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
   return buf;
+}
+
+/// A 400 naming what is wrong with the ?job= of a request, if anything.
+std::optional<http_response> refuse_job(const std::string* job) {
+  if (job != nullptr && valid_job_name(*job)) return std::nullopt;
+  return json_error(400,
+                    job == nullptr
+                        ? "missing ?job="
+                        : "job '" + printable(*job) + "': " + job_name_rule,
+                    "job");
 }
 
 std::string new_job_name() {
@@ -151,7 +162,7 @@ void function_service::finish_status_reads() {
 
 bool function_service::wait_idle(clock_type::time_point deadline) {
   std::unique_lock lock(running_mutex_);
-  return idle_.wait_until(lock, deadline, [this] { return running_ == 0; });
+  return idle_.wait_until(lock, deadline, [this] { return running() == 0; });
 }
 
 void function_service::handle(http_request request, http_reply reply) {
@@ -171,7 +182,7 @@ void function_service::handle(http_request request, http_reply reply) {
   switch (call.what) {
     case function_call::kind::metrics:
       return counted(
-          {200, "text/plain; version=0.0.4", metrics_.render(running_), {}});
+          {200, "text/plain; version=0.0.4", metrics_.render(running()), {}});
     case function_call::kind::status:
       // Status reads block on the store: never on the HTTP thread.
       boost::asio::post(*work_, [this, req, reply = std::move(counted)] {
@@ -206,13 +217,11 @@ void function_service::handle(http_request request, http_reply reply) {
 void function_service::begin_call(std::atomic<std::size_t>& count) {
   std::lock_guard guard(running_mutex_);
   ++count;
-  ++running_;
 }
 
 void function_service::end_call(std::atomic<std::size_t>& count) {
   std::lock_guard guard(running_mutex_);
   --count;
-  --running_;
   idle_.notify_all();
 }
 
@@ -387,13 +396,7 @@ http_response function_service::setup(const http_request& request) {
 std::variant<http_response, function_service::train_call>
 function_service::parse_train(const http_request& request) const {
   const std::string* job = request.query_value("job");
-  if (job == nullptr || !valid_job_name(*job)) {
-    return json_error(400,
-                      job == nullptr
-                          ? "missing ?job="
-                          : "job '" + printable(*job) + "': " + job_name_rule,
-                      "job");
-  }
+  if (auto refused = refuse_job(job)) return *refused;
   const std::string* worker_text = request.query_value("worker_id");
   if (worker_text == nullptr)
     return json_error(400, "missing ?worker_id=", "worker_id");
@@ -499,13 +502,7 @@ bool function_service::reinvoke(const train_call& call) {
 
 http_response function_service::status(const http_request& request) {
   const std::string* job = request.query_value("job");
-  if (job == nullptr || !valid_job_name(*job)) {
-    return json_error(400,
-                      job == nullptr
-                          ? "missing ?job="
-                          : "job '" + printable(*job) + "': " + job_name_rule,
-                      "job");
-  }
+  if (auto refused = refuse_job(job)) return *refused;
   auto cfg = config_;
   cfg.sync.job = *job;
   if (cfg.sync.store != store_kind::memcached) {

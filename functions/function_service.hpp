@@ -80,7 +80,7 @@ class function_service {
   void finish_status_reads();
 
   /// Function calls running now.
-  std::size_t running() const { return running_; }
+  std::size_t running() const { return running_setup_ + running_train_; }
 
  private:
   using clock_type = std::chrono::steady_clock;
@@ -122,7 +122,6 @@ class function_service {
   std::string token_;  ///< empty: no auth
   function_metrics metrics_;
   std::atomic<bool> stopping_{false};
-  std::atomic<std::size_t> running_{0};  ///< every function's calls
   std::atomic<std::size_t> running_setup_{0};
   std::atomic<std::size_t> running_train_{0};
   std::mutex running_mutex_;

@@ -66,4 +66,13 @@ const job_data& bymerge_data(std::size_t train_count) {
   return *slot;
 }
 
+job_config small_job() {
+  job_config cfg;
+  cfg.data.train = "test[:20000]";
+  cfg.data.eval = "test[100000:]";
+  cfg.train.eval_every = 100;
+  cfg.train.max_epochs = 4;
+  return cfg;
+}
+
 }  // namespace emnist::test

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "model/data_files.hpp"
+#include "runtime/config/config.hpp"
 
 namespace emnist::test {
 
@@ -33,5 +34,10 @@ void write_file(const std::filesystem::path& file, const std::string& bytes,
 /// The ByMerge test file, loaded once per test process and shared:
 /// train = test[:train_count], eval = test[100000:].
 const job_data& bymerge_data(std::size_t train_count = 100000);
+
+/// The small job of the actor tests, on bymerge_data(20000): train
+/// test[:20000], evaluate test[100000:] every 100 steps, 4 passes at most;
+/// the rest as config/default.toml.
+job_config small_job();
 
 }  // namespace emnist::test

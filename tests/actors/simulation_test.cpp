@@ -17,14 +17,7 @@ using namespace emnist;
 
 namespace {
 
-job_config small_job() {
-  job_config cfg;
-  cfg.data.train = "test[:20000]";
-  cfg.data.eval = "test[100000:]";
-  cfg.train.eval_every = 100;
-  cfg.train.max_epochs = 4;
-  return cfg;
-}
+using test::small_job;
 
 }  // namespace
 
