@@ -10,7 +10,7 @@ ARGS ?=
 CMAKE_ARGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run test bench sanitize clean
+.PHONY: all deps configure build run test bench sanitize tsan fuzz clean
 
 all: build
 
@@ -41,5 +41,18 @@ sanitize:
 	$(MAKE) test BUILD=build-asan \
 	  CMAKE_ARGS="-DEMNIST_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 
+# The actor, store and serve tests under ThreadSanitizer, as CI runs them.
+tsan:
+	$(MAKE) build BUILD=build-tsan \
+	  CMAKE_ARGS="-DEMNIST_TSAN=ON -DCMAKE_BUILD_TYPE=Release"
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  scripts/run-tests.sh build-tsan -R "$(TSAN_TESTS)"
+TSAN_TESTS ?= ^(job runner|memcached job|memcached_store|memory_store|simulation|serve|router|http_server|contention)
+
+# Every parser of outside input under libFuzzer, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -167,6 +167,15 @@ struct coordinator_state {
           meta_record_name, setup.meta,
           [me](expected<void>) { caf::anon_send(me, written_atom::value); });
     }
+    // Likewise the flag that stops the job's other processes, once this
+    // one knows the target is reached (its last records go after it).
+    if (setup.result->reached && replicas.size() != slot_of.size()) {
+      ++records_in_flight;
+      setup.records->add_record(
+          reached_record_name,
+          "accuracy = " + std::to_string(best_accuracy) + "\n",
+          [me](expected<void>) { caf::anon_send(me, written_atom::value); });
+    }
   }
 
   /// Tells the job's other processes that the target is reached.

@@ -17,6 +17,8 @@ downpour_state::downpour_state(const downpour_settings& settings,
   settings_.push_every = std::max<std::uint64_t>(settings_.push_every, 1);
   settings_.fetch_every = std::max<std::uint64_t>(settings_.fetch_every, 1);
   settings_.push_buffers = std::max<std::size_t>(settings_.push_buffers, 1);
+  settings_.max_coalesced_steps =
+      std::max<std::uint64_t>(settings_.max_coalesced_steps, 1);
   for (std::size_t i = 0; i < settings_.push_buffers; ++i) {
     free_buffers_.push_back(std::make_shared<std::vector<float>>(parameters));
   }
@@ -32,7 +34,10 @@ bool downpour_state::too_stale() const {
 }
 
 bool downpour_state::may_train() const {
-  return started_ && !(push_due_ && !settings_.coalesce) && !too_stale();
+  const bool push_blocks =
+      push_due_ && (!settings_.coalesce ||
+                    steps_since_push_ >= settings_.max_coalesced_steps);
+  return started_ && !push_blocks && !too_stale();
 }
 
 store_request downpour_state::step_done() {

@@ -45,6 +45,11 @@ struct downpour_settings {
   /// A push due while every delta buffer is in flight: true trains on (the
   /// next push carries the steps since the last), false waits for a buffer.
   bool coalesce = true;
+  /// Coalescing is bounded: past this many steps since its last push the
+  /// replica waits for the buffer. A store that holds pushes (memcached
+  /// with a server down: sync.max_unwritten) then pauses training rather
+  /// than letting it run on parameters no other replica sees.
+  std::uint64_t max_coalesced_steps = 64;
   std::size_t push_buffers = 1;  ///< deltas in flight at most
 };
 
@@ -90,7 +95,8 @@ class downpour_state {
   [[nodiscard]] store_request start();
 
   /// Whether the next step may train now: the initial parameters are in,
-  /// they are fresh enough, and (without coalescing) a due push went out.
+  /// they are fresh enough, and a due push went out (coalescing: or fewer
+  /// than max_coalesced_steps have been trained since the last push).
   [[nodiscard]] bool may_train() const;
 
   /// Counts a trained step; what to send the store.

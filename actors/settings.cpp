@@ -28,6 +28,8 @@ job_settings settings_of(const job_config& cfg) {
   k.downpour.fetch_every = static_cast<std::uint64_t>(cfg.sync.fetch_every);
   k.downpour.max_staleness = cfg.sync.max_staleness;
   k.downpour.coalesce = cfg.sync.push_backlog == push_backlog_policy::coalesce;
+  k.downpour.max_coalesced_steps =
+      static_cast<std::uint64_t>(cfg.sync.max_coalesced_steps);
   k.downpour.push_buffers = static_cast<std::size_t>(cfg.actors.push_queue);
 
   s.evaluator.chunk_rows = static_cast<std::size_t>(cfg.actors.eval_chunk);

@@ -8,6 +8,8 @@
 #include <cctype>
 #include <string_view>
 
+#include "base/printable.hpp"
+
 namespace emnist {
 namespace {
 
@@ -86,7 +88,7 @@ std::variant<http_response, function_call> function(const std::string& which,
                                                     const http_request& r,
                                                     const route_context& c) {
   if (r.method != "POST" && r.method != "GET") {
-    return json_error(405, r.method + ": use POST or GET", "method");
+    return json_error(405, printable(r.method) + ": use POST or GET", "method");
   }
   if (c.stopping) return json_error(503, "shutting down", "function");
   if (full(which, c)) return too_busy(c, "calls running");
@@ -116,7 +118,9 @@ std::variant<http_response, function_call> route_path(const std::string& path,
   }
   if (path == "/metrics" || path == "/status") {
     if (r.method != "GET" && r.method != "HEAD") {
-      return json_error(405, r.method + " on " + path + ": use GET", "method");
+      return json_error(
+          405, printable(r.method) + " on " + printable(path) + ": use GET",
+          "method");
     }
     return function_call{path == "/metrics" ? kind::metrics : kind::status,
                          false};
@@ -131,9 +135,10 @@ std::variant<http_response, function_call> route_path(const std::string& path,
           rest_at == std::string::npos ? "/" : path.substr(rest_at);
       const std::string which = function_of(name);
       if (which.empty()) {
-        return json_error(
-            404, "no function '" + name + "': emnist-setup or emnist-train",
-            "function");
+        return json_error(404,
+                          "no function '" + printable(name) +
+                              "': emnist-setup or emnist-train",
+                          "function");
       }
       if (prefix == "/async-function/") {
         // Accepted work is bounded like any call: beyond the limit the
@@ -152,7 +157,7 @@ std::variant<http_response, function_call> route_path(const std::string& path,
   }
   return json_error(
       404,
-      "no route " + path +
+      "no route " + printable(path) +
           (c.function == "all" ? ": /function/emnist-setup, "
                                  "/function/emnist-train, /async-function/..., "
                                  "/status, /metrics, /_/health, /_/ready"

@@ -99,6 +99,7 @@ boost::json::object summary_object(const simulation_result& r) {
   o["blocks_restored"] = r.sync.blocks_restored;
   o["push_reads_skipped"] = r.sync.push_reads_skipped;
   o["push_blocks_combined"] = r.sync.push_blocks_combined;
+  o["pushes_held"] = r.sync.pushes_held;
   o["fetches_local"] = r.sync.fetches_local;
   o["server_retries"] = r.sync.server_retries;
   o["fetches"] = r.sync.fetches;

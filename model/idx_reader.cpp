@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -25,16 +26,24 @@ bool is_gzip(std::span<const std::uint8_t> b) {
   return b.size() >= 2 && b[0] == 0x1f && b[1] == 0x8b;
 }
 
+// deflate expands a byte to at most about 1032 (RFC 1951 limits a match to
+// 258 bytes, coded in 2 bits at best).
+constexpr std::size_t max_deflate_ratio = 1032;
+
 expected<std::vector<std::uint8_t>> inflate_gzip(
-    std::span<const std::uint8_t> in, const std::string& name) {
+    std::span<const std::uint8_t> in, const std::string& name,
+    std::size_t max_bytes) {
   std::vector<std::uint8_t> out;
-  // The gzip trailer holds the size modulo 2^32: a good first guess.
+  // The gzip trailer holds the size modulo 2^32: a good first guess, but
+  // only a guess (anyone can write it), so never above what the input can
+  // inflate to or the limit.
   std::size_t guess = in.size() * 4;
   if (in.size() >= 18) {
     guess = read_be32(in, in.size() - 4);  // little-endian, swap below
     guess = ((guess & 0xff) << 24) | ((guess & 0xff00) << 8) |
             ((guess >> 8) & 0xff00) | (guess >> 24);
   }
+  guess = std::min({guess, in.size() * max_deflate_ratio, max_bytes});
   out.resize(std::max<std::size_t>(guess, 1024));
 
   z_stream zs{};
@@ -46,7 +55,17 @@ expected<std::vector<std::uint8_t>> inflate_gzip(
   std::size_t produced = 0;
   int rc = Z_OK;
   while (true) {
-    if (produced == out.size()) out.resize(out.size() * 2);
+    if (produced == out.size()) {
+      if (produced >= max_bytes) {
+        inflateEnd(&zs);
+        return make_error(
+            errc::data_loss,
+            name + ": gzip stream inflates past " + std::to_string(max_bytes) +
+                " bytes at compressed byte offset " + std::to_string(consumed) +
+                " (larger than any EMNIST file)");
+      }
+      out.resize(std::min(out.size() * 2, max_bytes));
+    }
     const std::size_t in_left = in.size() - consumed;
     const std::size_t out_left = out.size() - produced;
     zs.next_in = const_cast<Bytef*>(in.data() + consumed);
@@ -93,6 +112,13 @@ expected<std::vector<std::uint8_t>> inflate_gzip(
 
 }  // namespace
 
+expected<std::vector<std::uint8_t>> decode_maybe_gzip(
+    std::span<const std::uint8_t> bytes, const std::string& name,
+    std::size_t max_bytes) {
+  if (is_gzip(bytes)) return inflate_gzip(bytes, name, max_bytes);
+  return std::vector<std::uint8_t>(bytes.begin(), bytes.end());
+}
+
 expected<std::vector<std::uint8_t>> read_maybe_gzip(
     const std::filesystem::path& file) {
   const std::string name = file.string();
@@ -105,7 +131,7 @@ expected<std::vector<std::uint8_t>> read_maybe_gzip(
   if (in.bad()) {
     return make_error(errc::unavailable, name + ": read error");
   }
-  if (is_gzip(raw)) return inflate_gzip(raw, name);
+  if (is_gzip(raw)) return inflate_gzip(raw, name, idx_max_bytes);
   return raw;
 }
 

@@ -13,6 +13,7 @@
 // errors count in the decompressed stream, as the format is defined there.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -32,6 +33,16 @@ struct idx_images {
   std::uint32_t cols = 0;
   std::vector<std::uint8_t> pixels;  ///< count * rows * cols, image-major
 };
+
+/// The most an IDX file may inflate to: EMNIST's largest (ByClass training
+/// images) is 550 MB. A gzip stream that inflates further is refused.
+inline constexpr std::size_t idx_max_bytes = std::size_t{1} << 30;
+
+/// `bytes` inflated when they start with the gzip magic, else as they are.
+/// Errors name `name` and the compressed byte offset of a corruption.
+[[nodiscard]] expected<std::vector<std::uint8_t>> decode_maybe_gzip(
+    std::span<const std::uint8_t> bytes, const std::string& name,
+    std::size_t max_bytes = idx_max_bytes);
 
 /// Reads a whole file, inflating it when it starts with the gzip magic.
 /// Errors name the file and the compressed byte offset of a corruption.

@@ -44,6 +44,17 @@ inline vec load(const float* p) {
 inline void store(float* p, vec v) {
   __builtin_memcpy(p, &v, sizeof v);
 }
+/// Lane j of the result is lane index[j] of v. g++ has a builtin for it;
+/// clang (which builds only the fuzz targets, scripts/fuzz.sh) a loop.
+inline vec permute(vec v, ivec index) {
+#if defined(__clang__)
+  vec r;
+  for (int j = 0; j < lanes; ++j) r[j] = v[index[j]];
+  return r;
+#else
+  return __builtin_shuffle(v, index);
+#endif
+}
 /// Columns of the activation rows (model/mlp.hpp, padded_hidden).
 inline std::size_t padded(std::size_t h) {
   return (h + 15) / 16 * 16;
@@ -92,8 +103,7 @@ void forward_chunks(const sparse_view& x, const float* w1, std::size_t h,
       acc[C - 1] += v * load(w + h - lanes);
     }
     if (tail.shifted) {
-      acc[C - 1] =
-          __builtin_shuffle(acc[C - 1], tail.to_padded) * tail.padded_mask;
+      acc[C - 1] = permute(acc[C - 1], tail.to_padded) * tail.padded_mask;
     }
     float* o = out + r * hp;
     for (int c = 0; c < C; ++c) store(o + lanes * c, acc[c]);
@@ -121,8 +131,7 @@ void update_chunks(const sparse_view& x, const float* dz, std::size_t h,
       updated[c] = load(row + lanes * c) - learning_rate * acc[c];
     }
     vec last = acc[C - 1];
-    if (tail.shifted)
-      last = __builtin_shuffle(last, tail.to_row) * tail.row_mask;
+    if (tail.shifted) last = permute(last, tail.to_row) * tail.row_mask;
     // The last chunk ends at h; its first lanes overlap chunk C - 2 and
     // keep their old values here, so it is stored first and chunk C - 2
     // overwrites them with the updated ones.

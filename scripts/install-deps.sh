@@ -20,6 +20,11 @@ if [[ "${WITH_BENCH:-0}" == 1 ]]; then
   packages+=(python3 python3-torch python3-numpy python3-pylibmc)
 fi
 
+# The libFuzzer targets (scripts/fuzz.sh): `WITH_FUZZ=1 scripts/install-deps.sh`.
+if [[ "${WITH_FUZZ:-0}" == 1 ]]; then
+  packages+=(clang-14 libclang-rt-14-dev)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

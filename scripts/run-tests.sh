@@ -2,5 +2,7 @@
 # Runs the whole doctest suite through ctest for one build folder.
 # The tests start the servers they need themselves (on free loopback ports).
 set -euo pipefail
+# Arguments after the build folder go to ctest (e.g. -R PATTERN).
 build=${1:-build}
-exec ctest --test-dir "$build" --output-on-failure --timeout 600 -j 2
+shift || true
+exec ctest --test-dir "$build" --output-on-failure --timeout 600 -j 2 "$@"

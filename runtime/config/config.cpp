@@ -201,6 +201,10 @@ const std::vector<key_spec>& specs() {
         60000,
         "least time between two memcached writes of a block; the pushes "
         "of this process meanwhile share the next write"));
+    t.push_back(integer_key(
+        "sync.max_unwritten", EMNIST_FIELD(sync.max_unwritten), 1, 1000000,
+        "most pushes of this process that memcached has not stored yet; "
+        "past it pushes wait (an outage pauses training)"));
     t.push_back(enum_key<server_failure_policy>(
         "sync.on_server_failure", EMNIST_FIELD(sync.on_server_failure),
         {{"fail", server_failure_policy::fail},
@@ -220,6 +224,11 @@ const std::vector<key_spec>& specs() {
          {"wait", push_backlog_policy::wait}},
         "every delta buffer in flight: coalesce the next "
         "pushes into one, or wait (reproducible)"));
+    t.push_back(integer_key(
+        "sync.max_coalesced_steps", EMNIST_FIELD(sync.max_coalesced_steps), 1,
+        1000000,
+        "with push_backlog = coalesce: most steps a replica trains while "
+        "its push is on its way, then it waits (an outage pauses training)"));
     t.push_back(integer_key("sync.max_staleness",
                             EMNIST_FIELD(sync.max_staleness), -1, 1000000,
                             "steps a replica may train past the fetch "
@@ -645,7 +654,9 @@ expected<job_config> load_config(const config_sources& sources) {
   // An EMNIST_ variable that names no key is most likely a typo: say so,
   // with the closest name, rather than ignore it silently.
   if (sources.warnings != nullptr) {
-    for (const auto& [name, text] : sources.environment) {
+    for (const auto& variable : sources.environment) {
+      // (clang 14 cannot capture a structured binding in the lambdas below)
+      const std::string& name = variable.first;
       if (!name.starts_with("EMNIST_") || is_other_emnist_variable(name)) {
         continue;
       }

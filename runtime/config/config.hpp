@@ -64,12 +64,14 @@ struct sync_config {
   std::int64_t timeout_ms = 1000;      ///< memcached connect and I/O timeout
   std::int64_t retry_ms = 5000;        ///< retrying an unreachable server
   std::int64_t write_interval_ms = 2;  ///< least time between block writes
+  std::int64_t max_unwritten = 64;     ///< pushes ahead of memcached
   server_failure_policy on_server_failure = server_failure_policy::fail;
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 2;
   std::int64_t max_staleness = -1;  ///< own steps past a fetch; -1: any
   std::int64_t push_every = 2;
   push_backlog_policy push_backlog = push_backlog_policy::coalesce;
+  std::int64_t max_coalesced_steps = 64;  ///< then a backlogged push waits
   push_read_policy push_reads = push_read_policy::when_changed;
 };
 

@@ -12,8 +12,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 #include <cctype>
 #include <charconv>
 #include <condition_variable>
@@ -22,29 +20,9 @@
 #include <optional>
 #include <thread>
 
+#include "runtime/net/beast_request.hpp"
+
 namespace emnist {
-
-const std::string* http_request::query_value(const std::string& name) const {
-  for (const auto& [k, v] : query) {
-    if (k == name) return &v;
-  }
-  return nullptr;
-}
-
-const std::string* http_request::header(const std::string& name) const {
-  for (const auto& [k, v] : headers) {
-    if (k == name) return &v;
-  }
-  return nullptr;
-}
-
-http_response json_error(int status, const std::string& message,
-                         const std::string& field) {
-  boost::json::object o;
-  o["error"] = message;
-  o["field"] = field;
-  return {status, "application/json", boost::json::serialize(o), {}};
-}
 
 namespace {
 
@@ -54,62 +32,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/// Percent-decoding ('+' is a space in a query); false on a bad escape.
-bool url_decode(std::string_view in, std::string& out, bool plus_is_space) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return false;
-      const int hi = hex_digit(in[i + 1]);
-      const int lo = hex_digit(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return true;
-}
-
-/// Splits and decodes the request target; errors name the part.
-expected<void> parse_target(std::string_view target, http_request& req) {
-  const auto q = target.find('?');
-  if (!url_decode(target.substr(0, q), req.path, false)) {
-    return make_error(errc::invalid_argument, "path: bad percent-encoding");
-  }
-  if (q == std::string_view::npos) return {};
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    const auto amp = rest.find('&');
-    const std::string_view part = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view{}
-                                         : rest.substr(amp + 1);
-    if (part.empty()) continue;
-    const auto eq = part.find('=');
-    std::string key, value;
-    if (!url_decode(part.substr(0, eq), key, true) ||
-        (eq != std::string_view::npos &&
-         !url_decode(part.substr(eq + 1), value, true))) {
-      return make_error(
-          errc::invalid_argument,
-          "query: bad percent-encoding in '" + std::string(part) + "'");
-    }
-    req.query.emplace_back(std::move(key), std::move(value));
-  }
-  return {};
-}
 
 expected<tcp::endpoint> parse_listen(const std::string& text) {
   const auto colon = text.rfind(':');
@@ -248,20 +170,14 @@ struct http_server::impl {
       auto& msg = parser.get();
       const bool keep_alive = msg.keep_alive();
       const unsigned version = msg.version();
-      http_request req;
-      req.method = std::string(msg.method_string());
-      req.target = std::string(msg.target());
-      if (auto ok = parse_target(req.target, req); !ok) {
-        co_await write(stream, json_error(400, ok.error().message, "target"),
+      auto converted = request_of(std::move(msg));
+      if (!converted) {
+        co_await write(stream,
+                       json_error(400, converted.error().message, "target"),
                        false, version);
         break;
       }
-      for (const auto& f : msg) {
-        std::string name(f.name_string());
-        for (auto& c : name) c = static_cast<char>(std::tolower(c));
-        req.headers.emplace_back(std::move(name), std::string(f.value()));
-      }
-      req.body = std::move(msg.body());
+      http_request req = std::move(*converted);
       ++in_flight;
       struct done_guard {
         impl& self;

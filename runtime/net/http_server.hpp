@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -56,6 +57,12 @@ struct http_response {
 /// A JSON error response: {"error": message, "field": field}.
 [[nodiscard]] http_response json_error(int status, const std::string& message,
                                        const std::string& field);
+
+/// Parses one whole request from `raw` as the server parses a connection's
+/// bytes (for tests and the fuzzer): the errors are the server's 400 and 413
+/// messages.
+[[nodiscard]] expected<http_request> parse_http_request(
+    std::string_view raw, std::size_t max_body_bytes);
 
 /// Answers a request; may be called from any thread, exactly once.
 using http_reply = std::function<void(http_response)>;

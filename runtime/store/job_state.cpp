@@ -113,6 +113,14 @@ std::string encode_meta(const job_metadata& m) {
   return json::serialize(o);
 }
 
+template <class T>
+bool parse_number(const std::string& s, T& out) {
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && ptr == s.data() + s.size();
+}
+
+}  // namespace
+
 expected<job_metadata> decode_meta(const std::string& text,
                                    const std::string& key) {
   auto o = parse_record(text, meta_format, key);
@@ -133,14 +141,6 @@ expected<job_metadata> decode_meta(const std::string& text,
   m.hash = std::string(hash->get_string());
   return m;
 }
-
-template <class T>
-bool parse_number(const std::string& s, T& out) {
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && ptr == s.data() + s.size();
-}
-
-}  // namespace
 
 job_metadata describe_job(const job_config& cfg, const mlp_shape& shape) {
   job_metadata m;

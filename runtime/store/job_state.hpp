@@ -41,6 +41,11 @@ struct job_metadata {
   std::string hash;  ///< of the entries, 16 hex digits
 };
 
+/// The metadata record's text read back; errors name `key` and what is
+/// wrong.
+[[nodiscard]] expected<job_metadata> decode_meta(const std::string& text,
+                                                 const std::string& key);
+
 [[nodiscard]] job_metadata describe_job(const job_config& cfg,
                                         const mlp_shape& shape);
 

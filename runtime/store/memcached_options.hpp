@@ -49,6 +49,11 @@ struct memcached_options {
   /// meanwhile share the next. The replicas of this process read its own
   /// view, so only other processes see their pushes that much later.
   std::chrono::milliseconds write_interval{2};
+  /// Most pushes of this process a block may hold that memcached has not
+  /// stored; past it a push completes only once writes land. While a
+  /// server is down or restarting, training then pauses instead of running
+  /// on parameters no other replica sees (and failover would drop).
+  std::size_t max_unwritten = 64;
 };
 
 /// A job name, the namespace of its keys: 1-64 of A-Z a-z 0-9 _ . -, not

@@ -66,13 +66,17 @@ class memcached_parameters final : public parameter_store {
   }
 
   /// Adds `delta` to this process's view of the parameters and queues it
-  /// for the next write of each block; completes at once. A write that
-  /// failed reports its error here, on the next push (and fetch).
+  /// for the next write of each block; completes at once, unless a block
+  /// holds more than max_unwritten pushes memcached has not stored: then
+  /// once it holds fewer (the caller's replica pauses while its server is
+  /// down). A write that failed reports its error here, on the next push
+  /// (and fetch).
   void push(std::span<const float> delta, completion done) override {
     pushes_.fetch_add(1, std::memory_order_relaxed);
     if (delta.size() != floats_) return done(size_error(delta.size()));
     if (auto failed = queue_delta(delta); !failed) return done(failed.error());
-    done({});
+    if (!backlogged()) return done({});
+    spawn(drained_op(), std::move(done));
   }
 
   /// The push, then this process's view (which holds it): the caller
@@ -84,6 +88,7 @@ class memcached_parameters final : public parameter_store {
     if (delta.size() != floats_) return done(size_error(delta.size()));
     if (out.size() != floats_) return done(size_error(out.size()));
     if (auto queued = queue_delta(delta); !queued) return done(queued.error());
+    if (backlogged()) return spawn(drained_fetch_op(out), std::move(done));
     if (auto local = fetch_local(out, mixed_version)) {
       return done(std::move(*local));
     }
@@ -125,6 +130,7 @@ class memcached_parameters final : public parameter_store {
     s.blocks_restored = restored_.load();
     s.push_reads_skipped = reads_skipped_.load();
     s.push_blocks_combined = combined_.load();
+    s.pushes_held = held_.load();
     s.fetches_local = local_fetches_.load();
     s.server_retries = client_->server_retries();
     s.servers_failed_over = client_->servers_failed_over();
@@ -472,6 +478,43 @@ class memcached_parameters final : public parameter_store {
     }
   }
 
+  /// Whether a block holds more than max_unwritten of this process's
+  /// pushes that memcached has not stored (and no failure to report).
+  bool backlogged() {
+    for (const auto& st : state_) {
+      std::lock_guard guard(st->mutex);
+      if (st->failed) return false;
+      if (st->queued - st->landed > options_.max_unwritten) return true;
+    }
+    return false;
+  }
+
+  /// Resumes once no block is backlogged: each write that lands (or
+  /// fails, or a restore) wakes it to look again.
+  awaitable<expected<void>> drained_op() {
+    held_.fetch_add(1, std::memory_order_relaxed);
+    while (backlogged()) {
+      asio::steady_timer wake(client_->io(),
+                              asio::steady_timer::time_point::max());
+      flush_waiters_.push_back(&wake);
+      co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    for (const auto& st : state_) {
+      std::lock_guard guard(st->mutex);
+      if (st->failed) co_return *st->failed;
+    }
+    co_return expected<void>{};
+  }
+
+  /// push_and_fetch's fetch once the backlog has drained.
+  awaitable<expected<std::uint64_t>> drained_fetch_op(std::span<float> out) {
+    if (auto drained = co_await drained_op(); !drained) {
+      co_return drained.error();
+    }
+    if (auto local = fetch_local(out, mixed_version)) co_return *local;
+    co_return co_await fetch_op(out, mixed_version);
+  }
+
   void wake_flush_waiters() {
     auto waiters = std::move(flush_waiters_);
     flush_waiters_.clear();
@@ -663,6 +706,7 @@ class memcached_parameters final : public parameter_store {
   std::atomic<std::uint64_t> not_modified_{0};
   std::atomic<std::uint64_t> sent_{0}, received_{0}, cas_retries_{0};
   std::atomic<std::uint64_t> restored_{0}, reads_skipped_{0}, combined_{0};
+  std::atomic<std::uint64_t> held_{0};
   std::vector<std::unique_ptr<block_cache>> cache_;  ///< one per block
   std::vector<std::unique_ptr<block_state>> state_;  ///< one per block
   std::vector<asio::steady_timer*> flush_waiters_;   ///< io thread only

@@ -43,6 +43,9 @@ struct store_stats {
   /// Block deltas that went to the store inside another push's write: the
   /// replicas of one process pushing the same block at once share a write.
   std::uint64_t push_blocks_combined = 0;
+  /// Pushes that waited for memcached to store this process's backlog
+  /// (sync.max_unwritten): an outage or a very slow server.
+  std::uint64_t pushes_held = 0;
   /// Fetches served from this process's view of the parameters
   /// (memcached's value after its last write, plus what it pushed since).
   std::uint64_t fetches_local = 0;

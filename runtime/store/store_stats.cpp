@@ -24,6 +24,7 @@ store_stats stats_between(const store_stats& before, const store_stats& after) {
   s.push_reads_skipped = d(before.push_reads_skipped, after.push_reads_skipped);
   s.push_blocks_combined =
       d(before.push_blocks_combined, after.push_blocks_combined);
+  s.pushes_held = d(before.pushes_held, after.pushes_held);
   s.fetches_local = d(before.fetches_local, after.fetches_local);
   s.server_retries = d(before.server_retries, after.server_retries);
   return s;

@@ -188,3 +188,33 @@ TEST_CASE(
     CHECK(store.params[0] == (coalesce ? 6.0f : 3.0f));
   }
 }
+
+TEST_CASE(
+    "downpour_state: coalescing stops at max_coalesced_steps, then waits") {
+  // A store that holds a push (memcached during an outage) must pause the
+  // replica after a bounded number of steps, not let it train on alone.
+  fake_store store{std::vector<float>(2, 0.0f)};
+  downpour_settings settings;
+  settings.push_every = 1;
+  settings.fetch_every = 1000;
+  settings.max_coalesced_steps = 3;
+  downpour_state d(settings, 2);
+  (void)d.start();
+  d.fetched(store.params, store.version);
+  train(d, 1.0f);
+  auto held = d.step_done();
+  REQUIRE(held.what == kind::push);  // the store holds this one
+  int trained = 0;
+  while (d.may_train() && trained < 100) {
+    train(d, 1.0f);
+    CHECK(d.step_done().what == kind::none);
+    ++trained;
+  }
+  CHECK(trained == 3);
+  CHECK(d.unblock().what == kind::none);  // nothing to do but wait
+  store.add(*held.delta);
+  auto next = d.pushed(held.delta);
+  REQUIRE(next.pushes());           // with the fetch the wait asked for
+  CHECK((*next.delta)[0] == 3.0f);  // the coalesced steps, none lost
+  CHECK(d.may_train());
+}

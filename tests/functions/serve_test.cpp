@@ -4,6 +4,7 @@
 // callback, and SIGTERM while training, then a resume.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
@@ -12,8 +13,12 @@
 #include <mutex>
 #include <thread>
 
+#include "model/mlp.hpp"
+#include "runtime/config/store_config.hpp"
 #include "runtime/net/http_client.hpp"
 #include "runtime/net/http_server.hpp"
+#include "runtime/store/job_state.hpp"
+#include "runtime/store/store_factory.hpp"
 #include "support/memcached_server.hpp"
 #include "support/serve_process.hpp"
 #include "test_support.hpp"
@@ -333,4 +338,113 @@ TEST_CASE(
   // Out of time, not done: it re-invoked itself through the gateway.
   CHECK(summary.at("continued").as_bool());
   CHECK(again.terminate(10s).has_value());
+}
+
+TEST_CASE("serve: kill -9 mid-job, then a new process resumes the job") {
+  // No drain, no last push, no last record: what a lost node leaves. The
+  // store still has the parameters, the metadata and the replica's last
+  // progress record; a train call of a new process goes on from there
+  // (the route of docs/deploy.md: emnist-train?job=J&worker_id=N).
+  test::memcached_server mc;
+  const std::string job = "kill9-job";
+  std::int64_t epochs_before = 0;
+  {
+    test::serve_process s(serve_args(
+        mc, {"--set", "train.target_accuracy=0.99", "--set",
+             "train.max_epochs=1000", "--set", "http.max_inflight=1"}));
+    auto setup = call("POST", s.url("/function/emnist-setup?sync.job=" + job));
+    REQUIRE_MESSAGE(setup.status == 202, setup.body);
+    auto st = wait_status(
+        s, job,
+        [](const auto& o) {
+          const auto& w = o.at("workers").as_array()[0];
+          return !w.is_null() && w.at("epochs").as_int64() >= 2;
+        },
+        60s);
+    epochs_before = st.at("workers").as_array()[0].at("epochs").as_int64();
+    s.kill();
+  }
+  test::serve_process again(serve_args(
+      mc, {"--set", "train.target_accuracy=0.99", "--set",
+           "train.max_epochs=1000", "--set", "train.max_seconds=1"}));
+  // Its record was never closed: not done, at least where it was seen.
+  auto st = call("GET", again.url("/status?job=" + job));
+  REQUIRE_MESSAGE(st.status == 200, st.body);
+  const auto status = json_of(st);
+  const auto& w = status.at("workers").as_array()[0].as_object();
+  CHECK_FALSE(w.at("done").as_bool());
+  CHECK(w.at("epochs").as_int64() >= epochs_before);
+  auto r = call(
+      "POST", again.url("/function/emnist-train?job=" + job + "&worker_id=0"));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto summary = json_of(r);
+  CHECK(summary.at("resumed").as_bool());
+  // From its stored progress, not from epoch 0.
+  CHECK(summary.at("workers").as_array()[0].at("iterations").as_int64() >=
+        epochs_before);
+  CHECK(summary.at("accuracy").as_double() > 0.5);
+  CHECK(again.terminate(10s).has_value());
+}
+
+TEST_CASE("serve: concurrent async calls beyond http.max_inflight get 429") {
+  // Eight train calls at once through the gateway's async route of a
+  // process that takes three: three are accepted (202) and run, five are
+  // pushed back (429, as the gateway's queue retries them), and nothing
+  // more runs than the limit.
+  test::memcached_server mc;
+  const std::string job = "async-limit";
+  const std::vector<std::string> job_settings = {
+      "--set", "train.replicas=8",     "--set", "train.target_accuracy=0.99",
+      "--set", "train.max_epochs=1000"};
+  // The job, set up as emnist-setup sets it up (without its fan-out).
+  job_config cfg;
+  cfg.data.train = "test[:20000]";
+  cfg.data.eval = "test[110000:]";
+  cfg.train.replicas = 8;
+  cfg.train.target_accuracy = 0.99;
+  cfg.sync.store = store_kind::memcached;
+  cfg.sync.servers = {mc.address()};
+  cfg.sync.job = job;
+  const mlp_shape shape{784, 100, 47};
+  auto store = make_store(store_options_of(cfg, shape), shape.size());
+  REQUIRE(store.has_value());
+  std::vector<float> initial(shape.size());
+  init_parameters(shape, 1, initial);
+  REQUIRE(create_job(*store, cfg, shape, initial));
+
+  auto args = serve_args(
+      mc, {"--set", "http.max_inflight=3", "--set", "http.shutdown_seconds=5"});
+  args.insert(args.end(), job_settings.begin(), job_settings.end());
+  test::serve_process s(args);
+  std::vector<int> statuses(8, 0);
+  std::vector<std::thread> callers;
+  for (int id = 0; id < 8; ++id) {
+    callers.emplace_back([&, id] {
+      auto r = http_request_to("POST",
+                               s.url("/async-function/emnist-train?job=" + job +
+                                     "&worker_id=" + std::to_string(id)),
+                               "", {}, 30s);
+      statuses[static_cast<std::size_t>(id)] = r ? r->status : -1;
+    });
+  }
+  for (auto& t : callers) t.join();
+  const auto accepted = std::count(statuses.begin(), statuses.end(), 202);
+  const auto refused = std::count(statuses.begin(), statuses.end(), 429);
+  CHECK(accepted == 3);
+  CHECK(refused == 5);
+  // The three train; the process says it takes no more.
+  wait_status(
+      s, job,
+      [](const auto& o) {
+        int training = 0;
+        for (const auto& w : o.at("workers").as_array()) {
+          if (!w.is_null() && w.at("steps").as_int64() > 0) ++training;
+        }
+        return training == 3;
+      },
+      60s);
+  CHECK(call("GET", s.url("/_/ready")).status == 429);
+  auto exit = s.terminate(10s);
+  REQUIRE_MESSAGE(exit.has_value(), s.log());
+  CHECK(exit->status == 0);
 }

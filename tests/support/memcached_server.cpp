@@ -77,6 +77,14 @@ bool memcached_server::try_start() {
   return false;
 }
 
+void memcached_server::pause() {
+  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+}
+
+void memcached_server::resume() {
+  if (pid_ > 0) ::kill(pid_, SIGCONT);
+}
+
 void memcached_server::stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);

@@ -4,6 +4,7 @@
 //   emnist::test::memcached_server server;
 //   use(server.address());   // "127.0.0.1:<port>"
 //   server.stop();  server.start();   // a restart: the server comes back empty
+//   server.pause();  server.resume(); // SIGSTOP, SIGCONT: a hung server
 #pragma once
 
 #include <sys/types.h>
@@ -29,6 +30,10 @@ class memcached_server {
 
   void stop();
   void start();  ///< on the same port
+  /// SIGSTOP: the server holds its connections and answers nothing, as a
+  /// hung or swapped-out server does; resume() (SIGCONT) goes on.
+  void pause();
+  void resume();
 
  private:
   bool try_start();

@@ -80,6 +80,14 @@ std::string serve_process::log() const {
   return ss.str();
 }
 
+void serve_process::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
 std::optional<serve_process::exit_info> serve_process::terminate(
     std::chrono::milliseconds limit) {
   if (pid_ <= 0) return std::nullopt;

@@ -42,6 +42,8 @@ class serve_process {
   };
   /// SIGTERM, then waits up to `limit` (then SIGKILL; nullopt).
   std::optional<exit_info> terminate(std::chrono::milliseconds limit);
+  /// kill -9: no drain, no last push, no last record (a node lost).
+  void kill();
 
  private:
   std::uint16_t port_ = 0;

@@ -1,0 +1,31 @@
+// The IDX reader on any bytes: gzip or raw, images and labels. Inflating
+// is capped well below the real limit so that the fuzzer's memory limit
+// is never the finding.
+#include <span>
+
+#include "fuzz/fuzz_target.hpp"
+#include "model/idx_reader.hpp"
+
+EMNIST_FUZZ_TARGET(idx) {
+  using namespace emnist;
+  auto raw = decode_maybe_gzip(std::span(data, size), "fuzz.gz", 64u << 20);
+  if (!raw) {
+    fuzz::check(raw.error().message.rfind("fuzz.gz: ", 0) == 0,
+                "a gzip error names the file");
+    return;
+  }
+  auto images = parse_idx_images(*raw, "images");
+  if (images) {
+    fuzz::check(images->pixels.size() == std::size_t{images->count} *
+                                             images->rows * images->cols,
+                "the pixels are count x rows x cols");
+  } else {
+    fuzz::check(images.error().message.rfind("images", 0) == 0,
+                "an images error names the file");
+  }
+  auto labels = parse_idx_labels(*raw, "labels");
+  if (!labels) {
+    fuzz::check(labels.error().message.rfind("labels", 0) == 0,
+                "a labels error names the file");
+  }
+}

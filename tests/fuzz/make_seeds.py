@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""Writes the fuzz targets' seed corpora (tests/fuzz/corpus/TARGET) from
+real inputs: the EMNIST files, config/*.toml, and the blocks and records a
+real job leaves in a real memcached. Run it again when a format changes:
+
+    tests/fuzz/make_seeds.py --emnist build/emnist --data ../shared/data/emnist
+"""
+import argparse
+import gzip
+import io
+import os
+import pathlib
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "fuzz" / "corpus"
+
+
+def write(target, name, data):
+    d = CORPUS / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data)
+
+
+def idx_seeds(data):
+    images = gzip.decompress(
+        (data / "emnist-bymerge-test-images-idx3-ubyte.gz").read_bytes())
+    labels = gzip.decompress(
+        (data / "emnist-bymerge-test-labels-idx1-ubyte.gz").read_bytes())
+    magic, count, rows, cols = struct.unpack(">IIII", images[:16])
+    two = struct.pack(">IIII", magic, 2, rows, cols) + images[16:16 + 2 * 784]
+    write("idx", "images-2.idx", two)
+    write("idx", "images-2.idx.gz", gzip.compress(two, mtime=0))
+    magic, count = struct.unpack(">II", labels[:8])
+    sixteen = struct.pack(">II", magic, 16) + labels[8:24]
+    write("idx", "labels-16.idx", sixteen)
+    write("idx", "labels-16.idx.gz", gzip.compress(sixteen, mtime=0))
+
+
+def config_seeds():
+    # First line: a --set override; the rest: a TOML file.
+    for f in sorted((ROOT / "config").glob("*.toml")):
+        write("config", f.stem + ".toml",
+              b"train.replicas=2\n" + f.read_bytes())
+    write("config", "sections.toml",
+          b'sync.servers=["127.0.0.1:11211", "10.0.0.2:11211"]\n'
+          b'[train]\nreplicas = 3\nbatch_size = 64\n[sync]\nstore = '
+          b'"memcached"\njob = "run-1"\n')
+    write("config", "memcached.toml",
+          b"sync.on_server_failure=\"failover\"\n"
+          b"[data]\ntrain = \"test[:100000]\"\neval = \"test[100000:]\"\n"
+          b"[sync]\nstore = \"memcached\"\nretry_ms = 2000\n"
+          b"write_interval_ms = 2\n[http]\nlisten = \"0.0.0.0:8080\"\n")
+    write("config", "body.json",
+          b'{"train": {"replicas": 2, "target_accuracy": 0.8}, '
+          b'"sync.job": "j1"}\n')
+
+
+def http_seeds():
+    reqs = {
+        "status.http": b"GET /status?job=run-1&history=1 HTTP/1.1\r\n"
+                       b"Host: x\r\n\r\n",
+        "setup.http": b"POST /function/emnist-setup HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\n"
+                      b"Authorization: Bearer s3cret\r\n"
+                      b"Content-Length: 28\r\n\r\n"
+                      b'{"train": {"replicas": 2}}\r\n',
+        "train-chunked.http": b"POST /async-function/emnist-train?job=j1&"
+                              b"worker_id=1 HTTP/1.1\r\nHost: x\r\n"
+                              b"Transfer-Encoding: chunked\r\n"
+                              b"X-Callback-Url: http://127.0.0.1:9/cb\r\n\r\n"
+                              b"14\r\ntrain.replicas = 2\n\r\n0\r\n\r\n",
+        "metrics-head.http": b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+        "toml-body.http": b"POST / HTTP/1.0\r\nContent-Length: 21\r\n\r\n"
+                          b"[sync]\njob = \"a%20b\"\n",
+        "escaped.http": b"GET /function/emnist-setup/status?job=a%2Fb+c "
+                        b"HTTP/1.1\r\nHost: x\r\n\r\n",
+    }
+    for name, r in reqs.items():
+        write("http", name, r)
+
+
+def zip_seeds(data):
+    mapping = (data / "emnist-bymerge-mapping.txt").read_bytes()
+    for method, name in ((zipfile.ZIP_STORED, "stored.zip"),
+                         (zipfile.ZIP_DEFLATED, "deflated.zip")):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=method) as z:
+            for member in ("gzip/emnist-bymerge-mapping.txt",
+                           "gzip/emnist-mnist-mapping.txt"):
+                info = zipfile.ZipInfo(member, date_time=(2017, 4, 1, 0, 0, 0))
+                info.compress_type = method
+                z.writestr(info, mapping)
+            if name == "deflated.zip":
+                z.comment = b"EMNIST"
+        write("zip", name, buf.getvalue())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        pass
+    write("zip", "empty.zip", buf.getvalue())
+
+
+def memcached_get(port, key):
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"get " + key.encode() + b"\r\n")
+        buf = b""
+        while not buf.endswith(b"END\r\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+    if not buf.startswith(b"VALUE "):
+        raise SystemExit(f"make_seeds: no {key} in memcached")
+    header, rest = buf.split(b"\r\n", 1)
+    length = int(header.split()[3])
+    return rest[:length]
+
+
+def store_seeds(emnist, data):
+    """Blocks and records of a real job in a real memcached."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    mc = subprocess.Popen(["memcached", "-l", "127.0.0.1", "-p", str(port),
+                           "-U", "0", "-u", "root"])
+    try:
+        time.sleep(0.3)
+        subprocess.run([emnist, "simulate", "--quiet", "--data", str(data),
+                        "--set", "sync.store=memcached",
+                        "--set", f"sync.servers=[\"127.0.0.1:{port}\"]",
+                        "--set", "sync.job=seed",
+                        "--set", "sync.block_bytes=1024",
+                        "--set", "train.replicas=2",
+                        "--set", "data.train=test[:2000]",
+                        "--set", "train.target_accuracy=0.99",
+                        "--set", "train.max_epochs=1",
+                        "--set", "train.eval_every=20"],
+                       check=False)
+        for b in (0, 1, 7):
+            write("block_codec", f"block-{b}.bin",
+                  memcached_get(port, f"emnist:seed:b:{b}"))
+        for name in ("replica:0", "replica:1", "meta", "reached"):
+            try:
+                write("job_record", name.replace(":", "-") + ".json",
+                      memcached_get(port, f"emnist:seed:{name}"))
+            except SystemExit:
+                pass  # "reached" only when the target was
+    finally:
+        mc.terminate()
+        mc.wait()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--emnist", default=str(ROOT / "build" / "emnist"))
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" /
+                                         "emnist"))
+    a = p.parse_args()
+    data = pathlib.Path(a.data)
+    idx_seeds(data)
+    config_seeds()
+    http_seeds()
+    zip_seeds(data)
+    store_seeds(a.emnist, data)
+    for t in sorted(CORPUS.iterdir()):
+        print(t.name, len(list(t.iterdir())), "seeds", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
