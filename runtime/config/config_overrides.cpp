@@ -36,6 +36,32 @@ void flatten_toml(const toml::table& t, const std::string& prefix,
   }
 }
 
+/// A dotted key as TOML: each part bare when it can be, else quoted (a
+/// key the config does not know still reads back as the same words, for
+/// load_config to name).
+std::string toml_key(const std::string& key) {
+  std::string out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = key.find('.', start);
+    const std::string part = key.substr(start, dot - start);
+    const bool bare =
+        !part.empty() && part.find_first_not_of(
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+                             "vwxyz0123456789_-") == std::string::npos;
+    if (bare) {
+      out += part;
+    } else {
+      std::ostringstream os;
+      os << toml::value<std::string>(part);
+      out += os.str();
+    }
+    if (dot == std::string::npos) return out;
+    out += '.';
+    start = dot + 1;
+  }
+}
+
 bool is_blank(const std::string& s) {
   return s.find_first_not_of(" \t\r\n") == std::string::npos;
 }
@@ -91,7 +117,7 @@ std::string overrides_to_toml(const std::vector<std::string>& overrides) {
       os << toml::value<std::string>(value);
       value = os.str();
     }
-    out += key + " = " + value + "\n";
+    out += toml_key(key) + " = " + value + "\n";
   }
   return out;
 }

@@ -114,7 +114,6 @@ expected<http_request> request_of(
   return req;
 }
 
-
 expected<http_request> parse_http_request(std::string_view raw,
                                           std::size_t max_body_bytes) {
   http::request_parser<http::string_body> parser;

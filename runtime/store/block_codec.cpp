@@ -157,6 +157,13 @@ expected<decoded_block> decode_block(std::span<const std::byte> value,
                                      " does not match the content (" +
                                      hex(actual) + "): corrupt value");
   }
+  // Zero in format 2: anything else is a writer of another format (found
+  // by the fuzzer: such a value decoded, and wrote back different bytes).
+  if (const auto reserved = get<std::uint32_t>(p + 36); reserved != 0) {
+    return fail(errc::invalid_argument,
+                "byte offset 36: reserved field " + hex(reserved) +
+                    ", expected 0 (written by another format)");
+  }
   return decoded_block{get<std::uint64_t>(p + 16), get<std::uint64_t>(p + 40),
                        value.subspan(block_header_bytes)};
 }

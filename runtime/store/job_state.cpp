@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <future>
 
@@ -231,8 +232,14 @@ expected<replica_record> decode_record(const std::string& text,
   for (auto [field, out] : {std::pair{"accuracy", &r.accuracy},
                             std::pair{"best_accuracy", &r.best_accuracy}}) {
     const auto* v = o->if_contains(field);
-    if (v == nullptr || !v->is_number()) return bad(field, "expected a number");
-    *out = v->to_number<double>();
+    // Finite and in range (an overflowing number parses as infinity, which
+    // would not encode back: found by the fuzzer).
+    const double a =
+        v != nullptr && v->is_number() ? v->to_number<double>() : std::nan("");
+    if (!(a == -1 || (a >= 0 && a <= 1))) {
+      return bad(field, "expected an accuracy from 0 to 1, or -1 for none");
+    }
+    *out = a;
   }
   if (const auto* v = o->if_contains("heartbeat_ms");
       v != nullptr && v->is_int64()) {
@@ -313,8 +320,9 @@ expected<job_metadata> join_job(record_store& store, const job_config& cfg,
   if (!stored) return stored.error();
   const auto mine = describe_job(cfg, shape);
   for (const auto& [k, v] : mine.entries) {
+    const std::string& key = k;  // (clang 14 captures no structured binding)
     auto it = std::find_if(stored->entries.begin(), stored->entries.end(),
-                           [&](const auto& e) { return e.first == k; });
+                           [&](const auto& e) { return e.first == key; });
     const std::string theirs =
         it == stored->entries.end() ? "(not set)" : it->second;
     if (theirs != v) {

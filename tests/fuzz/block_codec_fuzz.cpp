@@ -32,9 +32,9 @@ EMNIST_FUZZ_TARGET(block_codec) {
   }
   auto block = decode_block(value, expect, "emnist:fuzz:b:3");
   if (!block) {
-    fuzz::check(block.error().message.find("emnist:fuzz:b:3") !=
-                    std::string::npos,
-                "a block error names the key");
+    fuzz::check(
+        block.error().message.find("emnist:fuzz:b:3") != std::string::npos,
+        "a block error names the key");
     return;
   }
   fuzz::check(block->payload.size() == std::size_t{expect.count} * 4,
@@ -43,18 +43,18 @@ EMNIST_FUZZ_TARGET(block_codec) {
   std::vector<float> floats(expect.count);
   read_payload(block->payload, floats);
   std::vector<std::byte> out;
-  auto again = encode_block({expect.index, block->version, expect.job_tag,
-                             block->writer},
-                            floats, out);
+  auto again = encode_block(
+      {expect.index, block->version, expect.job_tag, block->writer}, floats,
+      out);
   fuzz::check(again.size() == value.size() &&
                   std::memcmp(again.data(), value.data(), value.size()) == 0,
               "a decoded block encodes back to its bytes");
   // And a sum onto it decodes.
   std::vector<float> zero(expect.count, 0.0f);
   std::vector<std::byte> summed;
-  auto sum = encode_block_sum({expect.index, block->version + 1,
-                               expect.job_tag, 1},
-                              block->payload, zero, summed);
+  auto sum =
+      encode_block_sum({expect.index, block->version + 1, expect.job_tag, 1},
+                       block->payload, zero, summed);
   fuzz::check(decode_block(sum, expect, "sum").has_value(),
               "a block plus zero decodes");
 }

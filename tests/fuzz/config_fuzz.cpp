@@ -49,8 +49,7 @@ EMNIST_FUZZ_TARGET(config) {
     fuzz::check(to_toml(*back) == printed, "a printed config loads the same");
   } else {
     const auto& m = cfg.error().message;
-    fuzz::check(m.find(path) != std::string::npos ||
-                    m.rfind("--set ", 0) == 0,
+    fuzz::check(m.find(path) != std::string::npos || m.rfind("--set ", 0) == 0,
                 "a config error names the file or the --set");
   }
   ::unlink(path.c_str());

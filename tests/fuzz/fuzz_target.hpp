@@ -46,19 +46,19 @@ inline void check(bool ok, const char* what) {
 
 #ifdef EMNIST_LIBFUZZER
 // One target per program: libFuzzer calls it.
-#define EMNIST_FUZZ_TARGET(name)                                         \
-  static void fuzz_##name(const std::uint8_t* data, std::size_t size);   \
-  extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,        \
-                                        std::size_t size) {              \
-    fuzz_##name(data, size);                                             \
-    return 0;                                                            \
-  }                                                                      \
+#define EMNIST_FUZZ_TARGET(name)                                       \
+  static void fuzz_##name(const std::uint8_t* data, std::size_t size); \
+  extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,      \
+                                        std::size_t size) {            \
+    fuzz_##name(data, size);                                           \
+    return 0;                                                          \
+  }                                                                    \
   static void fuzz_##name(const std::uint8_t* data, std::size_t size)
 #else
 // All targets in the suite, registered by name.
-#define EMNIST_FUZZ_TARGET(name)                                         \
-  static void fuzz_##name(const std::uint8_t* data, std::size_t size);   \
-  static const ::emnist::fuzz::registration register_##name{#name,       \
+#define EMNIST_FUZZ_TARGET(name)                                          \
+  static void fuzz_##name(const std::uint8_t* data, std::size_t size);    \
+  static const ::emnist::fuzz::registration register_##name{#name,        \
                                                             fuzz_##name}; \
   static void fuzz_##name(const std::uint8_t* data, std::size_t size)
 #endif

@@ -27,11 +27,11 @@ EMNIST_FUZZ_TARGET(http) {
         fuzz::check(answer->status >= 200 && answer->status < 600,
                     "an answer has an HTTP status");
       }
-      fuzz::check(
-          *token == 0 || !std::holds_alternative<function_call>(r.action) ||
-              request->header("authorization") != nullptr ||
-              r.label == "/_/health" || r.label == "/_/ready",
-          "no call runs without the token");
+      fuzz::check(*token == 0 ||
+                      !std::holds_alternative<function_call>(r.action) ||
+                      request->header("authorization") != nullptr ||
+                      r.label == "/_/health" || r.label == "/_/ready",
+                  "no call runs without the token");
     }
   }
   (void)overrides_from_body(request->body);

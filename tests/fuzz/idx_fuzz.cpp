@@ -16,8 +16,8 @@ EMNIST_FUZZ_TARGET(idx) {
   }
   auto images = parse_idx_images(*raw, "images");
   if (images) {
-    fuzz::check(images->pixels.size() == std::size_t{images->count} *
-                                             images->rows * images->cols,
+    fuzz::check(images->pixels.size() ==
+                    std::size_t{images->count} * images->rows * images->cols,
                 "the pixels are count x rows x cols");
   } else {
     fuzz::check(images.error().message.rfind("images", 0) == 0,

@@ -13,23 +13,22 @@ EMNIST_FUZZ_TARGET(job_record) {
     // What decodes encodes back to a record that decodes the same.
     auto again = decode_record(encode_record(*record), "again");
     fuzz::check(again.has_value(), "an encoded record decodes");
-    fuzz::check(again->id == record->id && again->epochs == record->epochs &&
-                    again->steps == record->steps &&
-                    again->samples == record->samples &&
-                    again->done == record->done &&
-                    again->reached == record->reached &&
-                    again->stop == record->stop &&
-                    again->error == record->error,
-                "a record survives encode and decode");
+    fuzz::check(
+        again->id == record->id && again->epochs == record->epochs &&
+            again->steps == record->steps &&
+            again->samples == record->samples && again->done == record->done &&
+            again->reached == record->reached && again->stop == record->stop &&
+            again->error == record->error,
+        "a record survives encode and decode");
   } else {
-    fuzz::check(record.error().message.find("emnist:fuzz:r:0") !=
-                    std::string::npos,
-                "a record error names the key");
+    fuzz::check(
+        record.error().message.find("emnist:fuzz:r:0") != std::string::npos,
+        "a record error names the key");
   }
   auto meta = decode_meta(text, "emnist:fuzz:meta");
   if (!meta) {
-    fuzz::check(meta.error().message.find("emnist:fuzz:meta") !=
-                    std::string::npos,
-                "a metadata error names the key");
+    fuzz::check(
+        meta.error().message.find("emnist:fuzz:meta") != std::string::npos,
+        "a metadata error names the key");
   }
 }

@@ -27,9 +27,9 @@ EMNIST_FUZZ_TARGET(zip) {
                 "a member starts before the central directory");
     const auto need = zip_local_header_bytes(e);
     if (e.local_header_offset + need > size) continue;
-    auto at = parse_zip_local_header(
-        archive.subspan(e.local_header_offset, need), e, eocd->cd_offset,
-        "fuzz.zip");
+    auto at =
+        parse_zip_local_header(archive.subspan(e.local_header_offset, need), e,
+                               eocd->cd_offset, "fuzz.zip");
     if (at) {
       fuzz::check(*at + e.compressed_size <= eocd->cd_offset,
                   "a member's data ends before the central directory");
