@@ -148,13 +148,13 @@ def run_one(args, fault):
         summary = json.loads(out) if out.strip() else None
     except json.JSONDecodeError:
         pass
-    facts["stderr"] = tail("".join(stderr_lines), 3)
+    facts["stderr"] = "".join(stderr_lines)
     return summary, proc.returncode, facts
 
 
 def ok(fault, summary, status, facts):
     if fault == "dead":
-        return status == 1 and "127.0.0.1" in facts["stderr"]
+        return status == 1 and "memcached server 127.0.0.1:" in facts["stderr"]
     return status == 0 and summary is not None and summary.get("reached")
 
 
@@ -187,6 +187,7 @@ def main():
         for f in faults:
             summary, status, facts = run_one(args, f)
             good = ok(f, summary, status, facts)
+            facts["stderr"] = tail(facts["stderr"], 3)
             runs[f].append({"ok": bool(good), "status": status,
                             "summary": summary, "facts": facts})
             s = summary or {}
@@ -211,7 +212,7 @@ def main():
         cost = None
         if t is not None and quiet_t is not None and f != "quiet":
             cost = t - quiet_t - (args.pause if f == "pause" else 0)
-        sync = [((x["summary"] or {}).get("sync") or {}) for x in xs]
+        sync = [(x["summary"] or {}) for x in xs]
         store = {k: median([s.get(k) for s in sync])
                  for k in ("blocks_restored", "servers_failed_over",
                            "pushes_held", "server_retries")}
