@@ -166,9 +166,21 @@ bool function_service::wait_idle(clock_type::time_point deadline) {
 }
 
 void function_service::handle(http_request request, http_reply reply) {
+  // Routing a call and counting it are one step: two requests at once must
+  // not both see the last free slot of http.max_inflight.
+  std::unique_lock admit(admission_mutex_);
   const auto routed = route(
       request, {function_, token_, stopping_, running_setup_, running_train_,
                 static_cast<std::size_t>(config_.http.max_inflight)});
+  std::atomic<std::size_t>* count = nullptr;
+  if (const auto* c = std::get_if<function_call>(&routed.action);
+      c != nullptr && (c->what == function_call::kind::setup ||
+                       c->what == function_call::kind::train)) {
+    count = c->what == function_call::kind::setup ? &running_setup_
+                                                  : &running_train_;
+    begin_call(*count);
+  }
+  admit.unlock();
   http_reply counted = [this, label = routed.label,
                         reply = std::move(reply)](http_response response) {
     metrics_.count_request(label, response.status);
@@ -196,12 +208,9 @@ void function_service::handle(http_request request, http_reply reply) {
   if (call.async) {
     counted = async_reply(call, *req, std::move(counted));
   }
-  auto& count =
-      call.what == function_call::kind::setup ? running_setup_ : running_train_;
-  begin_call(count);
-  auto answer = [this, &count, reply = std::move(counted)](http_response r) {
+  auto answer = [this, count, reply = std::move(counted)](http_response r) {
     reply(std::move(r));
-    end_call(count);
+    end_call(*count);
   };
   if (call.what == function_call::kind::setup) {
     boost::asio::post(*work_, [this, req, answer = std::move(answer)] {

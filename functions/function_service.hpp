@@ -125,6 +125,7 @@ class function_service {
   std::atomic<std::size_t> running_setup_{0};
   std::atomic<std::size_t> running_train_{0};
   std::mutex running_mutex_;
+  std::mutex admission_mutex_;  ///< route() and begin_call() as one step
   std::condition_variable idle_;
   job_runner runner_;
   /// Last of the workers: it joins first, while what it uses is alive.
