@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
@@ -78,6 +79,21 @@ std::optional<http_response> refuse_job(const std::string* job) {
                         ? "missing ?job="
                         : "job '" + printable(*job) + "': " + job_name_rule,
                     "job");
+}
+
+/// A record older than this, not done, is a replica whose process is gone.
+constexpr std::int64_t abandoned_ms = 15000;
+
+/// The lowest replica nobody runs: no record yet, or a record that was
+/// never closed and has not been written for abandoned_ms.
+std::optional<std::uint32_t> first_free_replica(const job_status& s,
+                                                std::int64_t now_ms) {
+  for (std::uint32_t id = 0; id < s.replicas; ++id) {
+    const auto& r = id < s.records.size() ? s.records[id] : std::nullopt;
+    if (!r) return id;
+    if (!r->done && now_ms - r->heartbeat_ms > abandoned_ms) return id;
+  }
+  return std::nullopt;
 }
 
 std::string new_job_name() {
@@ -296,7 +312,7 @@ http_reply function_service::async_reply(const function_call& call,
 
 expected<job_config> function_service::request_config(
     const http_request& request, std::vector<std::string>& overrides,
-    std::string& field) const {
+    std::string& field, const std::vector<std::string>& job_settings) const {
   for (const auto& [k, v] : request.query) {
     if (k == "job" || k == "worker_id") continue;
     overrides.push_back(k + "=" + v);
@@ -316,7 +332,11 @@ expected<job_config> function_service::request_config(
       return c.error();
     }
   }
+  // The job's stored settings, then the request's: a request that differs
+  // from its job is refused when it joins, naming the key.
   auto sources = base_;
+  sources.overrides.insert(sources.overrides.end(), job_settings.begin(),
+                           job_settings.end());
   sources.overrides.insert(sources.overrides.end(), overrides.begin(),
                            overrides.end());
   auto cfg = load_config(sources);
@@ -353,18 +373,7 @@ http_response function_service::setup(const http_request& request) {
     cfg->sync.job = new_job_name();
     overrides.push_back("sync.job=" + cfg->sync.job);
   }
-  const mlp_shape shape{data_->features,
-                        static_cast<std::size_t>(cfg->model.hidden),
-                        data_->classes};
-  auto store = make_store(store_options_of(*cfg, shape), shape.size());
-  if (!store)
-    return json_error(status_for(store.error()), store.error().message, "sync");
-  std::vector<float> initial(shape.size());
-  init_parameters(shape,
-                  seed_for(static_cast<std::uint64_t>(cfg->model.seed), 0,
-                           rng_stream::init),
-                  initial);
-  if (auto ok = create_job(*store, *cfg, shape, initial); !ok) {
+  if (auto ok = set_up_job(*cfg); !ok) {
     return json_error(status_for(ok.error()), ok.error().message, "sync");
   }
   // Start the replicas through the gateway, each with the same overrides,
@@ -388,51 +397,139 @@ http_response function_service::setup(const http_request& request) {
                                   r.error().message);
     }
   }
-  boost::json::object o{
-      {"job", cfg->sync.job},
-      {"replicas", cfg->train.replicas},
-      {"status_url", config_.http.gateway_url +
-                         "/function/emnist-setup/status?job=" + cfg->sync.job}};
+  boost::json::object o{{"job", cfg->sync.job},
+                        {"replicas", cfg->train.replicas},
+                        {"status_url", status_url(cfg->sync.job)}};
   if (!failed.empty()) {
     o["error"] = "could not start every replica through http.gateway_url";
     o["field"] = "gateway";
     o["failed"] = std::move(failed);
     return json_response(502, o);
   }
-  return json_response(202, o);
+  // 200: the job exists and its trains are started. (faas-cli shows a
+  // body only on 200; the async route answers 202 before this runs.)
+  o["started"] = cfg->train.replicas;
+  return json_response(200, o);
+}
+
+std::string function_service::status_url(const std::string& job) const {
+  return config_.http.gateway_url + "/function/emnist-setup/status?job=" + job;
+}
+
+expected<void> function_service::set_up_job(const job_config& cfg) const {
+  const mlp_shape shape{data_->features,
+                        static_cast<std::size_t>(cfg.model.hidden),
+                        data_->classes};
+  auto store = make_store(store_options_of(cfg, shape), shape.size());
+  if (!store) return store.error();
+  std::vector<float> initial(shape.size());
+  init_parameters(
+      shape,
+      seed_for(static_cast<std::uint64_t>(cfg.model.seed), 0, rng_stream::init),
+      initial);
+  return create_job(*store, cfg, shape, initial);
 }
 
 std::variant<http_response, function_service::train_call>
-function_service::parse_train(const http_request& request) const {
+function_service::parse_train(const http_request& request) {
   const std::string* job = request.query_value("job");
-  if (auto refused = refuse_job(job)) return *refused;
+  if (job != nullptr) {
+    if (auto refused = refuse_job(job)) return *refused;
+  }
   const std::string* worker_text = request.query_value("worker_id");
-  if (worker_text == nullptr)
-    return json_error(400, "missing ?worker_id=", "worker_id");
   train_call call;
-  call.job = *job;
-  auto [ptr, ec] =
-      std::from_chars(worker_text->data(),
-                      worker_text->data() + worker_text->size(), call.worker);
-  if (ec != std::errc{} || ptr != worker_text->data() + worker_text->size()) {
-    return json_error(
-        400, "worker_id '" + *worker_text + "': expected a replica number",
-        "worker_id");
+  if (worker_text != nullptr) {
+    if (job == nullptr) {
+      return json_error(400, "worker_id needs ?job=: the replica of which job",
+                        "job");
+    }
+    std::uint32_t worker = 0;
+    auto [ptr, ec] = std::from_chars(
+        worker_text->data(), worker_text->data() + worker_text->size(), worker);
+    if (ec != std::errc{} || ptr != worker_text->data() + worker_text->size()) {
+      return json_error(400,
+                        "worker_id '" + printable(*worker_text) +
+                            "': expected a replica number",
+                        "worker_id");
+    }
+    call.worker = worker;
   }
   std::string field;
-  auto cfg = request_config(request, call.overrides, field);
+  if (job == nullptr) {
+    // No job named: a job of its own, set up here, one replica unless the
+    // call says otherwise; it trains replica 0.
+    std::vector<std::string> one{"train.replicas=1"};
+    auto cfg = request_config(request, call.overrides, field, one);
+    if (!cfg)
+      return json_error(status_for(cfg.error()), cfg.error().message, field);
+    call.cfg = std::move(*cfg);
+    call.cfg.sync.job = new_job_name();
+    call.job = call.cfg.sync.job;
+    call.overrides.insert(call.overrides.begin(), one.begin(), one.end());
+    if (auto ok = set_up_job(call.cfg); !ok) {
+      return json_error(status_for(ok.error()), ok.error().message, "sync");
+    }
+    return call;
+  }
+  // A job named: its settings come from the store, so that the caller
+  // repeats none of them.
+  call.job = *job;
+  auto settings = job_settings(*job);
+  if (!settings) {
+    const auto& e = settings.error();
+    return json_error(status_for(e), e.message,
+                      e.code == errc::not_found ? "job" : "sync");
+  }
+  auto cfg = request_config(request, call.overrides, field, settings->first);
   if (!cfg)
     return json_error(status_for(cfg.error()), cfg.error().message, field);
   call.cfg = std::move(*cfg);
   call.cfg.sync.job = *job;
-  if (call.worker >= static_cast<std::uint64_t>(call.cfg.train.replicas)) {
+  const auto replicas = static_cast<std::uint64_t>(call.cfg.train.replicas);
+  if (worker_text == nullptr) {
+    auto free = first_free_replica(settings->second, unix_ms());
+    if (!free) {
+      return json_error(409,
+                        "job '" + *job + "' has no free replica: all " +
+                            std::to_string(replicas) +
+                            " are running or done (name one with worker_id)",
+                        "worker_id");
+    }
+    call.worker = *free;
+  } else if (call.worker >= replicas) {
     return json_error(400,
-                      "worker_id " + *worker_text + " of a job of " +
-                          std::to_string(call.cfg.train.replicas) +
+                      "worker_id " + std::to_string(call.worker) +
+                          " of a job of " + std::to_string(replicas) +
                           " replicas (train.replicas)",
                       "worker_id");
   }
   return call;
+}
+
+expected<std::pair<std::vector<std::string>, job_status>>
+function_service::job_settings(const std::string& job) const {
+  auto cfg = config_;
+  cfg.sync.job = job;
+  if (cfg.sync.store != store_kind::memcached) {
+    return make_error(errc::invalid_argument,
+                      "?job= joins a job in memcached: this function runs "
+                      "with sync.store = \"memory\"");
+  }
+  auto store = make_store(store_options_of(cfg, mlp_shape{}), 0);
+  if (!store) return store.error();
+  auto status = read_job_status(*store->records, job);
+  if (!status) return status.error();
+  // Every stored setting that is a key of the config, as a --set.
+  std::vector<std::string> settings;
+  const auto keys = config_keys();
+  for (const auto& [key, value] : status->meta.entries) {
+    const std::string& k = key;
+    if (std::any_of(keys.begin(), keys.end(),
+                    [&](const config_key_info& i) { return i.path == k; })) {
+      settings.push_back(key + "=" + value);
+    }
+  }
+  return std::pair{std::move(settings), std::move(*status)};
 }
 
 void function_service::train(const http_request& request, http_reply answer) {
@@ -488,6 +585,7 @@ http_response function_service::trained(
   summary["job"] = call.job;
   summary["worker_id"] = call.worker;
   summary["continued"] = continued;
+  summary["status_url"] = status_url(call.job);
   return {200, "application/json", readable_json(summary), {}};
 }
 

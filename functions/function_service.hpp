@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -100,17 +101,29 @@ class function_service {
   http_reply async_reply(const function_call& call, const http_request& request,
                          http_reply reply);
   http_response setup(const http_request& request);
+  /// A train call's job and replica: ?job=J joins J with its stored
+  /// settings (worker_id: the first free replica when absent); no ?job=
+  /// sets up a job of its own, one replica, under a new name.
   std::variant<http_response, train_call> parse_train(
-      const http_request& request) const;
+      const http_request& request);
+  /// The job's stored settings as --set overrides, and its status.
+  expected<std::pair<std::vector<std::string>, job_status>> job_settings(
+      const std::string& job) const;
+  /// Writes a new job's metadata and initial parameters.
+  expected<void> set_up_job(const job_config& cfg) const;
+  std::string status_url(const std::string& job) const;
   void train(const http_request& request, http_reply answer);
   http_response trained(const train_call& call,
                         const expected<simulation_result>& result,
                         clock_type::time_point t0);
   bool reinvoke(const train_call& call);
   http_response status(const http_request& request);
-  expected<job_config> request_config(const http_request& request,
-                                      std::vector<std::string>& overrides,
-                                      std::string& field) const;
+  /// The config of a call: the process's, then `job_settings`, then the
+  /// request's own overrides (query and body, returned in `overrides`).
+  expected<job_config> request_config(
+      const http_request& request, std::vector<std::string>& overrides,
+      std::string& field,
+      const std::vector<std::string>& job_settings = {}) const;
 
   /// Threads for setup calls, status reads and async callbacks.
   static constexpr std::size_t work_threads = 4;

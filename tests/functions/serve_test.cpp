@@ -102,10 +102,12 @@ TEST_CASE("serve: setup fans out train replicas that reach the target") {
   test::memcached_server mc;
   test::serve_process s(serve_args(mc));
   // The same request faas-cli invoke sends: POST, text/plain, JSON body.
+  // 200 with the job: faas-cli shows a body only on 200.
   auto setup = call("POST", s.url("/function/emnist-setup?train.replicas=2"),
                     R"({"train": {"target_accuracy": 0.6}})",
                     {{"Content-Type", "text/plain"}});
-  REQUIRE_MESSAGE(setup.status == 202, setup.body);
+  REQUIRE_MESSAGE(setup.status == 200, setup.body);
+  CHECK(json_of(setup).at("started").as_int64() == 2);
   auto job = json_of(setup);
   const std::string name(job.at("job").as_string());
   CHECK(job.at("replicas").as_int64() == 2);
@@ -204,7 +206,7 @@ TEST_CASE("serve: routes, methods and bad input") {
   // TOML bodies work as JSON ones do.
   auto toml = call("POST", s.url("/function/emnist-setup?sync.job=toml-job"),
                    "[train]\nreplicas = 1\ntarget_accuracy = 0.3\n");
-  CHECK(toml.status == 202);
+  CHECK(toml.status == 200);
   wait_status(s, "toml-job", all_done, 60s);
 }
 
@@ -229,7 +231,7 @@ TEST_CASE("serve: auth, when a secret file exists") {
   // The fan-out carries the token to the gateway (itself here).
   auto setup = call("POST", s.url("/function/emnist-setup?sync.job=auth-job"),
                     R"({"train": {"target_accuracy": 0.3}})", auth);
-  REQUIRE_MESSAGE(setup.status == 202, setup.body);
+  REQUIRE_MESSAGE(setup.status == 200, setup.body);
   wait_status(s, "auth-job", all_done, 60s, auth);
 }
 
@@ -239,7 +241,7 @@ TEST_CASE("serve: an async call posts its result to the callback URL") {
   const std::string config = R"({"train": {"target_accuracy": 0.3}})";
   auto setup =
       call("POST", s.url("/function/emnist-setup?sync.job=cb-job"), config);
-  REQUIRE_MESSAGE(setup.status == 202, setup.body);
+  REQUIRE_MESSAGE(setup.status == 200, setup.body);
   wait_status(s, "cb-job", all_done, 60s);
 
   // A callback receiver of our own.
@@ -259,8 +261,8 @@ TEST_CASE("serve: an async call posts its result to the callback URL") {
   auto port = receiver.start();
   REQUIRE(port.has_value());
   // A call whose config differs from the job's is refused, naming the key.
-  auto other =
-      call("POST", s.url("/function/emnist-train?job=cb-job&worker_id=0"));
+  auto other = call("POST", s.url("/function/emnist-train?job=cb-job&worker_id="
+                                  "0&train.target_accuracy=0.5"));
   CHECK(other.status == 400);
   CHECK(has(other.body, "train.target_accuracy"));
   auto accepted =
@@ -293,7 +295,7 @@ TEST_CASE(
              "train.max_epochs=1000", "--set", "http.shutdown_seconds=5",
              "--set", "http.max_inflight=1"}));
     auto setup = call("POST", s.url("/function/emnist-setup?sync.job=" + job));
-    REQUIRE_MESSAGE(setup.status == 202, setup.body);
+    REQUIRE_MESSAGE(setup.status == 200, setup.body);
     auto st = wait_status(
         s, job,
         [](const auto& o) {
@@ -353,7 +355,7 @@ TEST_CASE("serve: kill -9 mid-job, then a new process resumes the job") {
         mc, {"--set", "train.target_accuracy=0.99", "--set",
              "train.max_epochs=1000", "--set", "http.max_inflight=1"}));
     auto setup = call("POST", s.url("/function/emnist-setup?sync.job=" + job));
-    REQUIRE_MESSAGE(setup.status == 202, setup.body);
+    REQUIRE_MESSAGE(setup.status == 200, setup.body);
     auto st = wait_status(
         s, job,
         [](const auto& o) {
@@ -447,4 +449,66 @@ TEST_CASE("serve: concurrent async calls beyond http.max_inflight get 429") {
   auto exit = s.terminate(10s);
   REQUIRE_MESSAGE(exit.has_value(), s.log());
   CHECK(exit->status == 0);
+}
+
+TEST_CASE("serve: emnist-train alone runs a job of its own, or joins one") {
+  // `faas-cli invoke emnist-train` with nothing: a one-replica job under a
+  // new name, to the target, answered with its summary. With ?job=J: J's
+  // settings from the store (the caller repeats none), the first free
+  // replica; a setting that differs from J's is refused, naming the key.
+  test::memcached_server mc;
+  auto args = serve_args(mc, {"--set", "train.target_accuracy=0.6"});
+  test::serve_process s(args);
+  auto alone = call("POST", s.url("/function/emnist-train"), "",
+                    {{"Content-Type", "text/plain"}});
+  REQUIRE_MESSAGE(alone.status == 200, alone.body);
+  const auto summary = json_of(alone);
+  CHECK(summary.at("reached").as_bool());
+  CHECK(summary.at("replicas").as_int64() == 1);
+  CHECK(summary.at("worker_id").as_int64() == 0);
+  const std::string own = std::string(summary.at("job").as_string());
+  CHECK(own.rfind("job-", 0) == 0);
+  CHECK(has(std::string(summary.at("status_url").as_string()),
+            "/function/emnist-setup/status?job=" + own));
+  CHECK(call("GET", s.url("/status?job=" + own)).status == 200);
+
+  // A job of two replicas with settings of its own, set up elsewhere.
+  job_config cfg;
+  cfg.data.train = "test[:20000]";
+  cfg.data.eval = "test[110000:]";
+  cfg.train.replicas = 2;
+  cfg.train.learning_rate = 0.05;
+  cfg.train.target_accuracy = 0.5;
+  cfg.sync.store = store_kind::memcached;
+  cfg.sync.servers = {mc.address()};
+  cfg.sync.job = "joined";
+  const mlp_shape shape{784, 100, 47};
+  auto store = make_store(store_options_of(cfg, shape), shape.size());
+  REQUIRE(store.has_value());
+  std::vector<float> initial(shape.size());
+  init_parameters(shape, 1, initial);
+  REQUIRE(create_job(*store, cfg, shape, initial));
+
+  auto first = call("POST", s.url("/function/emnist-train?job=joined"));
+  REQUIRE_MESSAGE(first.status == 200, first.body);
+  CHECK(json_of(first).at("worker_id").as_int64() == 0);
+  // Replica 0 is done: the next call takes replica 1.
+  auto second = call("POST", s.url("/function/emnist-train?job=joined"));
+  REQUIRE_MESSAGE(second.status == 200, second.body);
+  CHECK(json_of(second).at("worker_id").as_int64() == 1);
+  // Both done: no free replica left.
+  auto full = call("POST", s.url("/function/emnist-train?job=joined"));
+  CHECK(full.status == 409);
+  CHECK(has(full.body, "no free replica"));
+  // A setting that differs from the job's.
+  auto differs =
+      call("POST", s.url("/function/emnist-train?job=joined&worker_id=0"
+                         "&train.learning_rate=0.2"));
+  CHECK(differs.status == 400);
+  CHECK(has(differs.body, "train.learning_rate"));
+  // worker_id without a job, and a job that is not there.
+  CHECK(call("POST", s.url("/function/emnist-train?worker_id=1")).status ==
+        400);
+  CHECK(call("POST", s.url("/function/emnist-train?job=nowhere")).status ==
+        404);
 }
