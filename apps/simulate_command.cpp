@@ -8,6 +8,7 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "actors/job_runner.hpp"
@@ -17,7 +18,9 @@
 #include "apps/progress_display.hpp"
 #include "functions/summary_json.hpp"
 #include "model/data_files.hpp"
+#include "model/mlp.hpp"
 #include "runtime/data/data_fetch.hpp"
+#include "runtime/data/model_file.hpp"
 
 namespace emnist::cli {
 namespace {
@@ -29,7 +32,27 @@ struct simulate_options {
   bool fetch_missing = false;
   bool print_config = false;
   bool resume = false;
+  std::string save_model;  ///< --save-model: a .npz path, empty: none
 };
+
+/// The run's final parameters as a model file, and their accuracy on the
+/// evaluation samples (what `emnist evaluate` reports for the file).
+expected<double> save_model(const std::string& path, const job_config& cfg,
+                            const job_data& data,
+                            const simulation_result& result) {
+  saved_model m;
+  m.shape = {data.features, static_cast<std::size_t>(cfg.model.hidden),
+             data.classes};
+  m.parameters = result.final_parameters;
+  m.labels = class_labels(data.mapping, data.classes);
+  if (auto ok = write_npz(path, m); !ok) return ok.error();
+  mlp_evaluator evaluator(m.shape, 1024);
+  const auto correct =
+      evaluator.count_correct(m.parameters, data.eval, 0, data.eval.size());
+  return data.eval.size() == 0 ? 0.0
+                               : static_cast<double>(correct) /
+                                     static_cast<double>(data.eval.size());
+}
 
 /// Fetches the files of the split that are missing (`--fetch-missing`).
 expected<void> fetch_if_missing(const std::filesystem::path& dir,
@@ -58,6 +81,12 @@ expected<void> fetch_if_missing(const std::filesystem::path& dir,
 int run_simulate(const simulate_options& o) {
   auto cfg = o.config.load();
   if (!cfg) return report(cfg.error());
+  if (!o.save_model.empty() && !o.save_model.ends_with(".npz")) {
+    return report(make_error(errc::invalid_argument,
+                             "--save-model " + o.save_model +
+                                 ": the format follows the extension, and "
+                                 "this program writes .npz (numpy)"));
+  }
   if (o.print_config) std::cerr << to_toml(*cfg) << "\n";
   const auto dir = resolve_data_dir(o.config.data_dir, *cfg);
   if (o.fetch_missing) {
@@ -116,8 +145,23 @@ int run_simulate(const simulate_options& o) {
   display.close();
   if (!result) return report(result.error());
   const int interrupted_by = signalled.load();
+  // The model is saved whatever the outcome (target, epochs, interrupt).
+  std::optional<expected<double>> saved;
+  if (!o.save_model.empty()) {
+    saved = save_model(o.save_model, *cfg, *data, *result);
+    if (!*saved) return report(saved->error());
+  }
   if (o.json) {
-    std::cout << summary_json(*result) << std::endl;
+    auto summary = summary_object(*result);
+    if (saved) {
+      summary["saved_model"] =
+          boost::json::object{{"path", o.save_model}, {"accuracy", **saved}};
+    }
+    std::cout << readable_json(summary) << std::endl;
+  }
+  if (saved && !o.quiet) {
+    std::fprintf(stderr, "emnist: model saved to %s (accuracy %.4f on %s)\n",
+                 o.save_model.c_str(), **saved, cfg->data.eval.c_str());
   }
   if (!o.quiet) {
     if (result->reached) {
@@ -171,6 +215,9 @@ void add_simulate_command(CLI::App& app, command& run) {
                 "job's settings differ); without it the job starts afresh");
   cmd->add_flag("--print-config", opts->print_config,
                 "print the effective configuration on stderr");
+  cmd->add_option("--save-model", opts->save_model,
+                  "write the final parameters to PATH.npz (numpy: w1, w2, "
+                  "input_scale, labels, pixel_order), whatever the outcome");
   cmd->callback([opts, &run] {
     run = [opts] {
       return run_simulate(*opts);

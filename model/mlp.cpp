@@ -119,26 +119,43 @@ mlp_evaluator::mlp_evaluator(const mlp_shape& shape, std::size_t chunk_rows)
 
 mlp_evaluator::~mlp_evaluator() = default;
 
+void mlp_evaluator::predict_chunk(std::span<const float> params,
+                                  const data_view& data, std::size_t at,
+                                  std::size_t rows) {
+  for (std::size_t r = 0; r < rows; ++r) buf_->images[r] = data.image(at + r);
+  buf_->x.assign_rows(buf_->images.data(), rows, data.features());
+  kernels::first_layer_forward(buf_->x, params.data(), shape_.hidden,
+                               buf_->hidden.data());
+  math::predict_from_hidden<float>(shape_, params.data() + shape_.w1_size(),
+                                   rows, buf_->hidden, buf_->logits,
+                                   buf_->predicted.data());
+}
+
 std::size_t mlp_evaluator::count_correct(std::span<const float> params,
                                          const data_view& data,
                                          std::size_t begin, std::size_t end) {
   const flush_denormals ftz;
   std::size_t correct = 0;
-  const std::size_t features = data.features();
   for (std::size_t at = begin; at < end; at += chunk_rows_) {
     const std::size_t rows = std::min(chunk_rows_, end - at);
-    for (std::size_t r = 0; r < rows; ++r) buf_->images[r] = data.image(at + r);
-    buf_->x.assign_rows(buf_->images.data(), rows, features);
-    kernels::first_layer_forward(buf_->x, params.data(), shape_.hidden,
-                                 buf_->hidden.data());
-    math::predict_from_hidden<float>(shape_, params.data() + shape_.w1_size(),
-                                     rows, buf_->hidden, buf_->logits,
-                                     buf_->predicted.data());
+    predict_chunk(params, data, at, rows);
     for (std::size_t r = 0; r < rows; ++r) {
       correct += buf_->predicted[r] == data.label(at + r) ? 1 : 0;
     }
   }
   return correct;
+}
+
+void mlp_evaluator::predict(std::span<const float> params,
+                            const data_view& data, std::size_t begin,
+                            std::size_t end, std::span<std::uint8_t> out) {
+  const flush_denormals ftz;
+  for (std::size_t at = begin; at < end; at += chunk_rows_) {
+    const std::size_t rows = std::min(chunk_rows_, end - at);
+    predict_chunk(params, data, at, rows);
+    std::copy_n(buf_->predicted.begin(), rows,
+                out.begin() + static_cast<std::ptrdiff_t>(at - begin));
+  }
 }
 
 }  // namespace emnist

@@ -90,10 +90,17 @@ class mlp_evaluator {
   std::size_t count_correct(std::span<const float> params,
                             const data_view& data, std::size_t begin,
                             std::size_t end);
+  /// The predicted class of each sample in [begin, end) of `data`, into
+  /// `out` (end - begin of them): the same arithmetic as count_correct.
+  void predict(std::span<const float> params, const data_view& data,
+               std::size_t begin, std::size_t end, std::span<std::uint8_t> out);
   std::size_t chunk_rows() const { return chunk_rows_; }
 
  private:
   struct buffers;
+  /// Predicts `rows` samples from `at` into buf_->predicted.
+  void predict_chunk(std::span<const float> params, const data_view& data,
+                     std::size_t at, std::size_t rows);
   mlp_shape shape_;
   std::size_t chunk_rows_;
   std::unique_ptr<buffers> buf_;

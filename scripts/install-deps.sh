@@ -13,6 +13,8 @@ packages=(
   libcli11-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   # services the tests start
   memcached
+  # numpy reads a saved model back in the suite (tests/apps/npz_accuracy.py)
+  python3 python3-numpy
 )
 # The PyTorch peer of the benchmark (bench/) is optional: install with
 # `WITH_BENCH=1 scripts/install-deps.sh`.

@@ -7,6 +7,7 @@
 #include <array>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -58,11 +59,15 @@ TEST_CASE("cli: --help lists every command and option, exit 0") {
   CHECK(top.out.find("data") != std::string::npos);
   auto sim = run_emnist("simulate --help");
   CHECK(sim.status == 0);
-  for (const char* option : {"--config", "--set", "--data", "--json", "--quiet",
-                             "--fetch-missing", "--print-config"}) {
+  for (const char* option :
+       {"--config", "--set", "--data", "--json", "--quiet", "--fetch-missing",
+        "--print-config", "--save-model"}) {
     CAPTURE(option);
     CHECK(sim.out.find(option) != std::string::npos);
   }
+  auto evaluate = run_emnist("evaluate --help");
+  CHECK(evaluate.status == 0);
+  CHECK(evaluate.out.find("--model") != std::string::npos);
   auto fetch = run_emnist("data fetch --help");
   CHECK(fetch.status == 0);
   CHECK(fetch.out.find("--split") != std::string::npos);
@@ -267,4 +272,62 @@ TEST_CASE("cli: serve refuses to start open on a bad secret file") {
     CHECK(r.out.find("http.secret_file: '" + path + "'") != std::string::npos);
     CHECK(r.out.find(why) != std::string::npos);
   }
+}
+
+TEST_CASE("cli: simulate --save-model, then evaluate and numpy read it") {
+  emnist::test::scratch_dir dir;
+  const std::string model = (dir.path() / "model.npz").string();
+  const std::string eval = " --set 'data.eval=test[110000:]'";
+  auto run =
+      run_emnist("simulate --json --save-model '" + model + "'" + small_job +
+                     " --set train.target_accuracy=0.5" + data_option(),
+                 true);
+  REQUIRE_MESSAGE(run.status == 0, run.out);
+  const auto summary = boost::json::parse(run.out).as_object();
+  const auto& saved = summary.at("saved_model").as_object();
+  CHECK(saved.at("path").as_string() == model);
+  const double saved_accuracy = saved.at("accuracy").as_double();
+  CHECK(saved_accuracy > 0.5);
+
+  // evaluate: the same accuracy on the same samples, per class, confusions.
+  auto report = run_emnist(
+      "evaluate --json --model '" + model + "'" + eval + data_option(), true);
+  REQUIRE_MESSAGE(report.status == 0, report.out);
+  const auto r = boost::json::parse(report.out).as_object();
+  CHECK(r.at("accuracy").as_double() == saved_accuracy);
+  const auto& per_class = r.at("per_class").as_array();
+  REQUIRE(per_class.size() == 47);
+  CHECK(per_class[10].at("label").as_string() == "A");  // the mapping's
+  CHECK(!r.at("confused").as_array().empty());
+
+  // numpy, from the file alone: float32 sums in another order may flip a
+  // near tie or two among the 6,323 samples.
+  const std::string script =
+      std::string(EMNIST_SOURCE_DIR) + "/tests/apps/npz_accuracy.py";
+  FILE* pipe = ::popen(("/usr/bin/python3 '" + script + "' '" + model + "' '" +
+                        emnist::test::data_dir().string() + "' 110000")
+                           .c_str(),
+                       "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 64> buf{};
+  const std::size_t n = std::fread(buf.data(), 1, buf.size() - 1, pipe);
+  REQUIRE(::pclose(pipe) == 0);
+  const double numpy_accuracy = std::stod(std::string(buf.data(), n));
+  CHECK(std::abs(numpy_accuracy - saved_accuracy) <= 3.0 / 6323);
+
+  // Bad input: exit 2, naming what is wrong.
+  auto missing =
+      run_emnist("evaluate --model '" + model + ".nope'" + data_option());
+  CHECK(missing.status == 2);
+  CHECK(missing.out.find(model + ".nope") != std::string::npos);
+  std::ofstream(dir.path() / "text.npz") << "not a zip";
+  auto junk =
+      run_emnist("evaluate --model '" + (dir.path() / "text.npz").string() +
+                 "'" + data_option());
+  CHECK(junk.status == 2);
+  CHECK(junk.out.find("text.npz") != std::string::npos);
+  auto onnx =
+      run_emnist("simulate --save-model m.onnx" + small_job + data_option());
+  CHECK(onnx.status == 2);
+  CHECK(onnx.out.find("--save-model m.onnx") != std::string::npos);
 }
