@@ -93,16 +93,15 @@ int run_evaluate(const evaluate_options& o) {
                                           static_cast<double>(seen[c])}});
     }
     for (const auto& [count, t, g] : pairs) {
-      worst.push_back(boost::json::object{{"true", labels[t]},
-                                          {"predicted", labels[g]},
-                                          {"count", count}});
+      worst.push_back(boost::json::object{
+          {"true", labels[t]}, {"predicted", labels[g]}, {"count", count}});
     }
-    std::cout << readable_json(boost::json::object{
-                     {"model", o.model},
-                     {"samples", n},
-                     {"accuracy", accuracy},
-                     {"per_class", std::move(per_class)},
-                     {"confused", std::move(worst)}})
+    std::cout << readable_json(
+                     boost::json::object{{"model", o.model},
+                                         {"samples", n},
+                                         {"accuracy", accuracy},
+                                         {"per_class", std::move(per_class)},
+                                         {"confused", std::move(worst)}})
               << std::endl;
     return exit_ok;
   }
@@ -132,8 +131,7 @@ void add_evaluate_command(CLI::App& app, command& run) {
       "a saved model (simulate --save-model) on the evaluation samples "
       "(data.eval): accuracy, per class, and the most confused pairs");
   opts->config.add_to(*cmd);
-  cmd->add_option("--model", opts->model, "the model file (.npz)")
-      ->required();
+  cmd->add_option("--model", opts->model, "the model file (.npz)")->required();
   cmd->add_option("--top", opts->top, "confused pairs to show (default 10)");
   cmd->add_flag("--json", opts->json, "print the report as JSON on stdout");
   cmd->callback([opts, &run] {

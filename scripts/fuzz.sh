@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of outside input with libFuzzer (clang, ASan, UBSan):
 # the IDX reader, the config and --set parser, the block codec, the job
-# records, HTTP requests (parser, router, body) and the zip directory.
+# records, HTTP requests (parser, router, body), the zip directory and
+# saved models (.npz).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s each, all)
 #
@@ -17,7 +18,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(idx config block_codec job_record http zip)
+  targets=(idx config block_codec job_record http zip npz)
 fi
 build=${FUZZ_BUILD:-build-fuzz}
 

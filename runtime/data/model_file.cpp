@@ -37,8 +37,8 @@ void append(bytes& out, const void* p, std::size_t n) {
 
 /// One .npy file: the header dict, padded so the data starts at a
 /// multiple of 64, then the data (little-endian).
-bytes npy(const std::string& descr, const std::string& shape,
-          const void* data, std::size_t size) {
+bytes npy(const std::string& descr, const std::string& shape, const void* data,
+          std::size_t size) {
   std::string header = "{'descr': '" + descr +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";
   const std::size_t unpadded = 10 + header.size() + 1;
@@ -81,7 +81,7 @@ bytes zip_of(const std::vector<std::pair<std::string, bytes>>& members) {
     put16(out, 20);          // version needed
     put16(out, 0);           // flags
     put16(out, zip_method_stored);
-    put16(out, 0);  // time
+    put16(out, 0);     // time
     put16(out, 0x21);  // date: 1980-01-01
     put32(out, crc);
     put32(out, size);
@@ -140,8 +140,8 @@ expected<npy_array> parse_npy(std::span<const std::byte> m,
   const auto major = static_cast<unsigned>(m[6]);
   std::size_t header_len = 0, start = 0;
   if (major == 1) {
-    header_len = static_cast<std::size_t>(m[8]) |
-                 static_cast<std::size_t>(m[9]) << 8;
+    header_len = static_cast<std::size_t>(m[8]) | static_cast<std::size_t>(m[9])
+                                                      << 8;
     start = 10;
   } else if (major == 2 || major == 3) {
     if (m.size() < 12) return bad("truncated .npy header");
@@ -187,9 +187,8 @@ expected<npy_array> parse_npy(std::span<const std::byte> m,
   std::size_t count = 1;
   for (std::size_t i = 1; i < shape.size() - 1;) {
     const auto comma = shape.find(',', i);
-    const std::string dim =
-        shape.substr(i, (comma == std::string::npos ? shape.size() - 1 : comma) -
-                            i);
+    const std::string dim = shape.substr(
+        i, (comma == std::string::npos ? shape.size() - 1 : comma) - i);
     if (dim.find_first_not_of(' ') != std::string::npos) {
       const std::size_t d = std::strtoull(dim.c_str(), nullptr, 10);
       if (d == 0 || d > (std::size_t{1} << 28)) {
@@ -254,11 +253,11 @@ std::vector<std::string> class_labels(const class_mapping& mapping,
 expected<void> write_npz(const std::filesystem::path& path,
                          const saved_model& model) {
   const auto& s = model.shape;
-  if (model.parameters.size() != s.size() ||
-      model.labels.size() != s.classes) {
+  if (model.parameters.size() != s.size() || model.labels.size() != s.classes) {
     return make_error(errc::invalid_argument,
-                      path.string() + ": the model's parameters or labels do "
-                                      "not match its shape");
+                      path.string() +
+                          ": the model's parameters or labels do "
+                          "not match its shape");
   }
   std::size_t width = 1;
   for (const auto& l : model.labels) width = std::max(width, l.size());
@@ -275,9 +274,8 @@ expected<void> write_npz(const std::filesystem::path& path,
                      w2, (s.size() - s.w1_size()) * 4)},
       {"input_scale.npy", npy("<f4", "()", &model.input_scale, 4)},
       {"labels.npy", unicode_array(model.labels, width, false)},
-      {"pixel_order.npy",
-       unicode_array({emnist_pixel_order},
-                     std::strlen(emnist_pixel_order), true)},
+      {"pixel_order.npy", unicode_array({emnist_pixel_order},
+                                        std::strlen(emnist_pixel_order), true)},
   };
   const bytes zip = zip_of(members);
   auto temporary = path;
@@ -300,13 +298,16 @@ expected<void> write_npz(const std::filesystem::path& path,
 }
 
 expected<saved_model> read_npz(const std::filesystem::path& path) {
-  const std::string name = path.string();
   std::ifstream in(path, std::ios::binary);
   if (!in) return errno_error(path, "cannot open", errno);
   const std::string raw((std::istreambuf_iterator<char>(in)),
                         std::istreambuf_iterator<char>());
-  const std::span<const std::byte> file(
-      reinterpret_cast<const std::byte*>(raw.data()), raw.size());
+  return parse_npz(std::as_bytes(std::span(raw.data(), raw.size())),
+                   path.string());
+}
+
+expected<saved_model> parse_npz(std::span<const std::byte> file,
+                                const std::string& name) {
   const auto tail_size = std::min(file.size(), zip_eocd_search_bytes);
   auto eocd = find_zip_eocd(file.subspan(file.size() - tail_size),
                             file.size() - tail_size, name);
@@ -319,8 +320,9 @@ expected<saved_model> read_npz(const std::filesystem::path& path) {
     const std::string where = name + ", member " + printable(e.name);
     if (e.method != zip_method_stored) {
       return make_error(errc::invalid_argument,
-                        where + ": compressed (np.savez_compressed); this "
-                                "program reads np.savez files");
+                        where +
+                            ": compressed (np.savez_compressed); this "
+                            "program reads np.savez files");
     }
     const auto need = zip_local_header_bytes(e);
     if (e.local_header_offset + need > file.size()) {
@@ -344,10 +346,9 @@ expected<saved_model> read_npz(const std::filesystem::path& path) {
     }
     if (it->second.descr.rfind(descr, 0) != 0 ||
         it->second.shape.size() != dims) {
-      return make_error(errc::data_loss, name + ", array '" + key +
-                                             "': expected " +
-                                             std::to_string(dims) +
-                                             " dimensions of " + descr);
+      return make_error(errc::data_loss,
+                        name + ", array '" + key + "': expected " +
+                            std::to_string(dims) + " dimensions of " + descr);
     }
     return it->second;
   };
@@ -363,8 +364,9 @@ expected<saved_model> read_npz(const std::filesystem::path& path) {
   m.shape = {w1->shape[0], w1->shape[1], w2->shape[1]};
   if (w2->shape[0] != m.shape.hidden || labels->shape[0] != m.shape.classes) {
     return make_error(errc::data_loss,
-                      name + ": w1, w2 and labels do not fit together "
-                             "(inputs x hidden, hidden x classes, classes)");
+                      name +
+                          ": w1, w2 and labels do not fit together "
+                          "(inputs x hidden, hidden x classes, classes)");
   }
   m.parameters.resize(m.shape.size());
   std::memcpy(m.parameters.data(), w1->data.data(), w1->data.size());

@@ -12,7 +12,9 @@
 //   auto m = read_npz("model.npz");   // errors name the file, member, field
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,7 +46,9 @@ struct saved_model {
 [[nodiscard]] expected<void> write_npz(const std::filesystem::path& path,
                                        const saved_model& model);
 
-[[nodiscard]] expected<saved_model> read_npz(
-    const std::filesystem::path& path);
+[[nodiscard]] expected<saved_model> read_npz(const std::filesystem::path& path);
+/// The bytes of an .npz file; `name` names it in errors.
+[[nodiscard]] expected<saved_model> parse_npz(std::span<const std::byte> file,
+                                              const std::string& name);
 
 }  // namespace emnist

@@ -105,6 +105,24 @@ def zip_seeds(data):
     write("zip", "empty.zip", buf.getvalue())
 
 
+def npz_seeds(emnist, data):
+    """Models saved by a real (tiny) run: 4 and 1 hidden units."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        for hidden in (4, 1):
+            path = f"{tmp}/model-{hidden}.npz"
+            subprocess.run([emnist, "simulate", "--quiet", "--data", str(data),
+                            "--save-model", path,
+                            "--set", f"model.hidden={hidden}",
+                            "--set", "data.train=test[:1000]",
+                            "--set", "data.eval=test[115000:]",
+                            "--set", "train.max_epochs=1",
+                            "--set", "train.target_accuracy=0.99"],
+                           check=False)
+            write("npz", f"model-{hidden}.npz", pathlib.Path(path).read_bytes())
+    write("npz", "empty.npz", b"PK\x05\x06" + bytes(18))
+
+
 def memcached_get(port, key):
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(b"get " + key.encode() + b"\r\n")
@@ -168,6 +186,7 @@ def main():
     http_seeds()
     zip_seeds(data)
     store_seeds(a.emnist, data)
+    npz_seeds(a.emnist, data)
     for t in sorted(CORPUS.iterdir()):
         print(t.name, len(list(t.iterdir())), "seeds", file=sys.stderr)
 
