@@ -8,8 +8,8 @@
 
 EMNIST_FUZZ_TARGET(npz) {
   using namespace emnist;
-  auto m = parse_npz(
-      std::span(reinterpret_cast<const std::byte*>(data), size), "fuzz.npz");
+  auto m = parse_npz(std::span(reinterpret_cast<const std::byte*>(data), size),
+                     "fuzz.npz");
   if (!m) {
     fuzz::check(m.error().message.rfind("fuzz.npz", 0) == 0,
                 "an error names the file");
