@@ -55,9 +55,10 @@ def stop_process(proc, timeout=15):
         proc.wait()
 
 
-def start_memcached(binary="memcached"):
-    """Debian's memcached on a free loopback port: (process, port)."""
-    port = free_port()
+def start_memcached(binary="memcached", port=None):
+    """Debian's memcached on a free loopback port (or `port`, e.g. to
+    restart one empty where it was): (process, port)."""
+    port = port or free_port()
     cmd = [binary, "-l", "127.0.0.1", "-p", str(port), "-m", "256", "-t", "2"]
     if os.geteuid() == 0:
         cmd += ["-u", "root"]  # memcached refuses to run as root otherwise

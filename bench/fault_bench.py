@@ -50,20 +50,6 @@ DATA_FILES = ("emnist-bymerge-test-images-idx3-ubyte.gz",
 PROGRESS = re.compile(r"\] replica \d+ +epoch \d+ +samples (\d+)")
 
 
-def restart_memcached(port):
-    cmd = ["memcached", "-l", "127.0.0.1", "-p", str(port), "-m", "256",
-           "-t", "2"]
-    if os.geteuid() == 0:
-        cmd += ["-u", "root"]
-    for _ in range(100):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(0.05)
-        if proc.poll() is None:
-            return proc
-    raise RunFailed(f"memcached did not restart on port {port}")
-
-
 def run_one(args, fault):
     """One job with `fault`: (summary or None, exit status, facts)."""
     servers = [start_memcached()]
@@ -117,7 +103,7 @@ def run_one(args, fault):
             if fault == "restart":
                 victim.kill()
                 victim.wait()
-                servers[0] = (restart_memcached(port), port)
+                servers[0] = start_memcached(port=port)
             elif fault == "pause":
                 victim.send_signal(signal.SIGSTOP)
                 time.sleep(args.pause)
