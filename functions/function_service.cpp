@@ -519,14 +519,17 @@ function_service::job_settings(const std::string& job) const {
   if (!store) return store.error();
   auto status = read_job_status(*store->records, job);
   if (!status) return status.error();
-  // Every stored setting that is a key of the config, as a --set.
+  // Every stored setting that is a key of the config, as a --set: how the
+  // job trains (which the call may change), then what defines it.
   std::vector<std::string> settings;
   const auto keys = config_keys();
-  for (const auto& [key, value] : status->meta.entries) {
-    const std::string& k = key;
-    if (std::any_of(keys.begin(), keys.end(),
-                    [&](const config_key_info& i) { return i.path == k; })) {
-      settings.push_back(key + "=" + value);
+  for (const auto* group : {&status->meta.inherited, &status->meta.entries}) {
+    for (const auto& [key, value] : *group) {
+      const std::string& k = key;
+      if (std::any_of(keys.begin(), keys.end(),
+                      [&](const config_key_info& i) { return i.path == k; })) {
+        settings.push_back(key + "=" + value);
+      }
     }
   }
   return std::pair{std::move(settings), std::move(*status)};

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -299,10 +300,12 @@ const std::map<std::string, std::string>& retired_keys() {
   return keys;
 }
 
-/// EMNIST_ variables that are not keys but are read elsewhere.
+/// EMNIST_ variables that are not keys but are read elsewhere
+/// (EMNIST_SERVE_MODE: the image's entrypoint, functions/entrypoint.sh).
 bool is_other_emnist_variable(std::string_view name) {
   return name == "EMNIST_DIR" || name == "EMNIST_FUNCTION" ||
-         name == "EMNIST_KERNELS" || name == "EMNIST_TEST_DATA";
+         name == "EMNIST_KERNELS" || name == "EMNIST_TEST_DATA" ||
+         name == "EMNIST_SERVE_MODE";
 }
 
 const key_spec* find_spec(std::string_view path) {
@@ -715,6 +718,45 @@ std::vector<config_key_info> config_keys() {
     out.push_back({s.path, type, s.help, format_value(s.get(defaults))});
   }
   return out;
+}
+
+namespace {
+
+/// A JSON string, also a TOML basic string.
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      out += escaped;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string json_value_of(const job_config& cfg, const std::string& key) {
+  const key_spec* s = find_spec(key);
+  if (s == nullptr) return {};
+  const value v = s->get(cfg);
+  if (const auto* text = std::get_if<std::string>(&v))
+    return json_string(*text);
+  if (const auto* list = std::get_if<std::vector<std::string>>(&v)) {
+    std::string out = "[";
+    for (const auto& item : *list) {
+      out += (out.size() > 1 ? "," : "") + json_string(item);
+    }
+    return out + "]";
+  }
+  return format_value(v);  // a number: the same text in JSON and TOML
 }
 
 std::string to_toml(const job_config& cfg) {

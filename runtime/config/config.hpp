@@ -135,5 +135,9 @@ const std::map<std::string, std::string>& environment_aliases();
 
 /// The whole configuration as TOML text (for logs and `--print-config`).
 std::string to_toml(const job_config& cfg);
+/// One key's value as JSON text, which TOML and `--set` read as the same
+/// value ("0.1", "\"coalesce\"", "[\"a:1\"]"); empty when `key` names no
+/// key.
+std::string json_value_of(const job_config& cfg, const std::string& key);
 
 }  // namespace emnist

@@ -107,9 +107,12 @@ expected<json::object> parse_record(const std::string& text, const char* format,
 std::string encode_meta(const job_metadata& m) {
   json::object settings;
   for (const auto& [k, v] : m.entries) settings[k] = json::parse(v);
+  json::object inherited;
+  for (const auto& [k, v] : m.inherited) inherited[k] = json::parse(v);
   json::object o{{"format", meta_format},
                  {"version", record_version},
                  {"settings", std::move(settings)},
+                 {"inherited", std::move(inherited)},
                  {"hash", m.hash}};
   return json::serialize(o);
 }
@@ -140,7 +143,26 @@ expected<job_metadata> decode_meta(const std::string& text,
     m.entries.emplace_back(std::string(k), value_text(v));
   }
   m.hash = std::string(hash->get_string());
+  // Absent in the records of jobs set up before it existed.
+  if (const auto* inherited = o->if_contains("inherited")) {
+    if (!inherited->is_object()) {
+      return make_error(errc::data_loss,
+                        "'" + key + "': \"inherited\" is not an object");
+    }
+    for (const auto& [k, v] : inherited->get_object()) {
+      m.inherited.emplace_back(std::string(k), value_text(v));
+    }
+  }
   return m;
+}
+
+const std::vector<std::string>& inherited_job_keys() {
+  // Not train.max_seconds: that is the function's own exec timeout.
+  static const std::vector<std::string> keys{
+      "train.max_epochs",   "train.eval_every",  "sync.fetch_every",
+      "sync.push_every",    "sync.push_backlog", "sync.max_coalesced_steps",
+      "sync.max_staleness", "sync.push_reads"};
+  return keys;
 }
 
 job_metadata describe_job(const job_config& cfg, const mlp_shape& shape) {
@@ -168,6 +190,9 @@ job_metadata describe_job(const job_config& cfg, const mlp_shape& shape) {
   std::snprintf(hex, sizeof hex, "%08x%08x", crc32c(all.data(), all.size()),
                 crc32c(all.data(), all.size(), 0x5eed));
   m.hash = hex;
+  for (const auto& k : inherited_job_keys()) {
+    m.inherited.emplace_back(k, json_value_of(cfg, k));
+  }
   return m;
 }
 

@@ -39,7 +39,16 @@ namespace emnist {
 struct job_metadata {
   std::vector<std::pair<std::string, std::string>> entries;
   std::string hash;  ///< of the entries, 16 hex digits
+  /// How the job trains, which a replica that joins by name alone takes
+  /// (emnist-train ?job=J) and a call may still change: max_epochs, the
+  /// evaluation schedule and the sync algorithm (not train.max_seconds,
+  /// the function's own timeout). Neither hashed nor checked on joining;
+  /// JSON values, as the entries.
+  std::vector<std::pair<std::string, std::string>> inherited;
 };
+
+/// The keys of job_metadata::inherited, in their stored order.
+const std::vector<std::string>& inherited_job_keys();
 
 /// The metadata record's text read back; errors name `key` and what is
 /// wrong.

@@ -36,6 +36,7 @@ std::string job_status_json(const std::string& job, const job_status& s,
     settings[k] = setting_value(v);
     if (k == "train.target_accuracy") o["target_accuracy"] = setting_value(v);
   }
+  for (const auto& [k, v] : s.meta.inherited) settings[k] = setting_value(v);
   o["best_accuracy"] = accuracy_value(s.best_accuracy);
   o["reached"] = s.reached;
   o["settings"] = std::move(settings);

@@ -91,6 +91,44 @@ TEST_CASE("config: errors name file, line and key") {
             .find("job.toml:2: data.train: data selection 'test[a:]'") == 0);
 }
 
+TEST_CASE("config: a misspelled EMNIST_ variable is named, the others not") {
+  std::vector<std::string> warnings;
+  config_sources src;
+  src.environment = {{"EMNIST_TRAIN_REPLICA", "2"},
+                     {"EMNIST_TRAIN_REPLICAS", "3"},
+                     {"EMNIST_FUNCTION", "train"},
+                     {"EMNIST_SERVE_MODE", "watchdog"},
+                     {"EMNIST_DIR", "/data"}};
+  src.warnings = &warnings;
+  auto c = load_config(src);
+  REQUIRE_MESSAGE(c.has_value(), c.error().message);
+  CHECK(c->train.replicas == 3);
+  // Read elsewhere (serve, the image's entrypoint, the data directory):
+  // no warning. The typo: one, with the closest key.
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0] ==
+        "environment variable EMNIST_TRAIN_REPLICA names no configuration key "
+        "(did you mean EMNIST_TRAIN_REPLICAS?): ignored");
+}
+
+TEST_CASE("config: a key's value as JSON text reads back through --set") {
+  job_config cfg;
+  cfg.data.train = "test[:10]\"\\\x01";
+  cfg.train.learning_rate = 0.05;
+  CHECK(json_value_of(cfg, "data.train") == R"("test[:10]\"\\\u0001")");
+  CHECK(json_value_of(cfg, "sync.servers") == R"(["127.0.0.1:11211"])");
+  CHECK(json_value_of(cfg, "train.max_epochs") == "20");
+  CHECK(json_value_of(cfg, "train.nothing").empty());
+  config_sources src;
+  for (const char* k : {"train.learning_rate", "sync.servers"}) {
+    src.overrides.push_back(std::string(k) + "=" + json_value_of(cfg, k));
+  }
+  auto back = load_config(src);
+  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  CHECK(back->train.learning_rate == 0.05);
+  CHECK(back->sync.servers == cfg.sync.servers);
+}
+
 TEST_CASE("config: --set and environment errors name their source") {
   CHECK(config_error("", {"train.replicas=many"}) ==
         "--set train.replicas=many: train.replicas: expected an integer, got "

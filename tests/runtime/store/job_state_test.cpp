@@ -94,6 +94,39 @@ TEST_CASE("job_state: the metadata tells jobs apart by what defines them") {
   CHECK(describe_job(a, shape).hash != describe_job(b, shape).hash);
 }
 
+TEST_CASE("job_state: how a job trains is stored for replicas that join") {
+  job_config cfg;
+  cfg.train.max_epochs = 7;
+  cfg.train.eval_every = 50;
+  cfg.sync.push_backlog = push_backlog_policy::wait;
+  const auto m = describe_job(cfg, shape);
+  // Not part of what defines the job: the hash stays.
+  CHECK(m.hash == describe_job(job_config{}, shape).hash);
+  auto back = decode_meta(meta_record_value(cfg, shape), "meta");
+  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  CHECK(back->entries == m.entries);
+  REQUIRE(back->inherited.size() == inherited_job_keys().size());
+  const auto value = [&](const std::string& k) {
+    for (const auto& [key, v] : back->inherited)
+      if (key == k) return v;
+    return std::string("(absent)");
+  };
+  CHECK(value("train.max_epochs") == "7");
+  CHECK(value("train.eval_every") == "50");
+  CHECK(value("sync.push_backlog") == "\"wait\"");
+  // A record without them (set up by an older version) reads as none.
+  auto old = decode_meta(
+      R"({"format":"emnist job metadata","version":2,"settings":{},)"
+      R"("hash":"ab"})",
+      "meta");
+  REQUIRE_MESSAGE(old.has_value(), old.error().message);
+  CHECK(old->inherited.empty());
+  CHECK_FALSE(decode_meta(R"({"format":"emnist job metadata","version":2,)"
+                          R"("settings":{},"hash":"ab","inherited":[]})",
+                          "meta")
+                  .has_value());
+}
+
 TEST_CASE("job_state: create, join, refuse another config, status") {
   const auto store = make_memory_store(shape.size());
   auto& records = *store.records;
