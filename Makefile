@@ -10,7 +10,7 @@ ARGS ?=
 CMAKE_ARGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run test bench sanitize tsan fuzz clean
+.PHONY: all deps configure build run test bench sanitize tsan fuzz image-test clean
 
 all: build
 
@@ -53,6 +53,11 @@ tsan: deps
 FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# functions/Dockerfile built with podman (no registry) and a job run end to
+# end in containers: setup, two trains, memcached, Prometheus.
+image-test:
+	scripts/image-test.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz
