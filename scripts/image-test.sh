@@ -231,8 +231,13 @@ settings() { # JOB TARGET MAX_EPOCHS
 }
 
 # Prometheus scrapes every function container from the start, the stopped
-# one too (the stack file's annotations: scrape "true", path /metrics; the
-# port is 8080 in a cluster, each container's own here).
+# one too, as the stack file's annotations ask: scrape and path from
+# functions/emnist.yml; the port is theirs in a cluster (8080), each
+# container's own here, on the host's network.
+annotation() { sed -n "s/^ *prometheus\.io\.$1: *\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" functions/emnist.yml; }
+[[ "$(annotation scrape)" == true ]] || fail "functions/emnist.yml: prometheus.io.scrape is not \"true\""
+metrics_path=$(annotation path)
+[[ "$metrics_path" == /* ]] || fail "functions/emnist.yml: prometheus.io.path '$metrics_path'"
 replacement_port=$(free_port)
 targets=""
 for p in "$setup_port" "${train_ports[@]}" "$replacement_port"; do
@@ -243,7 +248,7 @@ cat >"$run/prometheus.yml" <<EOF
 global: {scrape_interval: 1s}
 scrape_configs:
   - job_name: emnist-functions
-    metrics_path: /metrics
+    metrics_path: $metrics_path
     static_configs: [{targets: [$targets]}]
 EOF
 promtool check config "$run/prometheus.yml" >/dev/null || fail "promtool check config"
