@@ -14,6 +14,7 @@
 #include "model/data_files.hpp"
 #include "model/mlp.hpp"
 #include "runtime/data/model_file.hpp"
+#include "runtime/data/model_io.hpp"
 
 namespace emnist::cli {
 namespace {
@@ -28,7 +29,7 @@ struct evaluate_options {
 int run_evaluate(const evaluate_options& o) {
   auto cfg = o.config.load();
   if (!cfg) return report(cfg.error());
-  auto model = read_npz(o.model);
+  auto model = read_model(o.model);
   if (!model) return report(model.error());
   const auto dir = resolve_data_dir(o.config.data_dir, *cfg);
   auto eval_slice = parse_slice(cfg->data.eval);
@@ -131,7 +132,8 @@ void add_evaluate_command(CLI::App& app, command& run) {
       "a saved model (simulate --save-model) on the evaluation samples "
       "(data.eval): accuracy, per class, and the most confused pairs");
   opts->config.add_to(*cmd);
-  cmd->add_option("--model", opts->model, "the model file (.npz)")->required();
+  cmd->add_option("--model", opts->model, "the model file (.npz or .onnx)")
+      ->required();
   cmd->add_option("--top", opts->top, "confused pairs to show (default 10)");
   cmd->add_flag("--json", opts->json, "print the report as JSON on stdout");
   cmd->callback([opts, &run] {

@@ -21,6 +21,7 @@
 #include "model/mlp.hpp"
 #include "runtime/data/data_fetch.hpp"
 #include "runtime/data/model_file.hpp"
+#include "runtime/data/model_io.hpp"
 
 namespace emnist::cli {
 namespace {
@@ -32,7 +33,7 @@ struct simulate_options {
   bool fetch_missing = false;
   bool print_config = false;
   bool resume = false;
-  std::string save_model;  ///< --save-model: a .npz path, empty: none
+  std::string save_model;  ///< --save-model: a .npz or .onnx path, or none
 };
 
 /// The run's final parameters as a model file, and their accuracy on the
@@ -45,7 +46,7 @@ expected<double> save_model(const std::string& path, const job_config& cfg,
              data.classes};
   m.parameters = result.final_parameters;
   m.labels = class_labels(data.mapping, data.classes);
-  if (auto ok = write_npz(path, m); !ok) return ok.error();
+  if (auto ok = write_model(path, m); !ok) return ok.error();
   mlp_evaluator evaluator(m.shape, 1024);
   const auto correct =
       evaluator.count_correct(m.parameters, data.eval, 0, data.eval.size());
@@ -81,11 +82,12 @@ expected<void> fetch_if_missing(const std::filesystem::path& dir,
 int run_simulate(const simulate_options& o) {
   auto cfg = o.config.load();
   if (!cfg) return report(cfg.error());
-  if (!o.save_model.empty() && !o.save_model.ends_with(".npz")) {
-    return report(make_error(errc::invalid_argument,
-                             "--save-model " + o.save_model +
-                                 ": the format follows the extension, and "
-                                 "this program writes .npz (numpy)"));
+  // Before any training: a run must not end unable to save.
+  if (!o.save_model.empty()) {
+    if (auto f = model_format_of(o.save_model); !f) {
+      return report(
+          make_error(f.error().code, "--save-model " + f.error().message));
+    }
   }
   if (o.print_config) std::cerr << to_toml(*cfg) << "\n";
   const auto dir = resolve_data_dir(o.config.data_dir, *cfg);
@@ -216,8 +218,10 @@ void add_simulate_command(CLI::App& app, command& run) {
   cmd->add_flag("--print-config", opts->print_config,
                 "print the effective configuration on stderr");
   cmd->add_option("--save-model", opts->save_model,
-                  "write the final parameters to PATH.npz (numpy: w1, w2, "
-                  "input_scale, labels, pixel_order), whatever the outcome");
+                  "write the final parameters, whatever the outcome, to "
+                  "PATH.npz (numpy: w1, w2, input_scale, labels, "
+                  "pixel_order) or PATH.onnx (an ONNX graph, the labels in "
+                  "its metadata)");
   cmd->callback([opts, &run] {
     run = [opts] {
       return run_simulate(*opts);

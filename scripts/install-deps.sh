@@ -11,10 +11,12 @@ packages=(
   libboost1.81-dev libboost-system1.81-dev libboost-json1.81-dev
   libcaf-dev libeigen3-dev libmemcached-dev doctest-dev libtomlplusplus-dev
   libcli11-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+  libonnx-dev libprotobuf-dev
   # services the tests start
   memcached
-  # numpy reads a saved model back in the suite (tests/apps/npz_accuracy.py)
-  python3 python3-numpy
+  # numpy, ONNX's checker and OpenCV's DNN read saved models back in the
+  # suite (tests/apps/npz_accuracy.py, tests/apps/onnx_consumers.py)
+  python3 python3-numpy python3-onnx python3-opencv
 )
 # The PyTorch peer of the benchmark (bench/) is optional: install with
 # `WITH_BENCH=1 scripts/install-deps.sh`.

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,40 @@ expected<void> read_file_chunks(
     chunk(buf.data(), static_cast<std::size_t>(n));
   }
   ::close(fd);
+  return {};
+}
+
+expected<std::string> read_whole_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return errno_error(file, "cannot open", errno);
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  if (in.bad()) return errno_error(file, "read failed", errno);
+  return bytes;
+}
+
+expected<void> write_file_atomically(const std::filesystem::path& file,
+                                     std::string_view bytes) {
+  auto temporary = file;
+  temporary += ".partial";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) return errno_error(temporary, "cannot create", errno);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) {
+      const int e = errno;
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      return errno_error(temporary, "write failed", e);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, file, ec);
+  if (ec) {
+    std::filesystem::remove(temporary, ec);
+    return make_error(errc::unavailable,
+                      file.string() + ": cannot rename into place");
+  }
   return {};
 }
 

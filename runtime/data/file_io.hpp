@@ -1,5 +1,6 @@
-// Small file helpers shared by the data fetch and the checksums: errno as an
-// error that names the file, and reading a file in chunks.
+// Small file helpers shared by the data fetch, the checksums and the model
+// files: errno as an error that names the file, reading a file in chunks or
+// whole, and writing one so that no reader ever sees half of it.
 //
 //   auto ok = emnist::read_file_chunks(path, [&](const unsigned char* p,
 //                                               std::size_t n) { sum(p, n); });
@@ -26,5 +27,14 @@ error errno_error(const std::filesystem::path& file, std::string_view what,
 [[nodiscard]] expected<void> read_file_chunks(
     const std::filesystem::path& file,
     const std::function<void(const unsigned char*, std::size_t)>& chunk);
+
+/// The whole file.
+[[nodiscard]] expected<std::string> read_whole_file(
+    const std::filesystem::path& file);
+
+/// Writes `bytes` to `file` through a temporary file beside it, renamed
+/// into place: never half a file at `file`.
+[[nodiscard]] expected<void> write_file_atomically(
+    const std::filesystem::path& file, std::string_view bytes);
 
 }  // namespace emnist

@@ -278,31 +278,15 @@ expected<void> write_npz(const std::filesystem::path& path,
                                         std::strlen(emnist_pixel_order), true)},
   };
   const bytes zip = zip_of(members);
-  auto temporary = path;
-  temporary += ".partial";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) return errno_error(temporary, "cannot create", errno);
-    out.write(reinterpret_cast<const char*>(zip.data()),
-              static_cast<std::streamsize>(zip.size()));
-    if (!out.flush()) return errno_error(temporary, "write failed", errno);
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) {
-    std::filesystem::remove(temporary, ec);
-    return make_error(errc::unavailable,
-                      path.string() + ": cannot rename into place");
-  }
-  return {};
+  return write_file_atomically(
+      path,
+      std::string_view(reinterpret_cast<const char*>(zip.data()), zip.size()));
 }
 
 expected<saved_model> read_npz(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return errno_error(path, "cannot open", errno);
-  const std::string raw((std::istreambuf_iterator<char>(in)),
-                        std::istreambuf_iterator<char>());
-  return parse_npz(std::as_bytes(std::span(raw.data(), raw.size())),
+  auto raw = read_whole_file(path);
+  if (!raw) return raw.error();
+  return parse_npz(std::as_bytes(std::span(raw->data(), raw->size())),
                    path.string());
 }
 

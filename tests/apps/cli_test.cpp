@@ -326,8 +326,49 @@ TEST_CASE("cli: simulate --save-model, then evaluate and numpy read it") {
                  "'" + data_option());
   CHECK(junk.status == 2);
   CHECK(junk.out.find("text.npz") != std::string::npos);
-  auto onnx =
-      run_emnist("simulate --save-model m.onnx" + small_job + data_option());
-  CHECK(onnx.status == 2);
-  CHECK(onnx.out.find("--save-model m.onnx") != std::string::npos);
+  auto pt =
+      run_emnist("simulate --save-model m.pt" + small_job + data_option());
+  CHECK(pt.status == 2);
+  CHECK(pt.out.find("--save-model m.pt: the model format follows") !=
+        std::string::npos);
+}
+
+TEST_CASE("cli: simulate --save-model .onnx: ONNX's checker and OpenCV") {
+  // The graph passes python3-onnx's full check, and OpenCV's DNN module
+  // runs it to the accuracy `evaluate` reports, with the same best class as
+  // numpy on the file's own weights.
+  emnist::test::scratch_dir dir;
+  const std::string model = (dir.path() / "model.onnx").string();
+  const std::string eval = " --set 'data.eval=test[110000:]'";
+  auto run =
+      run_emnist("simulate --json --save-model '" + model + "'" + small_job +
+                     " --set train.target_accuracy=0.5" + data_option(),
+                 true);
+  REQUIRE_MESSAGE(run.status == 0, run.out);
+  const double saved_accuracy =
+      boost::json::parse(run.out).at("saved_model").at("accuracy").as_double();
+  auto report = run_emnist(
+      "evaluate --json --model '" + model + "'" + eval + data_option(), true);
+  REQUIRE_MESSAGE(report.status == 0, report.out);
+  CHECK(boost::json::parse(report.out).at("accuracy").as_double() ==
+        saved_accuracy);
+
+  const std::string script =
+      std::string(EMNIST_SOURCE_DIR) + "/tests/apps/onnx_consumers.py";
+  FILE* pipe = ::popen(("/usr/bin/python3 '" + script + "' '" + model + "' '" +
+                        emnist::test::data_dir().string() + "' 110000 2>&1")
+                           .c_str(),
+                       "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf{};
+  const std::size_t n = std::fread(buf.data(), 1, buf.size() - 1, pipe);
+  const std::string out(buf.data(), n);
+  REQUIRE_MESSAGE(::pclose(pipe) == 0, out);
+  double opencv_accuracy = 0;
+  double agreement = 0;
+  REQUIRE(std::sscanf(out.c_str(), "%lf %lf", &opencv_accuracy, &agreement) ==
+          2);
+  // Float sums in another order may flip a near tie or two of 6,323.
+  CHECK(std::abs(opencv_accuracy - saved_accuracy) <= 3.0 / 6323);
+  CHECK(agreement >= 1.0 - 3.0 / 6323);
 }
