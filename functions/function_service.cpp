@@ -25,7 +25,9 @@
 #include "model/rng.hpp"
 #include "runtime/config/config_overrides.hpp"
 #include "runtime/config/store_config.hpp"
+#include "runtime/data/model_io.hpp"
 #include "runtime/net/http_client.hpp"
+#include "runtime/store/job_model.hpp"
 #include "runtime/store/job_state.hpp"
 #include "runtime/store/job_status_json.hpp"
 #include "runtime/store/store_factory.hpp"
@@ -79,6 +81,14 @@ std::optional<http_response> refuse_job(const std::string* job) {
                         ? "missing ?job="
                         : "job '" + printable(*job) + "': " + job_name_rule,
                     "job");
+}
+
+/// Every replica has a closed record: the job trains no more.
+bool all_replicas_done(const job_status& s) {
+  for (const auto& r : s.records) {
+    if (!r || !r->done) return false;
+  }
+  return true;
 }
 
 /// A record older than this, not done, is a replica whose process is gone.
@@ -212,10 +222,15 @@ void function_service::handle(http_request request, http_reply reply) {
       return counted(
           {200, "text/plain; version=0.0.4", metrics_.render(running()), {}});
     case function_call::kind::status:
-      // Status reads block on the store: never on the HTTP thread.
-      boost::asio::post(*work_, [this, req, reply = std::move(counted)] {
-        reply(status(*req));
-      });
+    case function_call::kind::model:
+      // Both read the store, which blocks: never on the HTTP thread.
+      boost::asio::post(
+          *work_, [this, req, what = call.what, reply = std::move(counted)] {
+            reply(guarded([&] {
+              return what == function_call::kind::status ? status(*req)
+                                                         : model(*req);
+            }));
+          });
       return;
     case function_call::kind::setup:
     case function_call::kind::train:
@@ -666,6 +681,43 @@ http_response function_service::status(const http_request& request) {
     status_cache_[*job] = {clock_type::now(), *s};
   }
   return {200, "application/json", job_status_json(*job, *s, unix_ms()), {}};
+}
+
+http_response function_service::model(const http_request& request) {
+  const std::string* job = request.query_value("job");
+  if (auto refused = refuse_job(job)) return *refused;
+  const std::string* format_name = request.query_value("format");
+  const std::string extension =
+      "." + (format_name == nullptr ? std::string("onnx") : *format_name);
+  auto format = model_format_of(*job + extension);
+  if (!format) {
+    return json_error(
+        400,
+        "format=" + printable(extension.substr(1)) + ": expected onnx or npz",
+        "format");
+  }
+  auto cfg = config_;
+  cfg.sync.job = *job;
+  auto m = read_job_model(cfg);
+  if (!m) {
+    return json_error(status_for(m.error()), m.error().message,
+                      m.error().code == errc::not_found ? "job" : "sync");
+  }
+  // The labels of this process's data when the job trains on its split.
+  if (job_split(m->status) == config_.data.split && data_ != nullptr) {
+    m->model.labels = class_labels(data_->mapping, m->model.shape.classes);
+  }
+  auto bytes = encode_model(*format, m->model, *job + extension);
+  if (!bytes) return json_error(500, bytes.error().message, "model");
+  // The parameters as they are now: final once the job is done.
+  return {
+      200,
+      "application/octet-stream",
+      std::move(*bytes),
+      {{"Content-Disposition",
+        "attachment; filename=\"" + *job + extension + "\""},
+       {"X-Emnist-Job-Reached", m->status.reached ? "true" : "false"},
+       {"X-Emnist-Job-Done", all_replicas_done(m->status) ? "true" : "false"}}};
 }
 
 }  // namespace emnist

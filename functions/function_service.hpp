@@ -118,6 +118,8 @@ class function_service {
                         clock_type::time_point t0);
   bool reinvoke(const train_call& call);
   http_response status(const http_request& request);
+  /// GET /model?job=J&format=onnx|npz: the job's current parameters.
+  http_response model(const http_request& request);
   /// The config of a call: the process's, then `job_settings`, then the
   /// request's own overrides (query and body, returned in `overrides`).
   expected<job_config> request_config(

@@ -65,7 +65,7 @@ std::string label_of(const std::string& path) {
     return label;
   }
   if (path == "/" || path == "/_/health" || path == "/_/ready" ||
-      path == "/metrics" || path == "/status") {
+      path == "/metrics" || path == "/status" || path == "/model") {
     return path;
   }
   return "other";
@@ -116,13 +116,15 @@ std::variant<http_response, function_call> route_path(const std::string& path,
       return json_error(401, "missing or wrong bearer token", "authorization");
     }
   }
-  if (path == "/metrics" || path == "/status") {
+  if (path == "/metrics" || path == "/status" || path == "/model") {
     if (r.method != "GET" && r.method != "HEAD") {
       return json_error(
           405, printable(r.method) + " on " + printable(path) + ": use GET",
           "method");
     }
-    return function_call{path == "/metrics" ? kind::metrics : kind::status,
+    return function_call{path == "/metrics"  ? kind::metrics
+                         : path == "/status" ? kind::status
+                                             : kind::model,
                          false};
   }
   if (c.function == "all" && gateway) {
@@ -160,8 +162,10 @@ std::variant<http_response, function_call> route_path(const std::string& path,
       "no route " + printable(path) +
           (c.function == "all" ? ": /function/emnist-setup, "
                                  "/function/emnist-train, /async-function/..., "
-                                 "/status, /metrics, /_/health, /_/ready"
-                               : ": /, /status, /metrics, /_/health, /_/ready"),
+                                 "/status, /model, /metrics, /_/health, "
+                                 "/_/ready"
+                               : ": /, /status, /model, /metrics, /_/health, "
+                                 "/_/ready"),
       "path");
 }
 

@@ -252,10 +252,17 @@ std::vector<std::string> class_labels(const class_mapping& mapping,
 
 expected<void> write_npz(const std::filesystem::path& path,
                          const saved_model& model) {
+  auto bytes = encode_npz(model, path.string());
+  if (!bytes) return bytes.error();
+  return write_file_atomically(path, *bytes);
+}
+
+expected<std::string> encode_npz(const saved_model& model,
+                                 const std::string& name) {
   const auto& s = model.shape;
   if (model.parameters.size() != s.size() || model.labels.size() != s.classes) {
     return make_error(errc::invalid_argument,
-                      path.string() +
+                      name +
                           ": the model's parameters or labels do "
                           "not match its shape");
   }
@@ -278,9 +285,7 @@ expected<void> write_npz(const std::filesystem::path& path,
                                         std::strlen(emnist_pixel_order), true)},
   };
   const bytes zip = zip_of(members);
-  return write_file_atomically(
-      path,
-      std::string_view(reinterpret_cast<const char*>(zip.data()), zip.size()));
+  return std::string(reinterpret_cast<const char*>(zip.data()), zip.size());
 }
 
 expected<saved_model> read_npz(const std::filesystem::path& path) {

@@ -45,6 +45,9 @@ struct saved_model {
 /// file at `path`).
 [[nodiscard]] expected<void> write_npz(const std::filesystem::path& path,
                                        const saved_model& model);
+/// The bytes of the .npz file; `name` names it in errors.
+[[nodiscard]] expected<std::string> encode_npz(const saved_model& model,
+                                               const std::string& name);
 
 [[nodiscard]] expected<saved_model> read_npz(const std::filesystem::path& path);
 /// The bytes of an .npz file; `name` names it in errors.

@@ -23,6 +23,13 @@ expected<void> write_model(const std::filesystem::path& path,
                                       : write_onnx(path, model);
 }
 
+expected<std::string> encode_model(model_format format,
+                                   const saved_model& model,
+                                   const std::string& name) {
+  return format == model_format::npz ? encode_npz(model, name)
+                                     : encode_onnx(model, name);
+}
+
 expected<saved_model> read_model(const std::filesystem::path& path) {
   auto format = model_format_of(path);
   if (!format) return format.error();

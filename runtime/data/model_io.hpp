@@ -23,6 +23,11 @@ enum class model_format { npz, onnx };
 
 [[nodiscard]] expected<void> write_model(const std::filesystem::path& path,
                                          const saved_model& model);
+/// The file's bytes in `format` (e.g. for an HTTP answer); `name` names it
+/// in errors.
+[[nodiscard]] expected<std::string> encode_model(model_format format,
+                                                 const saved_model& model,
+                                                 const std::string& name);
 [[nodiscard]] expected<saved_model> read_model(
     const std::filesystem::path& path);
 

@@ -101,10 +101,17 @@ expected<std::vector<float>> floats_of(const onnx::TensorProto& t,
 
 expected<void> write_onnx(const std::filesystem::path& path,
                           const saved_model& model) {
+  auto bytes = encode_onnx(model, path.string());
+  if (!bytes) return bytes.error();
+  return write_file_atomically(path, *bytes);
+}
+
+expected<std::string> encode_onnx(const saved_model& model,
+                                  const std::string& name) {
   const auto& s = model.shape;
   if (model.parameters.size() != s.size() || model.labels.size() != s.classes) {
     return make_error(errc::invalid_argument,
-                      path.string() +
+                      name +
                           ": the model's parameters or labels do not match "
                           "its shape");
   }
@@ -153,13 +160,13 @@ expected<void> write_onnx(const std::filesystem::path& path,
     // A bug of ours, not of the caller's: say what the checker said.
     return make_error(
         errc::internal,
-        path.string() + ": the ONNX checker refused the graph: " + e.what());
+        name + ": the ONNX checker refused the graph: " + e.what());
   }
   std::string bytes;
   if (!m.SerializeToString(&bytes)) {
-    return make_error(errc::internal, path.string() + ": cannot serialize");
+    return make_error(errc::internal, name + ": cannot serialize");
   }
-  return write_file_atomically(path, bytes);
+  return bytes;
 }
 
 expected<saved_model> read_onnx(const std::filesystem::path& path) {

@@ -25,6 +25,9 @@ namespace emnist {
 /// Writes the model (a temporary file renamed into place).
 [[nodiscard]] expected<void> write_onnx(const std::filesystem::path& path,
                                         const saved_model& model);
+/// The bytes of the .onnx file; `name` names it in errors.
+[[nodiscard]] expected<std::string> encode_onnx(const saved_model& model,
+                                                const std::string& name);
 
 /// Reads a model written by write_onnx; another graph is refused, naming
 /// what differs.

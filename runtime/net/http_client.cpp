@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <optional>
 
 namespace emnist {
@@ -56,6 +57,14 @@ expected<parsed_url> parse_url(const std::string& url) {
 }
 
 }  // namespace
+
+std::string http_client_response::header(
+    std::string_view lower_case_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lower_case_name) return value;
+  }
+  return {};
+}
 
 expected<http_client_response> http_request_to(
     const std::string& method, const std::string& url, const std::string& body,
@@ -109,8 +118,16 @@ expected<http_client_response> http_request_to(
       result.emplace(fail("reading the response", ec));
       co_return;
     }
-    result.emplace(http_client_response{static_cast<int>(res.result_int()),
-                                        std::move(res.body())});
+    http_client_response answer{
+        static_cast<int>(res.result_int()), std::move(res.body()), {}};
+    for (const auto& field : res) {
+      std::string name(field.name_string());
+      for (auto& c : name) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      answer.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    result.emplace(std::move(answer));
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   };

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,10 @@ namespace emnist {
 struct http_client_response {
   int status = 0;
   std::string body;
+  /// The response's header fields, names in lower case.
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// The value of the field `lower_case_name`, or empty.
+  [[nodiscard]] std::string header(std::string_view lower_case_name) const;
 };
 
 /// Sends one request to an "http://host[:port][/path][?query]" URL (no

@@ -333,6 +333,57 @@ TEST_CASE("cli: simulate --save-model, then evaluate and numpy read it") {
         std::string::npos);
 }
 
+TEST_CASE("cli: export --job writes the job's parameters from memcached") {
+  // The job's parameters in the store after a run are the run's final
+  // parameters: the exported file evaluates to what simulate saved.
+  emnist::test::memcached_server server;
+  emnist::test::scratch_dir dir;
+  const std::string store =
+      " --set sync.store=memcached --set 'sync.servers=[\"" + server.address() +
+      "\"]'";
+  const std::string saved = (dir.path() / "saved.npz").string();
+  auto run =
+      run_emnist("simulate --json --set sync.job=exported --save-model '" +
+                     saved + "' --set train.target_accuracy=0.5" + small_job +
+                     store + data_option(),
+                 true);
+  REQUIRE_MESSAGE(run.status == 0, run.out);
+  const double saved_accuracy =
+      boost::json::parse(run.out).at("saved_model").at("accuracy").as_double();
+  for (const char* name : {"exported.onnx", "exported.npz"}) {
+    CAPTURE(name);
+    const std::string out = (dir.path() / name).string();
+    auto exported = run_emnist("export --job exported --out '" + out + "'" +
+                               store + data_option());
+    REQUIRE_MESSAGE(exported.status == 0, exported.out);
+    CHECK(exported.out.find("job 'exported' (1 replica(s)") !=
+          std::string::npos);
+    auto report =
+        run_emnist("evaluate --json --model '" + out + "'" +
+                       " --set 'data.eval=test[110000:]'" + data_option(),
+                   true);
+    REQUIRE_MESSAGE(report.status == 0, report.out);
+    const auto r = boost::json::parse(report.out).as_object();
+    CHECK(r.at("accuracy").as_double() == saved_accuracy);
+    CHECK(r.at("per_class").as_array()[10].at("label").as_string() == "A");
+  }
+  // A job that is not there, a store that is not memcached, a bad name.
+  auto missing = run_emnist("export --job nowhere --out '" +
+                            (dir.path() / "n.onnx").string() + "'" + store +
+                            data_option());
+  CHECK(missing.status == 2);
+  CHECK(missing.out.find("job 'nowhere'") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "n.onnx"));
+  auto memory =
+      run_emnist("export --job exported --out m.onnx" + data_option());
+  CHECK(memory.status == 2);
+  CHECK(memory.out.find("sync.store") != std::string::npos);
+  auto bad = run_emnist("export --job exported --out m.bin" + store);
+  CHECK(bad.status == 2);
+  CHECK(bad.out.find("--out m.bin: the model format follows") !=
+        std::string::npos);
+}
+
 TEST_CASE("cli: simulate --save-model .onnx: ONNX's checker and OpenCV") {
   // The graph passes python3-onnx's full check, and OpenCV's DNN module
   // runs it to the accuracy `evaluate` reports, with the same best class as

@@ -15,6 +15,8 @@
 
 #include "model/mlp.hpp"
 #include "runtime/config/store_config.hpp"
+#include "runtime/data/model_file.hpp"
+#include "runtime/data/onnx_file.hpp"
 #include "runtime/net/http_client.hpp"
 #include "runtime/net/http_server.hpp"
 #include "runtime/store/job_state.hpp"
@@ -471,6 +473,28 @@ TEST_CASE("serve: emnist-train alone runs a job of its own, or joins one") {
   CHECK(has(std::string(summary.at("status_url").as_string()),
             "/function/emnist-setup/status?job=" + own));
   CHECK(call("GET", s.url("/status?job=" + own)).status == 200);
+
+  // The job's model, as the setup function's route serves it.
+  auto npz = call(
+      "GET", s.url("/function/emnist-setup/model?job=" + own + "&format=npz"));
+  REQUIRE_MESSAGE(npz.status == 200, npz.body);
+  CHECK(npz.header("content-disposition") ==
+        "attachment; filename=\"" + own + ".npz\"");
+  CHECK(npz.header("x-emnist-job-reached") == "true");
+  auto model = parse_npz(
+      std::as_bytes(std::span(npz.body.data(), npz.body.size())), "answer");
+  REQUIRE_MESSAGE(model.has_value(), model.error().message);
+  CHECK(model->shape.classes == 47);
+  CHECK(model->labels[10] == "A");  // this process's mapping
+  auto onnx = call("GET", s.url("/model?job=" + own));  // ONNX by default
+  REQUIRE(onnx.status == 200);
+  CHECK(parse_onnx(std::as_bytes(std::span(onnx.body.data(), onnx.body.size())),
+                   "answer")
+            ->parameters == model->parameters);
+  CHECK(call("GET", s.url("/model?job=" + own + "&format=pt")).status == 400);
+  CHECK(call("GET", s.url("/model?job=nowhere")).status == 404);
+  CHECK(call("GET", s.url("/model")).status == 400);
+  CHECK(call("POST", s.url("/model?job=" + own)).status == 405);
 
   // A job of two replicas with settings of its own, set up elsewhere.
   job_config cfg;
