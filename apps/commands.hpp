@@ -31,6 +31,7 @@ void add_status_command(CLI::App& app, command& run);
 void add_serve_command(CLI::App& app, command& run);
 void add_evaluate_command(CLI::App& app, command& run);
 void add_export_command(CLI::App& app, command& run);
+void add_predict_command(CLI::App& app, command& run);
 
 /// Prints "emnist: <message>" on stderr and maps the error to an exit code.
 int report(const error& e);

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   emnist::cli::add_serve_command(app, run);
   emnist::cli::add_evaluate_command(app, run);
   emnist::cli::add_export_command(app, run);
+  emnist::cli::add_predict_command(app, run);
   emnist::cli::add_data_command(app, run);
   emnist::cli::add_config_command(app, run);
   try {

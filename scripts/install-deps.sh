@@ -11,7 +11,7 @@ packages=(
   libboost1.81-dev libboost-system1.81-dev libboost-json1.81-dev
   libcaf-dev libeigen3-dev libmemcached-dev doctest-dev libtomlplusplus-dev
   libcli11-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
-  libonnx-dev libprotobuf-dev
+  libonnx-dev libprotobuf-dev libpng-dev
   # services the tests start
   memcached
   # numpy, ONNX's checker and OpenCV's DNN read saved models back in the

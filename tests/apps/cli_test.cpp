@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/json.hpp>
 #include <chrono>
@@ -15,7 +16,11 @@
 #include <string>
 #include <thread>
 
+#include "model/data_files.hpp"
+#include "model/emnist_image.hpp"
+#include "runtime/data/model_io.hpp"
 #include "support/memcached_server.hpp"
+#include "support/png_writer.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -382,6 +387,87 @@ TEST_CASE("cli: export --job writes the job's parameters from memcached") {
   CHECK(bad.status == 2);
   CHECK(bad.out.find("--out m.bin: the model format follows") !=
         std::string::npos);
+}
+
+TEST_CASE("cli: predict reads PNG images as a person draws them") {
+  // Real EMNIST samples drawn upright: dark on light in RGB at three times
+  // the size, and light on dark in grey at 28x28. The model sees in them
+  // what it sees in the samples themselves.
+  emnist::test::scratch_dir dir;
+  const std::string model = (dir.path() / "model.onnx").string();
+  auto run = run_emnist("simulate --save-model '" + model + "'" + small_job +
+                        " --set train.target_accuracy=0.6" + data_option());
+  REQUIRE_MESSAGE(run.status == 0, run.out);
+  auto saved = emnist::read_model(model);
+  REQUIRE(saved.has_value());
+  const auto data =
+      emnist::load_job_data({emnist::test::data_dir(), "bymerge",
+                             *emnist::parse_slice("test[110000:110060]"),
+                             *emnist::parse_slice("test[110000:110060]")});
+  REQUIRE(data.has_value());
+  std::string files;
+  std::vector<std::size_t> expected_class;
+  for (std::size_t i = 0; i < data->eval.size(); ++i) {
+    const std::uint8_t* stored = data->eval.image(i);
+    const bool large = i % 2 == 0;
+    const std::size_t zoom = large ? 3 : 1;
+    std::vector<std::uint8_t> px;
+    for (std::size_t y = 0; y < 28 * zoom; ++y) {
+      for (std::size_t x = 0; x < 28 * zoom; ++x) {
+        const std::uint8_t v = stored[(x / zoom) * 28 + y / zoom];
+        if (large) {
+          px.insert(px.end(), 3, static_cast<std::uint8_t>(255 - v));
+        } else {
+          px.push_back(v);
+        }
+      }
+    }
+    const auto path = dir.path() / ("c" + std::to_string(i) + ".png");
+    emnist::test::write_file(
+        path, emnist::test::png_bytes(28 * zoom, 28 * zoom,
+                                      large ? emnist::test::png_kind::rgb
+                                            : emnist::test::png_kind::grey,
+                                      px));
+    files += " '" + path.string() + "'";
+    // What the model says about the sample itself.
+    const auto p =
+        emnist::class_probabilities(saved->shape, saved->parameters,
+                                    saved->input_scale, std::span(stored, 784));
+    expected_class.push_back(static_cast<std::size_t>(
+        std::max_element(p.begin(), p.end()) - p.begin()));
+  }
+  auto predicted =
+      run_emnist("predict --json --model '" + model + "'" + files, true);
+  REQUIRE_MESSAGE(predicted.status == 0, predicted.out);
+  std::istringstream lines(predicted.out);
+  std::string line;
+  std::size_t n = 0, agree = 0;
+  while (std::getline(lines, line)) {
+    const auto o = boost::json::parse(line).as_object();
+    CHECK(o.at("image").as_string() ==
+          (dir.path() / ("c" + std::to_string(n) + ".png")).string());
+    const auto& top = o.at("predictions").as_array();
+    REQUIRE(top.size() == 5);
+    for (std::size_t k = 1; k < top.size(); ++k) {
+      CHECK(top[k].at("probability").as_double() <=
+            top[k - 1].at("probability").as_double());
+    }
+    const auto best = static_cast<std::size_t>(top[0].at("class").as_int64());
+    CHECK(top[0].at("label").as_string() == saved->labels[best]);
+    agree += best == expected_class[n] ? 1 : 0;
+    ++n;
+  }
+  CHECK(n == 60);
+  CHECK(agree >= 54);  // 90%: re-centring moves a stroke now and then
+
+  // A file that is not a PNG: named, exit 2, the others still predicted.
+  emnist::test::write_file(dir.path() / "notes.png", "not an image");
+  auto bad = run_emnist("predict --model '" + model + "' '" +
+                        (dir.path() / "notes.png").string() + "' '" +
+                        (dir.path() / "c0.png").string() + "'");
+  CHECK(bad.status == 2);
+  CHECK(bad.out.find("notes.png: not a PNG") != std::string::npos);
+  CHECK(bad.out.find("c0.png: ") != std::string::npos);
 }
 
 TEST_CASE("cli: simulate --save-model .onnx: ONNX's checker and OpenCV") {

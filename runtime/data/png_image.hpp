@@ -1,0 +1,29 @@
+// PNG files as grey images, decoded with libpng's simplified API: 8- or
+// 16-bit, grey, RGB, palette, with or without alpha. Transparent pixels are
+// laid on the shade that contrasts with the opaque ones, so that a
+// character drawn on a transparent canvas stays visible whatever its
+// colour.
+//
+//   auto image = decode_png(bytes, "a.png", max_pixels);
+//   if (!image) return image.error();   // "a.png: not a PNG ...", etc.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include "base/expected.hpp"
+#include "model/emnist_image.hpp"
+
+namespace emnist {
+
+/// The most pixels an image may have unless the caller says otherwise.
+inline constexpr std::size_t default_max_png_pixels = 16u << 20;
+
+/// Errors (invalid_argument, naming `name`): not a PNG, a truncated or
+/// damaged file (libpng's own words), zero size, more than `max_pixels`.
+[[nodiscard]] expected<grey_image> decode_png(
+    std::span<const std::byte> file, const std::string& name,
+    std::size_t max_pixels = default_max_png_pixels);
+
+}  // namespace emnist
