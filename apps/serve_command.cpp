@@ -32,7 +32,10 @@ int run_serve(const serve_options& o) {
   const auto sources = o.config.sources();
   auto cfg = o.config.load();  // warnings once, at start
   if (!cfg) return report(cfg.error());
-  if (cfg->sync.store != store_kind::memcached) {
+  // emnist-predict with a model file needs no store (?job= then says so).
+  const bool file_predictor =
+      *function == "predict" && !cfg->predict.model.empty();
+  if (cfg->sync.store != store_kind::memcached && !file_predictor) {
     return report(
         make_error(errc::invalid_argument,
                    "serve: sync.store = \"memory\": the functions share a "
@@ -56,6 +59,7 @@ int run_serve(const serve_options& o) {
   auto shared = std::make_shared<const job_data>(std::move(*data));
 
   function_service service(sources, *cfg, shared, *function, std::move(*token));
+  if (auto ok = service.load_models(); !ok) return report(ok.error());
   http_server_options options;
   options.listen = cfg->http.listen;
   options.max_body_bytes = static_cast<std::size_t>(cfg->http.max_body_bytes);
@@ -109,10 +113,12 @@ void add_serve_command(CLI::App& app, command& run) {
   auto* cmd = app.add_subcommand(
       "serve",
       "serve the OpenFaaS functions over HTTP (http.listen) until SIGTERM: "
-      "emnist-setup, emnist-train, or both with the gateway's routes");
+      "emnist-setup, emnist-train, emnist-predict, or all three with the "
+      "gateway's routes");
   opts->config.add_to(*cmd);
   cmd->add_option("--function", opts->function,
-                  "setup, train or all (default: $EMNIST_FUNCTION, else all)");
+                  "setup, train, predict or all (default: $EMNIST_FUNCTION, "
+                  "else all)");
   cmd->callback([opts, &run] {
     run = [opts] {
       return run_serve(*opts);

@@ -168,8 +168,14 @@ function_service::function_service(config_sources base, job_config config,
       data_(std::move(data)),
       function_(std::move(function)),
       token_(std::move(token)),
+      predict_(config_, data_ ? data_->mapping : class_mapping{}),
       runner_(static_cast<std::size_t>(config_.actors.scheduler_threads)),
       work_(std::make_unique<boost::asio::thread_pool>(work_threads)) {}
+
+expected<void> function_service::load_models() {
+  if (function_ != "predict" && function_ != "all") return {};
+  return predict_.load_file_model();
+}
 
 function_service::~function_service() {
   begin_shutdown();
@@ -231,6 +237,15 @@ void function_service::handle(http_request request, http_reply reply) {
                                                          : model(*req);
             }));
           });
+      return;
+    case function_call::kind::predict:
+      // A file's model answers here, at once; a job's may read the store.
+      if (req->query_value("job") == nullptr) {
+        return counted(guarded([&] { return predict_.predict(*req); }));
+      }
+      boost::asio::post(*work_, [this, req, reply = std::move(counted)] {
+        reply(guarded([&] { return predict_.predict(*req); }));
+      });
       return;
     case function_call::kind::setup:
     case function_call::kind::train:

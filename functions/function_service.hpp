@@ -37,6 +37,7 @@
 
 #include "actors/job_runner.hpp"
 #include "functions/metrics.hpp"
+#include "functions/predict_service.hpp"
 #include "functions/router.hpp"
 #include "model/data_files.hpp"
 #include "runtime/config/config.hpp"
@@ -61,7 +62,7 @@ class function_service {
  public:
   /// `base`: the process's config sources (file, environment, --set); a
   /// request's overrides come after them. `data`: loaded once, shared by
-  /// every call. `function`: "setup", "train" or "all". `token`: the
+  /// every call. `function`: "setup", "train", "predict" or "all". `token`: the
   /// bearer token every route but health and readiness needs (empty:
   /// none), from load_secret().
   function_service(config_sources base, job_config config,
@@ -70,6 +71,10 @@ class function_service {
   ~function_service();  ///< begin_shutdown() and wait for the threads
 
   void handle(http_request request, http_reply reply);
+
+  /// Reads the models the functions answer with (predict.model), before
+  /// the server starts; an error names the file.
+  [[nodiscard]] expected<void> load_models();
 
   /// Stops taking function calls (503); running replicas stop, push their
   /// pending deltas and save their progress, then answer.
@@ -136,6 +141,7 @@ class function_service {
   std::string function_;
   std::string token_;  ///< empty: no auth
   function_metrics metrics_;
+  predict_service predict_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> running_setup_{0};
   std::atomic<std::size_t> running_train_{0};

@@ -19,6 +19,7 @@ using kind = function_call::kind;
 std::string function_of(const std::string& name) {
   if (name == "emnist-setup" || name == "setup") return "setup";
   if (name == "emnist-train" || name == "train") return "train";
+  if (name == "emnist-predict" || name == "predict") return "predict";
   return {};
 }
 
@@ -83,7 +84,7 @@ bool full(const std::string& which, const route_context& c) {
          c.max_inflight;
 }
 
-/// A synchronous call of function `which` ("setup" or "train").
+/// A synchronous call of function `which` ("setup", "train" or "predict").
 std::variant<http_response, function_call> function(const std::string& which,
                                                     const http_request& r,
                                                     const route_context& c) {
@@ -91,6 +92,8 @@ std::variant<http_response, function_call> function(const std::string& which,
     return json_error(405, printable(r.method) + ": use POST or GET", "method");
   }
   if (c.stopping) return json_error(503, "shutting down", "function");
+  // Predictions take microseconds: not counted against max_inflight.
+  if (which == "predict") return function_call{kind::predict, false};
   if (full(which, c)) return too_busy(c, "calls running");
   return function_call{which == "setup" ? kind::setup : kind::train, false};
 }
@@ -139,7 +142,14 @@ std::variant<http_response, function_call> route_path(const std::string& path,
       if (which.empty()) {
         return json_error(404,
                           "no function '" + printable(name) +
-                              "': emnist-setup or emnist-train",
+                              "': emnist-setup, emnist-train or "
+                              "emnist-predict",
+                          "function");
+      }
+      if (prefix == "/async-function/" && which == "predict") {
+        return json_error(400,
+                          "emnist-predict answers at once: use "
+                          "/function/emnist-predict",
                           "function");
       }
       if (prefix == "/async-function/") {
@@ -172,9 +182,10 @@ std::variant<http_response, function_call> route_path(const std::string& path,
 }  // namespace
 
 expected<std::string> parse_function_name(const std::string& s) {
-  if (s == "setup" || s == "train" || s == "all") return s;
-  return make_error(errc::invalid_argument,
-                    "--function: '" + s + "': expected setup, train or all");
+  if (s == "setup" || s == "train" || s == "predict" || s == "all") return s;
+  return make_error(
+      errc::invalid_argument,
+      "--function: '" + s + "': expected setup, train, predict or all");
 }
 
 route_result route(const http_request& request, const route_context& context) {

@@ -37,7 +37,7 @@ struct route_context {
 /// the metrics page. `async`: answer 202 with a call id at once, run
 /// after (the gateway's /async-function/ route).
 struct function_call {
-  enum class kind { setup, train, status, metrics, model };
+  enum class kind { setup, train, status, metrics, model, predict };
   kind what = kind::status;
   bool async = false;
 };

@@ -94,6 +94,11 @@ struct http_config {
   std::int64_t read_timeout_ms = 30000;
 };
 
+/// The emnist-predict function.
+struct predict_config {
+  std::string model;  ///< a model file (.npz, .onnx); empty: ?job=J only
+};
+
 struct job_config {
   data_config data;
   model_config model;
@@ -101,6 +106,7 @@ struct job_config {
   sync_config sync;
   actors_config actors;
   http_config http;
+  predict_config predict;
 };
 
 struct config_sources {

@@ -55,7 +55,10 @@ expected<job_model> read_job_model(const job_config& cfg) {
   store->parameters->fetch(
       out.model.parameters, parameter_store::mixed_version,
       [&](expected<std::uint64_t> v) { fetched.set_value(std::move(v)); });
-  if (auto v = fetched.get_future().get(); !v) return v.error();
+  auto version = fetched.get_future().get();
+  if (!version) return version.error();
+  out.version = *version;
+  out.store = std::move(*store);
   out.model.labels = class_labels(class_mapping{}, shape.classes);
   out.status = std::move(*status);
   return out;

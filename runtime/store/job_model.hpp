@@ -14,12 +14,17 @@
 #include "runtime/config/config.hpp"
 #include "runtime/data/model_file.hpp"
 #include "runtime/store/job_state.hpp"
+#include "runtime/store/job_store.hpp"
 
 namespace emnist {
 
 struct job_model {
   saved_model model;
   job_status status;  ///< the job's progress when the model was read
+  /// The store the parameters came from, and their version there: a later
+  /// fetch with this version copies nothing while the job is unchanged.
+  job_store store;
+  std::uint64_t version = 0;
 };
 
 /// The parameters of job `cfg.sync.job` in the memcached pool of

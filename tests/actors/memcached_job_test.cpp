@@ -158,7 +158,9 @@ TEST_CASE("memcached job: a pool of three loses a server mid-run") {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
-    CHECK(seconds < 60);  // never a hang
+    // Never a hang: the run is bounded by max_epochs. (About 10 s in a
+    // Release build; over 60 s under ASan on two busy cores.)
+    CHECK(seconds < 300);
     if (std::string(policy) == "fail") {
       REQUIRE_FALSE(r.has_value());
       CHECK(r.error().message.find("memcached server " + victim->address()) !=

@@ -77,19 +77,26 @@ TEST_CASE("router: a process serving one function answers on /") {
   // The gateway's routes are the "all" process's alone.
   auto r = route(request("POST", "/function/emnist-train"), c);
   CHECK(status_of(r) == 404);
-  CHECK(std::get<http_response>(r.action).body.find(": /, /status, /metrics") !=
-        std::string::npos);
+  CHECK(std::get<http_response>(r.action).body.find(
+            ": /, /status, /model, /metrics") != std::string::npos);
   c.function = "all";
   CHECK(status_of(route(request("POST", "/"), c)) == 404);
 }
 
 TEST_CASE("router: refusals name what is wrong") {
   auto c = all();
-  auto unknown = route(request("POST", "/function/emnist-predict"), c);
+  auto unknown = route(request("POST", "/function/emnist-guess"), c);
   CHECK(status_of(unknown) == 404);
   CHECK(unknown.label == "other");  // no metric per made-up name
-  CHECK(std::get<http_response>(unknown.action).body.find("emnist-predict") !=
-        std::string::npos);
+  CHECK(std::get<http_response>(unknown.action)
+            .body.find(
+                "no function 'emnist-guess': emnist-setup, emnist-train or "
+                "emnist-predict") != std::string::npos);
+  // Predictions are answered at once, never queued.
+  auto async = route(request("POST", "/async-function/emnist-predict"), c);
+  CHECK(status_of(async) == 400);
+  CHECK(call_of(route(request("POST", "/function/emnist-predict"), c)).what ==
+        function_call::kind::predict);
 
   auto put = route(request("PUT", "/function/emnist-train"), c);
   CHECK(status_of(put) == 405);
@@ -162,5 +169,5 @@ TEST_CASE("router: the function a process serves is checked at start") {
   auto bad = parse_function_name("emnist-train");
   REQUIRE_FALSE(bad.has_value());
   CHECK(bad.error().message ==
-        "--function: 'emnist-train': expected setup, train or all");
+        "--function: 'emnist-train': expected setup, train, predict or all");
 }

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "model/mlp.hpp"
@@ -22,6 +23,7 @@
 #include "runtime/store/job_state.hpp"
 #include "runtime/store/store_factory.hpp"
 #include "support/memcached_server.hpp"
+#include "support/png_writer.hpp"
 #include "support/serve_process.hpp"
 #include "test_support.hpp"
 
@@ -540,4 +542,91 @@ TEST_CASE("serve: emnist-train alone runs a job of its own, or joins one") {
         400);
   CHECK(call("POST", s.url("/function/emnist-train?job=nowhere")).status ==
         404);
+}
+
+TEST_CASE("serve: emnist-predict answers PNGs and pixels, from a file or job") {
+  test::memcached_server mc;
+  test::scratch_dir dir;
+  test::serve_process all(
+      serve_args(mc, {"--set", "train.target_accuracy=0.6"}));
+  auto trained = call("POST", all.url("/function/emnist-train"));
+  REQUIRE_MESSAGE(trained.status == 200, trained.body);
+  const std::string job = std::string(json_of(trained).at("job").as_string());
+  auto file = call("GET", all.url("/model?job=" + job + "&format=npz"));
+  REQUIRE(file.status == 200);
+  test::write_file(dir.path() / "model.npz", file.body);
+  auto args = serve_args(
+      mc, {"--set", "predict.model=" + (dir.path() / "model.npz").string(),
+           "--set", "http.max_body_bytes=4000"});
+  args[1] = "predict";  // --function
+  test::serve_process predictor(args);
+
+  // A real test sample, drawn upright as a person sees it.
+  const auto& data = test::bymerge_data(20000);
+  const std::uint8_t* stored = data.eval.image(data.eval.size() - 1);
+  std::vector<std::uint8_t> upright(784);
+  for (std::size_t y = 0; y < 28; ++y) {
+    for (std::size_t x = 0; x < 28; ++x)
+      upright[y * 28 + x] = stored[x * 28 + y];
+  }
+  const std::string png =
+      test::png_bytes(28, 28, test::png_kind::grey, upright);
+  const header_list as_png{{"Content-Type", "image/png"}};
+  auto from_file = call("POST", predictor.url("/"), png, as_png);
+  REQUIRE_MESSAGE(from_file.status == 200, from_file.body);
+  auto from_job =
+      call("POST", all.url("/function/emnist-predict?job=" + job), png, as_png);
+  REQUIRE_MESSAGE(from_job.status == 200, from_job.body);
+  const auto top = json_of(from_file).at("predictions").as_array();
+  REQUIRE(top.size() == 5);
+  // The same parameters either way: the same answer.
+  CHECK(json_of(from_job).at("predictions").as_array() == top);
+  CHECK(json_of(from_job).at("job").as_string() == job);
+  CHECK(top[0].at("probability").as_double() >=
+        top[1].at("probability").as_double());
+  std::string pixels = "{\"pixels\": [";
+  for (std::size_t i = 0; i < upright.size(); ++i) {
+    pixels += (i ? "," : "") + std::to_string(upright[i]);
+  }
+  auto from_pixels = call("POST", predictor.url("/"), pixels + "]}",
+                          {{"Content-Type", "application/json"}});
+  REQUIRE_MESSAGE(from_pixels.status == 200, from_pixels.body);
+  CHECK(json_of(from_pixels).at("predictions").as_array()[0].at("class") ==
+        top[0].at("class"));
+
+  // Bad input: 400 (or 413, 405) naming what is wrong.
+  const auto error_of = [&](const http_client_response& r) {
+    return std::string(json_of(r).at("error").as_string());
+  };
+  auto text = call("POST", predictor.url("/"), "GIF89a...", as_png);
+  CHECK(text.status == 400);
+  CHECK(has(error_of(text), "not a PNG"));
+  auto cut =
+      call("POST", predictor.url("/"), png.substr(0, png.size() / 2), as_png);
+  CHECK(cut.status == 400);
+  CHECK(has(error_of(cut), "the body: "));
+  auto empty = call("POST", predictor.url("/"), "", as_png);
+  CHECK(empty.status == 400);
+  CHECK(has(error_of(empty), "empty body"));
+  // Noise does not compress: a PNG of about 10 kB.
+  std::vector<std::uint8_t> noise(100 * 100);
+  std::minstd_rand rng(5);
+  for (auto& v : noise) v = static_cast<std::uint8_t>(rng() >> 8);
+  auto large =
+      call("POST", predictor.url("/"),
+           test::png_bytes(100, 100, test::png_kind::grey, noise), as_png);
+  CHECK(large.status == 413);
+  auto few = call("POST", predictor.url("/"), "{\"pixels\": [1, 2, 3]}");
+  CHECK(few.status == 400);
+  CHECK(has(error_of(few), "pixels: 3 numbers, expected 784"));
+  CHECK(call("GET", predictor.url("/")).status == 405);
+  CHECK(call("POST", all.url("/async-function/emnist-predict"), png, as_png)
+            .status == 400);
+  auto nowhere = call("POST", all.url("/function/emnist-predict?job=nowhere"),
+                      png, as_png);
+  CHECK(nowhere.status == 404);
+  auto no_model =
+      call("POST", all.url("/function/emnist-predict"), png, as_png);
+  CHECK(no_model.status == 400);
+  CHECK(has(error_of(no_model), "no model"));
 }
