@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of outside input with libFuzzer (clang, ASan, UBSan):
 # the IDX reader, the config and --set parser, the block codec, the job
-# records, HTTP requests (parser, router, body), the zip directory and
-# saved models (.npz).
+# records, HTTP requests (parser, router, body), the zip directory,
+# saved models (.npz) and PNG images.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s each, all)
 #
@@ -18,7 +18,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(idx config block_codec job_record http zip npz)
+  targets=(idx config block_codec job_record http zip npz png)
 fi
 build=${FUZZ_BUILD:-build-fuzz}
 

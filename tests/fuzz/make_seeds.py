@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "fuzz" / "corpus"
@@ -123,6 +124,45 @@ def npz_seeds(emnist, data):
     write("npz", "empty.npz", b"PK\x05\x06" + bytes(18))
 
 
+def png_seeds(data):
+    """One EMNIST sample drawn upright as PNGs of every colour type: grey,
+    grey + alpha, RGB, RGBA, a palette, 16 bits, and a larger photo."""
+    import cv2
+    import numpy as np
+    with gzip.open(data / "emnist-bymerge-test-images-idx3-ubyte.gz") as f:
+        f.seek(16 + 110003 * 784)
+        up = np.frombuffer(f.read(784), np.uint8).reshape(28, 28).T.copy()
+    rgb = cv2.cvtColor(255 - up, cv2.COLOR_GRAY2BGR)
+    rgba = np.dstack([np.full((28, 28, 3), 255, np.uint8), up])
+    images = {
+        "grey.png": up,
+        "rgb.png": rgb,
+        "rgba.png": rgba,
+        "grey16.png": up.astype(np.uint16) * 257,
+        "photo.png": cv2.resize(rgb, (70, 70)),
+    }
+    for name, image in images.items():
+        ok, encoded = cv2.imencode(".png", image)
+        assert ok
+        write("png", name, encoded.tobytes())
+    # Grey + alpha and a palette, which OpenCV does not write: a minimal
+    # encoder of their own.
+    def chunk(kind, body):
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    def png(color_type, rows, extra=b""):
+        ihdr = struct.pack(">IIBBBBB", 28, 28, 8, color_type, 0, 0, 0)
+        raw = b"".join(b"\0" + bytes(r) for r in rows)
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra +
+                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+    ga = [[v for p in row for v in (255, p)] for row in up.tolist()]
+    write("png", "grey-alpha.png", png(4, ga))
+    palette = chunk(b"PLTE", bytes(v for i in range(256) for v in (i, i, i)))
+    write("png", "palette.png", png(3, up.tolist(), palette))
+
+
 def memcached_get(port, key):
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(b"get " + key.encode() + b"\r\n")
@@ -187,6 +227,7 @@ def main():
     zip_seeds(data)
     store_seeds(a.emnist, data)
     npz_seeds(a.emnist, data)
+    png_seeds(data)
     for t in sorted(CORPUS.iterdir()):
         print(t.name, len(list(t.iterdir())), "seeds", file=sys.stderr)
 
