@@ -659,10 +659,7 @@ http_response function_service::status(const http_request& request) {
     if (auto it = status_cache_.find(*job);
         it != status_cache_.end() &&
         clock_type::now() - it->second.read_at < status_cache_ttl) {
-      return {200,
-              "application/json",
-              job_status_json(*job, it->second.status, unix_ms()),
-              {}};
+      return status_answer(request, *job, it->second.status);
     }
     if (auto it = status_stores_.find(*job); it != status_stores_.end()) {
       store = it->second;
@@ -695,7 +692,21 @@ http_response function_service::status(const http_request& request) {
     if (status_cache_.size() >= 64) status_cache_.clear();
     status_cache_[*job] = {clock_type::now(), *s};
   }
-  return {200, "application/json", job_status_json(*job, *s, unix_ms()), {}};
+  history_.note(*job, *s);
+  return status_answer(request, *job, *s);
+}
+
+http_response function_service::status_answer(const http_request& request,
+                                              const std::string& job,
+                                              const job_status& s) const {
+  std::string body = job_status_json(job, s, unix_ms());
+  if (const auto* h = request.query_value("history");
+      h != nullptr && *h == "1") {
+    auto o = boost::json::parse(body).as_object();
+    o["history"] = history_.of(job);
+    body = boost::json::serialize(o);
+  }
+  return {200, "application/json", std::move(body), {}};
 }
 
 http_response function_service::model(const http_request& request) {

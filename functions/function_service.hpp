@@ -39,6 +39,7 @@
 #include "functions/metrics.hpp"
 #include "functions/predict_service.hpp"
 #include "functions/router.hpp"
+#include "functions/status_history.hpp"
 #include "model/data_files.hpp"
 #include "runtime/config/config.hpp"
 #include "runtime/net/http_server.hpp"
@@ -123,6 +124,11 @@ class function_service {
                         clock_type::time_point t0);
   bool reinvoke(const train_call& call);
   http_response status(const http_request& request);
+  /// The status answer of `job`; with ?history=1, plus the evaluations
+  /// seen so far.
+  http_response status_answer(const http_request& request,
+                              const std::string& job,
+                              const job_status& s) const;
   /// GET /model?job=J&format=onnx|npz: the job's current parameters.
   http_response model(const http_request& request);
   /// The config of a call: the process's, then `job_settings`, then the
@@ -142,6 +148,7 @@ class function_service {
   std::string token_;  ///< empty: no auth
   function_metrics metrics_;
   predict_service predict_;
+  status_history history_;  ///< for /status?history=1 (the live page)
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> running_setup_{0};
   std::atomic<std::size_t> running_train_{0};

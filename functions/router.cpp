@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "base/printable.hpp"
+#include "functions/ui_page.hpp"
 
 namespace emnist {
 namespace {
@@ -66,7 +67,8 @@ std::string label_of(const std::string& path) {
     return label;
   }
   if (path == "/" || path == "/_/health" || path == "/_/ready" ||
-      path == "/metrics" || path == "/status" || path == "/model") {
+      path == "/metrics" || path == "/status" || path == "/model" ||
+      path == "/ui") {
     return path;
   }
   return "other";
@@ -118,6 +120,15 @@ std::variant<http_response, function_call> route_path(const std::string& path,
     if (h == nullptr || !bearer_matches(*h, c.token)) {
       return json_error(401, "missing or wrong bearer token", "authorization");
     }
+  }
+  if (path == "/ui") {
+    if (r.method != "GET" && r.method != "HEAD") {
+      return json_error(405, printable(r.method) + " on /ui: use GET",
+                        "method");
+    }
+    // Static: the page reads the job from its own URL.
+    return http_response{
+        200, "text/html; charset=utf-8", std::string(ui_page_html()), {}};
   }
   if (path == "/metrics" || path == "/status" || path == "/model") {
     if (r.method != "GET" && r.method != "HEAD") {
@@ -172,10 +183,10 @@ std::variant<http_response, function_call> route_path(const std::string& path,
       "no route " + printable(path) +
           (c.function == "all" ? ": /function/emnist-setup, "
                                  "/function/emnist-train, /async-function/..., "
-                                 "/status, /model, /metrics, /_/health, "
+                                 "/status, /model, /ui, /metrics, /_/health, "
                                  "/_/ready"
-                               : ": /, /status, /model, /metrics, /_/health, "
-                                 "/_/ready"),
+                               : ": /, /status, /model, /ui, /metrics, "
+                                 "/_/health, /_/ready"),
       "path");
 }
 

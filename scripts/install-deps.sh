@@ -17,6 +17,8 @@ packages=(
   # numpy, ONNX's checker and OpenCV's DNN read saved models back in the
   # suite (tests/apps/npz_accuracy.py, tests/apps/onnx_consumers.py)
   python3 python3-numpy python3-onnx python3-opencv
+  # a browser runs the live page in the suite (tests/functions/serve_test.cpp)
+  chromium
 )
 # The PyTorch peer of the benchmark (bench/) is optional: install with
 # `WITH_BENCH=1 scripts/install-deps.sh`.

@@ -78,7 +78,7 @@ TEST_CASE("router: a process serving one function answers on /") {
   auto r = route(request("POST", "/function/emnist-train"), c);
   CHECK(status_of(r) == 404);
   CHECK(std::get<http_response>(r.action).body.find(
-            ": /, /status, /model, /metrics") != std::string::npos);
+            ": /, /status, /model, /ui, /metrics") != std::string::npos);
   c.function = "all";
   CHECK(status_of(route(request("POST", "/"), c)) == 404);
 }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
@@ -629,4 +630,68 @@ TEST_CASE("serve: emnist-predict answers PNGs and pixels, from a file or job") {
       call("POST", all.url("/function/emnist-predict"), png, as_png);
   CHECK(no_model.status == 400);
   CHECK(has(error_of(no_model), "no model"));
+}
+
+TEST_CASE("serve: the live page draws a job in headless Chromium") {
+  // The page as a browser runs it: Debian's chromium loads /ui?job=J
+  // through the gateway's path, runs its script against the status route,
+  // and the DOM it leaves has a table row and a chart line per replica and
+  // the target's line.
+  test::memcached_server mc;
+  test::serve_process s(serve_args(mc, {"--set", "train.target_accuracy=0.6"}));
+  auto setup = call("POST", s.url("/function/emnist-setup"),
+                    R"({"train": {"replicas": 2}, "sync": {"job": "ui-job"}})",
+                    {{"Content-Type", "application/json"}});
+  REQUIRE_MESSAGE(setup.status == 200, setup.body);
+  // Poll while it trains, as the page would: the route keeps what it saw.
+  const auto st = wait_status(
+      s, "ui-job",
+      [](const boost::json::object& o) { return o.at("reached").as_bool(); },
+      60s);
+  auto history = json_of(
+      call("GET", s.url("/function/emnist-setup/status?job=ui-job&history=1")));
+  const auto& lines = history.at("history").as_array();
+  REQUIRE(lines.size() == 2);
+  CHECK(!lines[0].as_array().empty());
+  CHECK(lines[0].as_array()[0].as_array().size() == 3);  // [ms, acc, samples]
+  CHECK(!json_of(call("GET", s.url("/status?job=ui-job"))).contains("history"));
+
+  auto page = call("GET", s.url("/function/emnist-setup/ui?job=ui-job"));
+  REQUIRE(page.status == 200);
+  CHECK(page.header("content-type") == "text/html; charset=utf-8");
+  // Self-contained: nothing loaded from elsewhere (the one URL in it is
+  // SVG's namespace name, which nothing fetches).
+  for (const char* external :
+       {"src=", "href=", "url(", "@import", "https://"}) {
+    CAPTURE(external);
+    CHECK(!has(page.body, external));
+  }
+  CHECK(call("POST", s.url("/ui?job=ui-job")).status == 405);
+
+  const std::string command =
+      "chromium --headless --no-sandbox --disable-gpu "
+      "--virtual-time-budget=3000 --dump-dom '" +
+      s.url("/function/emnist-setup/ui?job=ui-job") + "' 2>/dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string dom;
+  std::array<char, 4096> buf{};
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) {
+    dom.append(buf.data(), n);
+  }
+  REQUIRE(::pclose(pipe) == 0);
+  const auto count = [&](const std::string& part) {
+    std::size_t n = 0;
+    for (auto at = dom.find(part); at != std::string::npos;
+         at = dom.find(part, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  CHECK(count("<polyline class=\"replica\"") == 2);
+  CHECK(count("class=\"target\"") == 1);
+  CHECK(count("<tr><td>") == 2);  // one body row per replica
+  CHECK(has(dom, "target reached"));
+  CHECK(has(dom, "emnist job ui-job"));
+  CHECK(st.at("reached").as_bool());
 }
