@@ -2,6 +2,8 @@
 # Installs the Debian 12 packages this project builds, tests and runs with.
 # Idempotent and quick: when every package is already installed it only runs
 # `dpkg-query` and exits. Needs root (or sudo) only when something is missing.
+# `BUILD_ONLY=1 scripts/install-deps.sh`: what building `emnist` needs, and
+# not what the tests run (the image's build stage).
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,8 @@ packages=(
   libcaf-dev libeigen3-dev libmemcached-dev doctest-dev libtomlplusplus-dev
   libcli11-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libonnx-dev libprotobuf-dev libpng-dev
+)
+test_packages=(
   # services the tests start
   memcached
   # numpy, ONNX's checker and OpenCV's DNN read saved models back in the
@@ -20,6 +24,9 @@ packages=(
   # a browser runs the live page in the suite (tests/functions/serve_test.cpp)
   chromium
 )
+if [[ "${BUILD_ONLY:-0}" != 1 ]]; then
+  packages+=("${test_packages[@]}")
+fi
 # The PyTorch peer of the benchmark (bench/) is optional: install with
 # `WITH_BENCH=1 scripts/install-deps.sh`.
 if [[ "${WITH_BENCH:-0}" == 1 ]]; then
