@@ -51,22 +51,6 @@ std::int64_t unix_ms() {
       .count();
 }
 
-/// An HTTP status for a store or config error.
-int status_for(const error& e) {
-  switch (e.code) {
-    case errc::invalid_argument:
-      return 400;
-    case errc::not_found:
-      return 404;
-    case errc::aborted:
-      return 409;
-    case errc::unavailable:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
 std::string host_name() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
@@ -395,7 +379,7 @@ http_response function_service::setup(const http_request& request) {
   std::string field;
   auto cfg = request_config(request, overrides, field);
   if (!cfg)
-    return json_error(status_for(cfg.error()), cfg.error().message, field);
+    return json_error(http_status_of(cfg.error()), cfg.error().message, field);
   const bool named = std::any_of(
       overrides.begin(), overrides.end(),
       [](const std::string& o) { return o.rfind("sync.job=", 0) == 0; });
@@ -404,7 +388,7 @@ http_response function_service::setup(const http_request& request) {
     overrides.push_back("sync.job=" + cfg->sync.job);
   }
   if (auto ok = set_up_job(*cfg); !ok) {
-    return json_error(status_for(ok.error()), ok.error().message, "sync");
+    return json_error(http_status_of(ok.error()), ok.error().message, "sync");
   }
   // Start the replicas through the gateway, each with the same overrides,
   // so that every one joins the job with its config.
@@ -491,13 +475,14 @@ function_service::parse_train(const http_request& request) {
     std::vector<std::string> one{"train.replicas=1"};
     auto cfg = request_config(request, call.overrides, field, one);
     if (!cfg)
-      return json_error(status_for(cfg.error()), cfg.error().message, field);
+      return json_error(http_status_of(cfg.error()), cfg.error().message,
+                        field);
     call.cfg = std::move(*cfg);
     call.cfg.sync.job = new_job_name();
     call.job = call.cfg.sync.job;
     call.overrides.insert(call.overrides.begin(), one.begin(), one.end());
     if (auto ok = set_up_job(call.cfg); !ok) {
-      return json_error(status_for(ok.error()), ok.error().message, "sync");
+      return json_error(http_status_of(ok.error()), ok.error().message, "sync");
     }
     return call;
   }
@@ -507,12 +492,12 @@ function_service::parse_train(const http_request& request) {
   auto settings = job_settings(*job);
   if (!settings) {
     const auto& e = settings.error();
-    return json_error(status_for(e), e.message,
+    return json_error(http_status_of(e), e.message,
                       e.code == errc::not_found ? "job" : "sync");
   }
   auto cfg = request_config(request, call.overrides, field, settings->first);
   if (!cfg)
-    return json_error(status_for(cfg.error()), cfg.error().message, field);
+    return json_error(http_status_of(cfg.error()), cfg.error().message, field);
   call.cfg = std::move(*cfg);
   call.cfg.sync.job = *job;
   const auto replicas = static_cast<std::uint64_t>(call.cfg.train.replicas);
@@ -596,7 +581,7 @@ http_response function_service::trained(
     clock_type::time_point t0) {
   if (!result) {
     const auto& e = result.error();
-    return json_error(status_for(e), e.message,
+    return json_error(http_status_of(e), e.message,
                       e.code == errc::not_found ? "job" : "sync");
   }
   metrics_.add_run(result->sync, result->sync_wait_seconds);
@@ -668,7 +653,8 @@ http_response function_service::status(const http_request& request) {
   if (!store) {
     auto made = make_store(store_options_of(cfg, mlp_shape{}), 0);
     if (!made) {
-      return json_error(status_for(made.error()), made.error().message, "sync");
+      return json_error(http_status_of(made.error()), made.error().message,
+                        "sync");
     }
     store = made->records;
     std::lock_guard guard(stores_mutex_);
@@ -684,7 +670,7 @@ http_response function_service::status(const http_request& request) {
     status_stores_.erase(*job);
   }
   if (!s) {
-    return json_error(status_for(s.error()), s.error().message,
+    return json_error(http_status_of(s.error()), s.error().message,
                       s.error().code == errc::not_found ? "job" : "sync");
   }
   {
@@ -726,7 +712,7 @@ http_response function_service::model(const http_request& request) {
   cfg.sync.job = *job;
   auto m = read_job_model(cfg);
   if (!m) {
-    return json_error(status_for(m.error()), m.error().message,
+    return json_error(http_status_of(m.error()), m.error().message,
                       m.error().code == errc::not_found ? "job" : "sync");
   }
   // The labels of this process's data when the job trains on its split.

@@ -24,19 +24,6 @@ constexpr std::size_t cached_jobs = 8;
 /// decode to, and never gigabytes from a tiny file.
 constexpr std::size_t max_png_pixels = 4096 * 4096;
 
-int status_of(const error& e) {
-  switch (e.code) {
-    case errc::invalid_argument:
-      return 400;
-    case errc::not_found:
-      return 404;
-    case errc::unavailable:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
 }  // namespace
 
 predict_service::predict_service(job_config config, class_mapping mapping)
@@ -112,7 +99,7 @@ http_response predict_service::predict(const http_request& request) {
     }
     auto m = job_model_of(*job);
     if (!m) {
-      return json_error(status_of(m.error()), m.error().message,
+      return json_error(http_status_of(m.error()), m.error().message,
                         m.error().code == errc::not_found ? "job" : "sync");
     }
     model = *m;

@@ -257,15 +257,22 @@ expected<void> write_npz(const std::filesystem::path& path,
   return write_file_atomically(path, *bytes);
 }
 
-expected<std::string> encode_npz(const saved_model& model,
-                                 const std::string& name) {
-  const auto& s = model.shape;
-  if (model.parameters.size() != s.size() || model.labels.size() != s.classes) {
+expected<void> check_model_fits(const saved_model& model,
+                                const std::string& name) {
+  if (model.parameters.size() != model.shape.size() ||
+      model.labels.size() != model.shape.classes) {
     return make_error(errc::invalid_argument,
                       name +
-                          ": the model's parameters or labels do "
-                          "not match its shape");
+                          ": the model's parameters or labels do not match "
+                          "its shape");
   }
+  return {};
+}
+
+expected<std::string> encode_npz(const saved_model& model,
+                                 const std::string& name) {
+  if (auto fits = check_model_fits(model, name); !fits) return fits.error();
+  const auto& s = model.shape;
   std::size_t width = 1;
   for (const auto& l : model.labels) width = std::max(width, l.size());
   const float* w1 = model.parameters.data();

@@ -45,6 +45,11 @@ struct saved_model {
 /// file at `path`).
 [[nodiscard]] expected<void> write_npz(const std::filesystem::path& path,
                                        const saved_model& model);
+/// Whether the parameters and labels fit the model's shape; the error
+/// names `name`.
+[[nodiscard]] expected<void> check_model_fits(const saved_model& model,
+                                              const std::string& name);
+
 /// The bytes of the .npz file; `name` names it in errors.
 [[nodiscard]] expected<std::string> encode_npz(const saved_model& model,
                                                const std::string& name);

@@ -108,13 +108,8 @@ expected<void> write_onnx(const std::filesystem::path& path,
 
 expected<std::string> encode_onnx(const saved_model& model,
                                   const std::string& name) {
+  if (auto fits = check_model_fits(model, name); !fits) return fits.error();
   const auto& s = model.shape;
-  if (model.parameters.size() != s.size() || model.labels.size() != s.classes) {
-    return make_error(errc::invalid_argument,
-                      name +
-                          ": the model's parameters or labels do not match "
-                          "its shape");
-  }
   onnx::ModelProto m;
   m.set_ir_version(onnx::IR_VERSION);
   m.set_producer_name("emnist");

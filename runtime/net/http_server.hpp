@@ -58,6 +58,23 @@ struct http_response {
 [[nodiscard]] http_response json_error(int status, const std::string& message,
                                        const std::string& field);
 
+/// The HTTP status of an error by its code: 400 bad input, 404 not found,
+/// 409 a conflict, 503 unavailable, 500 the rest.
+[[nodiscard]] inline int http_status_of(const error& e) {
+  switch (e.code) {
+    case errc::invalid_argument:
+      return 400;
+    case errc::not_found:
+      return 404;
+    case errc::aborted:
+      return 409;
+    case errc::unavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
 /// Parses one whole request from `raw` as the server parses a connection's
 /// bytes (for tests and the fuzzer): the errors are the server's 400 and 413
 /// messages.

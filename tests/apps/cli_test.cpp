@@ -30,11 +30,9 @@ struct run_result {
   std::string out;  ///< stdout and stderr together, or stdout alone
 };
 
-/// Runs the emnist binary with `args` (shell words); with `stdout_only`,
-/// stderr is discarded.
-run_result run_emnist(const std::string& args, bool stdout_only = false) {
-  const std::string cmd = std::string(EMNIST_BINARY) + " " + args +
-                          (stdout_only ? " 2>/dev/null" : " 2>&1");
+/// Runs a shell command line; with `stdout_only`, stderr is discarded.
+run_result run_command(const std::string& command, bool stdout_only) {
+  const std::string cmd = command + (stdout_only ? " 2>/dev/null" : " 2>&1");
   run_result r;
   FILE* pipe = ::popen(cmd.c_str(), "r");
   REQUIRE(pipe != nullptr);
@@ -45,6 +43,21 @@ run_result run_emnist(const std::string& args, bool stdout_only = false) {
   const int raw = ::pclose(pipe);
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return r;
+}
+
+/// Runs the emnist binary with `args` (shell words).
+run_result run_emnist(const std::string& args, bool stdout_only = false) {
+  return run_command(std::string(EMNIST_BINARY) + " " + args, stdout_only);
+}
+
+/// Runs tests/apps/SCRIPT (a reader of saved models) on `model` and the
+/// test samples from 110000 on; its stdout.
+run_result run_model_script(const std::string& script,
+                            const std::string& model) {
+  return run_command("/usr/bin/python3 '" + std::string(EMNIST_SOURCE_DIR) +
+                         "/tests/apps/" + script + "' '" + model + "' '" +
+                         emnist::test::data_dir().string() + "' 110000",
+                     true);
 }
 
 const std::string small_job =
@@ -307,17 +320,9 @@ TEST_CASE("cli: simulate --save-model, then evaluate and numpy read it") {
 
   // numpy, from the file alone: float32 sums in another order may flip a
   // near tie or two among the 6,323 samples.
-  const std::string script =
-      std::string(EMNIST_SOURCE_DIR) + "/tests/apps/npz_accuracy.py";
-  FILE* pipe = ::popen(("/usr/bin/python3 '" + script + "' '" + model + "' '" +
-                        emnist::test::data_dir().string() + "' 110000")
-                           .c_str(),
-                       "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 64> buf{};
-  const std::size_t n = std::fread(buf.data(), 1, buf.size() - 1, pipe);
-  REQUIRE(::pclose(pipe) == 0);
-  const double numpy_accuracy = std::stod(std::string(buf.data(), n));
+  const auto numpy = run_model_script("npz_accuracy.py", model);
+  REQUIRE(numpy.status == 0);
+  const double numpy_accuracy = std::stod(numpy.out);
   CHECK(std::abs(numpy_accuracy - saved_accuracy) <= 3.0 / 6323);
 
   // Bad input: exit 2, naming what is wrong.
@@ -490,17 +495,9 @@ TEST_CASE("cli: simulate --save-model .onnx: ONNX's checker and OpenCV") {
   CHECK(boost::json::parse(report.out).at("accuracy").as_double() ==
         saved_accuracy);
 
-  const std::string script =
-      std::string(EMNIST_SOURCE_DIR) + "/tests/apps/onnx_consumers.py";
-  FILE* pipe = ::popen(("/usr/bin/python3 '" + script + "' '" + model + "' '" +
-                        emnist::test::data_dir().string() + "' 110000 2>&1")
-                           .c_str(),
-                       "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  const std::size_t n = std::fread(buf.data(), 1, buf.size() - 1, pipe);
-  const std::string out(buf.data(), n);
-  REQUIRE_MESSAGE(::pclose(pipe) == 0, out);
+  const auto consumers = run_model_script("onnx_consumers.py", model);
+  const std::string& out = consumers.out;
+  REQUIRE_MESSAGE(consumers.status == 0, out);
   double opencv_accuracy = 0;
   double agreement = 0;
   REQUIRE(std::sscanf(out.c_str(), "%lf %lf", &opencv_accuracy, &agreement) ==
