@@ -6,15 +6,24 @@
 #include <boost/json.hpp>
 #include <sstream>
 
+#include "base/printable.hpp"
+
 namespace emnist {
 namespace {
 
+/// An override is "key=value": a key with '=' in it cannot be one. The
+/// first such key is kept in `bad` (nothing else names a config key).
+void note_if_bad(const std::string& key, std::string& bad) {
+  if (bad.empty() && key.find('=') != std::string::npos) bad = key;
+}
+
 void flatten_json(const boost::json::object& o, const std::string& prefix,
-                  std::vector<std::string>& out) {
+                  std::vector<std::string>& out, std::string& bad) {
   for (const auto& [k, v] : o) {
     const std::string key = prefix + std::string(k);
+    note_if_bad(key, bad);
     if (v.is_object()) {
-      flatten_json(v.as_object(), key + ".", out);
+      flatten_json(v.as_object(), key + ".", out, bad);
     } else {
       // JSON strings, numbers, booleans and arrays are TOML values too.
       out.push_back(key + "=" + boost::json::serialize(v));
@@ -23,11 +32,12 @@ void flatten_json(const boost::json::object& o, const std::string& prefix,
 }
 
 void flatten_toml(const toml::table& t, const std::string& prefix,
-                  std::vector<std::string>& out) {
+                  std::vector<std::string>& out, std::string& bad) {
   for (const auto& [k, v] : t) {
     const std::string key = prefix + std::string(k.str());
+    note_if_bad(key, bad);
     if (const auto* sub = v.as_table()) {
-      flatten_toml(*sub, key + ".", out);
+      flatten_toml(*sub, key + ".", out, bad);
       continue;
     }
     std::ostringstream os;
@@ -71,6 +81,13 @@ bool is_blank(const std::string& s) {
 expected<std::vector<std::string>> overrides_from_body(
     const std::string& body) {
   std::vector<std::string> out;
+  std::string bad;
+  const auto refuse_bad = [&]() -> expected<std::vector<std::string>> {
+    if (bad.empty()) return out;
+    return make_error(errc::invalid_argument,
+                      "body: key '" + printable(bad) +
+                          "': no configuration key has '=' in it");
+  };
   if (is_blank(body)) return out;
   const auto first = body.find_first_not_of(" \t\r\n");
   if (body[first] == '{') {
@@ -84,19 +101,19 @@ expected<std::vector<std::string>> overrides_from_body(
       return make_error(errc::invalid_argument,
                         "body: expected a JSON object of config sections");
     }
-    flatten_json(v.as_object(), "", out);
-    return out;
+    flatten_json(v.as_object(), "", out, bad);
+    return refuse_bad();
   }
   try {
     auto t = toml::parse(body);
-    flatten_toml(t, "", out);
+    flatten_toml(t, "", out, bad);
   } catch (const toml::parse_error& e) {
     return make_error(errc::invalid_argument,
                       "body: neither a JSON object nor TOML: line " +
                           std::to_string(e.source().begin.line) + ": " +
                           std::string(e.description()));
   }
-  return out;
+  return refuse_bad();
 }
 
 std::string overrides_to_toml(const std::vector<std::string>& overrides) {
