@@ -12,6 +12,8 @@ with one replica, 541 s with three, 1288 s with six.
   bench/scaling_bench.py --replicas 1,3,6,8 --repeat 7 --peer none
   bench/scaling_bench.py --defaults --replicas 2 --repeat 12
   bench/scaling_bench.py --json > result.json         # table on stderr
+  bench/scaling_bench.py --svg docs/throughput_vs_replicas.svg \
+      --svg-time docs/time_vs_replicas.svg
 
 Each configuration runs `emnist simulate` on the standard split (train
 test[:100000], evaluate test[100000:]) with the shipped config otherwise:
@@ -29,6 +31,10 @@ The peer (--peer mean|prototype|none, default mean: the corrected-gradient
 peer, since the prototype's own gradient takes 8 minutes at N=1) runs once
 per configuration with --peer-max-seconds as its cap; a capped run shows
 as ">cap".
+
+--svg PATH charts training samples/s against replicas (the medians, one
+line per store and batch, and the peer's); --svg-time PATH charts seconds
+to 0.75 against replicas, beside the prototype's published figures.
 
 Exit status: 0 when every emnist run reached 0.75, 3 when some did not,
 1 when a run failed, 2 on bad arguments.
@@ -52,6 +58,8 @@ TARGET = 0.75
 DATA_FILES = ("emnist-bymerge-test-images-idx3-ubyte.gz",
               "emnist-bymerge-test-labels-idx1-ubyte.gz")
 PROTOTYPE_PUBLISHED = {1: "270-300 s", 3: "541 s", 6: "1288 s"}
+# The same, as numbers for the chart (the middle of 270-300 s).
+PROTOTYPE_PUBLISHED_SECONDS = {1: 285.0, 3: 541.0, 6: 1288.0}
 
 
 def int_list(text):
@@ -98,7 +106,48 @@ def run_peer(args, replicas, batch, port, job):
         raise RunFailed(f"prototype peer exited {p.returncode}: {tail(p.stderr)}")
     r = json.loads(p.stdout)
     return {"reached": r["reached"], "seconds": r.get("seconds_to_target") or r.get("seconds"),
-            "samples": r.get("samples")}
+            "samples": r.get("samples"), "samples_per_second": r.get("samples_per_second")}
+
+
+def write_charts(args, table, stores, cores):
+    """The --svg and --svg-time charts from the table's medians."""
+    peer_name = f"prototype peer ({args.peer} gradient)"
+    notes = [f"EMNIST ByMerge, train test[:100000], eval test[100000:], target {TARGET}, "
+             f"eval every {'pass' if args.defaults else args.eval_every}; {cores} cores",
+             f"medians of {args.repeat} rounds; written by bench/scaling_bench.py"]
+
+    def series(key, with_peer):
+        out = []
+        for b in args.batches:
+            rows = [r for r in table if r["batch"] == b]
+            for store in stores:
+                out.append(Series(f"{store}, batch {b}",
+                                  [(r["replicas"], r[store][key]) for r in rows]))
+            if with_peer and any("peer" in r for r in rows):
+                out.append(Series(f"peer, batch {b}",
+                                  [(r["replicas"], r["peer"].get(key)) for r in rows
+                                   if "peer" in r and (key != "seconds" or r["peer"]["reached"])],
+                                  dashed=True))
+        return out
+
+    x_range = (0, max(args.replicas) + 1)
+    if args.svg:
+        svg = line_chart(series("samples_per_second", True),
+                         title="Training throughput against replicas",
+                         x_label="replicas (N)", y_label="training samples/s (log scale)",
+                         y_log=True, x_range=x_range,
+                         notes=notes + ([f"dashed: {peer_name}"] if args.peer != "none" else []))
+        log(f"chart: {write_svg(args.svg, svg)}")
+    if args.svg_time:
+        lines = series("seconds", True)
+        lines.append(Series("prototype, published", sorted(PROTOTYPE_PUBLISHED_SECONDS.items()),
+                            color="#777777", dashed=True))
+        svg = line_chart(lines, title=f"Seconds to test accuracy {TARGET} against replicas",
+                         x_label="replicas (N)", y_label=f"seconds to {TARGET} (log scale)",
+                         y_log=True, x_range=x_range,
+                         notes=notes + ["prototype, published: its cluster's figures "
+                                        "(DESIGN.md), not run here"])
+        log(f"chart: {write_svg(args.svg_time, svg)}")
 
 
 def median(values):
@@ -123,6 +172,9 @@ def main():
     p.add_argument("--peer-max-seconds", type=float, default=300)
     p.add_argument("--run-timeout", type=float, default=600)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--svg", metavar="PATH", help="write the throughput chart there")
+    p.add_argument("--svg-time", metavar="PATH",
+                   help="write the chart of seconds to target there")
     args = p.parse_args()
     if args.repeat <= 0:
         p.error("--repeat must be positive")
@@ -190,6 +242,7 @@ def main():
                      f"{fmt(m['samples']):>8} {m['reached']:>3}/{m['runs']:<3} | "
                      f"{fmt(mem.get('seconds')):>8} {fmt(mem.get('samples')):>8} | "
                      f"{fmt(ratio, 'x'):>13} | {peer_s:>8} | {row['prototype_published'] or '-'}")
+    write_charts(args, table, stores, os.cpu_count() or 1)
     lost = sum(row["memcached"]["lost_updates"] for row in table)
     lines.append(f"lost updates (pushes - pushes_applied) over every memcached run: {lost}")
     for line in lines:

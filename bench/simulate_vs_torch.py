@@ -7,11 +7,20 @@ Batch 32, 100 hidden units, learning rate 0.1, embedded memory store.
   bench/simulate_vs_torch.py                        # C++ 1 replica x3, torch x3
   bench/simulate_vs_torch.py --replicas 1,2 --repeat 5 --torch-repeat 5
   bench/simulate_vs_torch.py --json > result.json
+  bench/simulate_vs_torch.py --prototype-repeat 1 --svg docs/accuracy_vs_time.svg
 
 Runs one thing at a time (C++ and torch runs interleaved, so that a slow
 spell of the machine falls on both), then prints the medians side by side,
 the ratios C++/torch, and every run's figures. Exit status: 0 when every run
 reached the target, 3 when some did not, 1 when a run failed.
+
+--prototype-repeat N also runs the prototype's algorithm
+(bench/prototype_peer.py: one numpy worker sharing whole float64 weights
+through a memcached started here, on a free loopback port) N times, after
+the others, with the same split, model and evaluation schedule.
+--svg PATH writes a chart of test accuracy against seconds of training
+(logarithmic: the peers differ by orders of magnitude), one line per
+program: the evaluations of its median run (by seconds to target).
 """
 
 import argparse
@@ -25,10 +34,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import RunFailed, log, tail  # noqa: E402
+from bench_common import RunFailed, log, start_memcached, stop_process, tail  # noqa: E402
+from svg_chart import Series, line_chart, write_svg  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TORCH_PEER = Path(__file__).resolve().parent / "torch_peer.py"
+PROTOTYPE_PEER = Path(__file__).resolve().parent / "prototype_peer.py"
 TRAIN_SLICE = "test[:100000]"
 EVAL_SLICE = "test[100000:]"
 BATCH_SIZE = 32
@@ -43,11 +54,8 @@ CPP_KEYS = ("reached", "accuracy", "seconds_to_target", "seconds", "load_seconds
             "replicas", "samples", "samples_per_second", "evaluations")
 TORCH_KEYS = ("reached", "accuracy", "seconds_to_target", "train_seconds_excluding_eval",
               "samples", "samples_per_second", "evaluations", "threads")
-
-
-
-
-
+PROTOTYPE_KEYS = ("reached", "accuracy", "seconds_to_target", "seconds", "samples",
+                  "samples_per_second", "evaluations", "history")
 
 
 def parse_json_output(stdout):
@@ -128,6 +136,58 @@ def torch_command(args, seed):
             "--dropout", DROPOUT, "--eval-every", EVAL_EVERY, "--target", TARGET,
             "--max-epochs", args.max_epochs, "--seed", seed, "--impl", args.torch_impl,
             "--json"]
+
+
+def prototype_command(args, server, seed):
+    return [args.python, PROTOTYPE_PEER, "--server", server, "--data", args.data,
+            "--workers", 1, "--gradient", args.prototype_gradient,
+            "--max-seconds", args.prototype_max_seconds, "--seed", seed,
+            "--batch-size", BATCH_SIZE, "--hidden", HIDDEN, "--lr", LEARNING_RATE,
+            "--dropout", DROPOUT, "--eval-every", EVAL_EVERY, "--target", TARGET]
+
+
+def median_run(runs):
+    """The run whose time is the median (the lower middle of an even
+    count): what the chart draws for a program."""
+    if not runs:
+        return None
+
+    def time_of(r):
+        t = r.get("seconds_to_target") if r.get("reached") else None
+        return t if t is not None else float("inf")
+
+    ordered = sorted(runs, key=time_of)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def curve(run, time_key):
+    """(seconds, accuracy) of each evaluation in a run's history."""
+    if run is None:
+        return []
+    return [(e.get(time_key), e.get("accuracy")) for e in run.get("history") or []]
+
+
+def write_chart(path, result, torch_runs, cpp_runs, prototype_runs, gradient):
+    series = []
+    for n, runs in cpp_runs.items():
+        if runs:
+            series.append(Series(f"C++ simulate, {n} repl.", curve(median_run(runs), "finished")))
+    if torch_runs:
+        series.append(Series("PyTorch peer", curve(median_run(torch_runs), "seconds")))
+    if prototype_runs:
+        label = "prototype peer" + ("" if gradient == "prototype" else f" ({gradient} grad.)")
+        series.append(Series(label, curve(median_run(prototype_runs), "seconds")))
+    cfg = result["config"]
+    notes = [f"EMNIST ByMerge, train {cfg['train']}, eval {cfg['eval']}, batch {cfg['batch_size']}, "
+             f"hidden {cfg['hidden']}, lr {cfg['learning_rate']}, eval every "
+             f"{cfg['eval_every']} minibatches",
+             f"median run of each program (by seconds to target); {cfg['cores']} cores; "
+             "written by bench/simulate_vs_torch.py"]
+    svg = line_chart(series, title=f"Test accuracy against training time, to {TARGET}",
+                     x_label="seconds since training started (log scale)",
+                     y_label="test accuracy", x_log=True, y_range=(0.0, 1.0),
+                     hlines=[(TARGET, f"target {TARGET}")], notes=notes)
+    return write_svg(path, svg)
 
 
 def derive(run, per):
@@ -248,6 +308,40 @@ def print_runs(result, out):
             print("  ".join(x.rjust(w) for x, w in zip(t, widths)), file=out)
 
 
+def print_prototype_runs(runs, gradient, out):
+    if not runs:
+        return
+    print(f"\nprototype peer ({gradient} gradient, 1 worker, memcached)", file=out)
+    print(f"{'run':>3}  {'reached':>7}  {'accuracy':>8}  {'seconds_to_target':>17}  "
+          f"{'seconds':>8}  {'samples':>9}  {'samples/s':>9}", file=out)
+    for i, r in enumerate(runs, 1):
+        print(f"{i:>3}  {str(r['reached']):>7}  {r['accuracy']:>8.4f}  "
+              f"{fmt('{:.2f}', r['seconds_to_target']):>17}  {r['seconds']:>8.2f}  "
+              f"{r['samples']:>9,}  {fmt('{:,.0f}', r['samples_per_second']):>9}", file=out)
+
+
+def run_prototype_peer(args):
+    """args.prototype_repeat runs of the prototype peer on a memcached of
+    its own; their JSON summaries."""
+    runs = []
+    if not args.prototype_repeat:
+        return runs
+    memcached, port = start_memcached()
+    try:
+        for i in range(args.prototype_repeat):
+            what = f"prototype peer run {i + 1}/{args.prototype_repeat}"
+            log(f"[{what}] {args.prototype_gradient} gradient, cap "
+                f"{args.prototype_max_seconds:.0f} s ...")
+            r = run_json(what, prototype_command(args, f"127.0.0.1:{port}", args.seed + i),
+                         PROTOTYPE_KEYS, args.prototype_max_seconds + 600)
+            runs.append(r)
+            log(f"[{what}] reached={r['reached']} accuracy={r['accuracy']:.4f} "
+                f"seconds_to_target={fmt('{:.2f}', r['seconds_to_target'])}")
+    finally:
+        stop_process(memcached)
+    return runs
+
+
 def parse_replicas(text):
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -289,12 +383,21 @@ def main(argv=None):
     p.add_argument("--max-epochs", type=int, default=50, help="torch peer's epoch limit (default 50)")
     p.add_argument("--cpp-set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra --set for the C++ runs (repeatable)")
+    p.add_argument("--prototype-repeat", type=count, default=0,
+                   help="runs of the prototype peer, after the others (default 0)")
+    p.add_argument("--prototype-gradient", choices=("prototype", "mean"), default="prototype",
+                   help="the prototype peer's gradient: the prototype's own (default, "
+                        "batch-size times too small) or the corrected mean")
+    p.add_argument("--prototype-max-seconds", type=float, default=900,
+                   help="the prototype peer's cap per run (default 900)")
+    p.add_argument("--svg", metavar="PATH",
+                   help="write the chart of accuracy against time there")
     p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run (default 1800)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     args = p.parse_args(argv)
 
-    if args.repeat == 0 and args.torch_repeat == 0:
-        p.error("nothing to run: --repeat and --torch-repeat are both 0")
+    if args.repeat == 0 and args.torch_repeat == 0 and args.prototype_repeat == 0:
+        p.error("nothing to run: --repeat, --torch-repeat and --prototype-repeat are all 0")
     args.data = str(Path(args.data).resolve())
     missing = [f for f in DATA_FILES if not (Path(args.data) / f).is_file()]
     if missing:
@@ -343,6 +446,7 @@ def main(argv=None):
                 cpp_runs[n].append(derive(r, n))
                 log(f"[{what}] reached={r['reached']} accuracy={r['accuracy']:.4f} "
                     f"seconds_to_target={fmt('{:.2f}', r['seconds_to_target'])}")
+        prototype_runs = run_prototype_peer(args)
     except RunFailed as e:
         log(f"simulate_vs_torch: {e}")
         return 1
@@ -370,6 +474,7 @@ def main(argv=None):
         "torch": {"median": summarize(torch_runs, "threads"), "runs": torch_runs, "blas": blas},
         "cpp": {str(n): {"median": summarize(runs, "replicas"), "runs": runs}
                 for n, runs in cpp_runs.items() if runs},
+        "prototype": {"gradient": args.prototype_gradient, "runs": prototype_runs},
         "notes": notes,
     }
     result["ratios_cpp_over_torch"] = {} if not torch_runs else {
@@ -377,7 +482,11 @@ def main(argv=None):
             for key, *_ in ROWS}
         for n, c in result["cpp"].items()}
 
-    all_runs = torch_runs + [r for runs in cpp_runs.values() for r in runs]
+    if args.svg:
+        chart = write_chart(args.svg, result, torch_runs, cpp_runs, prototype_runs,
+                            args.prototype_gradient)
+        log(f"chart: {chart}")
+    all_runs = torch_runs + prototype_runs + [r for runs in cpp_runs.values() for r in runs]
     unreached = sum(1 for r in all_runs if not r.get("reached"))
     if args.json:
         print(json.dumps(result, indent=2))
@@ -393,6 +502,7 @@ def main(argv=None):
         print(file=out)
         print_table(result, out)
         print_runs(result, out)
+        print_prototype_runs(prototype_runs, args.prototype_gradient, out)
         for n in notes:
             print(f"\nNOTE: {n}", file=out)
     if unreached:
