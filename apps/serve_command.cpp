@@ -1,11 +1,13 @@
 // `emnist serve`: the OpenFaaS functions over HTTP (runtime/http_server,
 // functions/function_service), until SIGTERM or SIGINT.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "apps/commands.hpp"
 #include "apps/config_options.hpp"
@@ -64,6 +66,10 @@ int run_serve(const serve_options& o) {
   options.listen = cfg->http.listen;
   options.max_body_bytes = static_cast<std::size_t>(cfg->http.max_body_bytes);
   options.read_timeout = std::chrono::milliseconds(cfg->http.read_timeout_ms);
+  options.io_threads =
+      cfg->http.threads > 0
+          ? static_cast<std::size_t>(cfg->http.threads)
+          : std::max<std::size_t>(std::thread::hardware_concurrency(), 1);
   http_server server(options, [&service](http_request r, http_reply reply) {
     service.handle(std::move(r), std::move(reply));
   });

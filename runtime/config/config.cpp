@@ -279,6 +279,9 @@ const std::vector<key_spec>& specs() {
     t.push_back(integer_key("http.read_timeout_ms",
                             EMNIST_FIELD(http.read_timeout_ms), 1, 3600000,
                             "time a request may take to arrive"));
+    t.push_back(integer_key("http.threads", EMNIST_FIELD(http.threads), 0, 1024,
+                            "threads serving connections (emnist-predict "
+                            "answers on them); 0: one per core"));
     t.push_back(text_key("predict.model", EMNIST_FIELD(predict.model), {},
                          "emnist-predict: a model file (.npz or .onnx); "
                          "empty: each call names a job (?job=J)"));

@@ -92,6 +92,7 @@ struct http_config {
   std::string secret_file = "/var/openfaas/secrets/emnist-token";
   std::int64_t shutdown_seconds = 10;
   std::int64_t read_timeout_ms = 30000;
+  std::int64_t threads = 0;  ///< threads serving connections; 0: cores
 };
 
 /// The emnist-predict function.

@@ -1,6 +1,9 @@
 // The HTTP server: an accept loop and one coroutine per connection on an
-// io_context of the server's own; requests go to the handler through an
-// asynchronous operation that its reply completes, from any thread.
+// io_context of the server's own, run by io_threads threads; requests go
+// to the handler through an asynchronous operation that its reply
+// completes, from any thread. Each connection lives on a strand of its own:
+// a tcp_stream's read, write and timer must never run on two threads at
+// once, while different connections do.
 #include "runtime/net/http_server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -9,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -202,14 +206,17 @@ struct http_server::impl {
 
   awaitable<void> accept_loop() {
     for (;;) {
-      auto [ec, socket] =
-          co_await acceptor->async_accept(asio::as_tuple(use_awaitable));
+      // The socket is born on its connection's strand; the session below,
+      // and every completion of its I/O, run there.
+      auto [ec, socket] = co_await acceptor->async_accept(
+          asio::make_strand(io), asio::as_tuple(use_awaitable));
       if (ec) {
         if (stopping || !acceptor->is_open()) co_return;
         continue;  // e.g. too many open files: try the next one
       }
       socket.set_option(tcp::no_delay(true));
-      asio::co_spawn(io, session(beast::tcp_stream(std::move(socket))),
+      auto strand = socket.get_executor();
+      asio::co_spawn(strand, session(beast::tcp_stream(std::move(socket))),
                      [](std::exception_ptr e) {
                        if (!e) return;
                        try {

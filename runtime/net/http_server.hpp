@@ -83,8 +83,9 @@ struct http_response {
 
 /// Answers a request; may be called from any thread, exactly once.
 using http_reply = std::function<void(http_response)>;
-/// Called on the server's io thread for every well-formed request. It must
-/// not block: long work goes to a thread of its own, which replies.
+/// Called on one of the server's io threads for every well-formed request,
+/// from several at once when io_threads > 1. It must not block: long work
+/// goes to a thread of its own, which replies.
 using http_handler = std::function<void(http_request, http_reply)>;
 
 struct http_server_options {
@@ -92,7 +93,7 @@ struct http_server_options {
   std::size_t max_body_bytes = 1 << 20;
   std::chrono::milliseconds read_timeout{30000};  ///< a request's arrival
   std::chrono::milliseconds idle_timeout{60000};  ///< keep-alive
-  std::size_t io_threads = 1;
+  std::size_t io_threads = 1;  ///< threads serving connections (0 as 1)
 };
 
 class http_server {
