@@ -14,32 +14,52 @@ namespace {
 /// The character's larger side at 28x28: a 2-pixel border on each side.
 constexpr double inner_side = 24.0;
 
-/// Samples `src` (n values, pixel i covering [i, i+1)) over target pixels
-/// t = 0..27, pixel t covering [centre + (t - 14) / scale, ... + 1 / scale):
-/// the mean of the source over that interval, 0 outside the source.
-std::array<float, emnist_side> resample(const float* src, std::size_t stride,
-                                        std::size_t n, double centre,
-                                        double scale) {
-  std::array<float, emnist_side> out{};
-  for (std::size_t t = 0; t < emnist_side; ++t) {
-    const double a = centre + (static_cast<double>(t) - 14.0) / scale;
-    const double b = a + 1.0 / scale;
-    const auto first = static_cast<std::ptrdiff_t>(std::floor(a));
-    const auto last = static_cast<std::ptrdiff_t>(std::ceil(b));
-    double sum = 0;
-    for (auto i = std::max<std::ptrdiff_t>(first, 0);
-         i < std::min<std::ptrdiff_t>(last, static_cast<std::ptrdiff_t>(n));
-         ++i) {
-      const double lo = std::max(a, static_cast<double>(i));
-      const double hi = std::min(b, static_cast<double>(i + 1));
-      if (hi > lo) {
-        sum += (hi - lo) * src[static_cast<std::size_t>(i) * stride];
+/// How each of the 28 target pixels of one axis averages the source: target
+/// pixel t covers [centre + (t - 14) / scale, ... + 1 / scale) of a source
+/// of n pixels (pixel i covering [i, i+1)), and takes the mean over that
+/// interval, 0 outside the source. The same for every row (or column), so
+/// it is worked out once: source indices and weights, flat.
+struct axis_weights {
+  std::array<std::uint32_t, emnist_side + 1> offset{};  ///< into index/weight
+  std::vector<std::uint32_t> index;
+  std::vector<float> weight;
+  std::size_t first = 0, last = 0;  ///< the source pixels any target reads
+
+  axis_weights(std::size_t n, double centre, double scale) {
+    first = n;
+    for (std::size_t t = 0; t < emnist_side; ++t) {
+      offset[t] = static_cast<std::uint32_t>(index.size());
+      const double a = centre + (static_cast<double>(t) - 14.0) / scale;
+      const double b = a + 1.0 / scale;
+      const auto lo = std::max<std::ptrdiff_t>(
+          static_cast<std::ptrdiff_t>(std::floor(a)), 0);
+      const auto hi =
+          std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(std::ceil(b)),
+                                   static_cast<std::ptrdiff_t>(n));
+      for (auto i = lo; i < hi; ++i) {
+        const double covered = std::min(b, static_cast<double>(i + 1)) -
+                               std::max(a, static_cast<double>(i));
+        if (covered <= 0) continue;
+        index.push_back(static_cast<std::uint32_t>(i));
+        weight.push_back(static_cast<float>(covered * scale));
+        first = std::min(first, static_cast<std::size_t>(i));
+        last = std::max(last, static_cast<std::size_t>(i) + 1);
       }
     }
-    out[t] = static_cast<float>(sum * scale);
+    offset[emnist_side] = static_cast<std::uint32_t>(index.size());
+    if (first > last) first = last;
   }
-  return out;
-}
+
+  /// Target pixel t of a source line read through `at(i)`.
+  template <class At>
+  float sample(std::size_t t, At at) const {
+    float sum = 0;
+    for (auto k = offset[t]; k < offset[t + 1]; ++k) {
+      sum += weight[k] * at(index[k]);
+    }
+    return sum;
+  }
+};
 
 }  // namespace
 
@@ -48,15 +68,17 @@ expected<emnist_sample> to_emnist_sample(const grey_image& image) {
   if (w == 0 || h == 0 || image.pixels.size() != w * h) {
     return make_error(errc::invalid_argument, "the image is empty");
   }
+  const std::uint8_t* px = image.pixels.data();
   // The background: the median shade of the border.
   std::vector<std::uint8_t> border;
+  border.reserve(2 * (w + h));
   for (std::size_t x = 0; x < w; ++x) {
-    border.push_back(image.pixels[x]);
-    border.push_back(image.pixels[(h - 1) * w + x]);
+    border.push_back(px[x]);
+    border.push_back(px[(h - 1) * w + x]);
   }
   for (std::size_t y = 0; y < h; ++y) {
-    border.push_back(image.pixels[y * w]);
-    border.push_back(image.pixels[y * w + w - 1]);
+    border.push_back(px[y * w]);
+    border.push_back(px[y * w + w - 1]);
   }
   std::nth_element(border.begin(), border.begin() + border.size() / 2,
                    border.end());
@@ -64,49 +86,62 @@ expected<emnist_sample> to_emnist_sample(const grey_image& image) {
   const bool light_background = median > 127;
   const int background = light_background ? 255 - median : median;
 
-  // Ink: how much lighter than the background, on a dark background.
-  std::vector<float> ink(w * h);
-  float most = 0;
-  for (std::size_t i = 0; i < w * h; ++i) {
-    const int v = light_background ? 255 - image.pixels[i] : image.pixels[i];
-    ink[i] = static_cast<float>(std::max(0, v - background));
-    most = std::max(most, ink[i]);
+  // Ink: how much lighter than the background, on a dark background; one
+  // table lookup a pixel.
+  std::array<float, 256> ink{};
+  for (int v = 0; v < 256; ++v) {
+    const int shade = light_background ? 255 - v : v;
+    ink[static_cast<std::size_t>(v)] =
+        static_cast<float>(std::max(0, shade - background));
   }
+  const auto [darkest, lightest] = std::minmax_element(px, px + w * h);
+  const float most = ink[light_background ? *darkest : *lightest];
   if (most < 16) {
     return make_error(errc::invalid_argument,
                       "no character in the image: every pixel is within 16 "
                       "shades of the background");
   }
-  // The bounding box of the ink that stands out (a tenth of the darkest).
+  // The bounding box of the ink that stands out (a tenth of the most).
+  std::array<bool, 256> stands_out{};
+  for (std::size_t v = 0; v < 256; ++v) stands_out[v] = ink[v] > most * 0.1f;
   std::size_t x0 = w, x1 = 0, y0 = h, y1 = 0;
   for (std::size_t y = 0; y < h; ++y) {
-    for (std::size_t x = 0; x < w; ++x) {
-      if (ink[y * w + x] <= most * 0.1f) continue;
-      x0 = std::min(x0, x);
-      x1 = std::max(x1, x);
-      y0 = std::min(y0, y);
-      y1 = std::max(y1, y);
-    }
+    const std::uint8_t* row = px + y * w;
+    std::size_t x = 0;
+    while (x < w && !stands_out[row[x]]) ++x;
+    if (x == w) continue;
+    std::size_t r = w - 1;
+    while (!stands_out[row[r]]) --r;
+    x0 = std::min(x0, x);
+    x1 = std::max(x1, r);
+    y0 = std::min(y0, y);
+    y1 = y;
   }
   const double box_w = static_cast<double>(x1 - x0 + 1);
   const double box_h = static_cast<double>(y1 - y0 + 1);
   const double scale = inner_side / std::max(box_w, box_h);
-  const double cx = static_cast<double>(x0) + box_w / 2;
-  const double cy = static_cast<double>(y0) + box_h / 2;
+  const axis_weights columns(w, static_cast<double>(x0) + box_w / 2, scale);
+  const axis_weights rows(h, static_cast<double>(y0) + box_h / 2, scale);
 
-  // Rows first (every source row to 28 columns), then the columns.
-  std::vector<float> rows(h * emnist_side);
-  for (std::size_t y = 0; y < h; ++y) {
-    const auto r = resample(&ink[y * w], 1, w, cx, scale);
-    std::copy(r.begin(), r.end(), rows.begin() + y * emnist_side);
+  // Rows first (each source row that any target row reads, to 28 columns),
+  // then the columns.
+  std::vector<float> narrowed((rows.last - rows.first) * emnist_side);
+  for (std::size_t y = rows.first; y < rows.last; ++y) {
+    const std::uint8_t* row = px + y * w;
+    float* out = &narrowed[(y - rows.first) * emnist_side];
+    for (std::size_t t = 0; t < emnist_side; ++t) {
+      out[t] = columns.sample(t, [&](std::size_t i) { return ink[row[i]]; });
+    }
   }
   std::array<float, emnist_side * emnist_side> upright{};
   float top = 0;
   for (std::size_t x = 0; x < emnist_side; ++x) {
-    const auto c = resample(&rows[x], emnist_side, h, cy, scale);
     for (std::size_t y = 0; y < emnist_side; ++y) {
-      upright[y * emnist_side + x] = c[y];
-      top = std::max(top, c[y]);
+      const float v = rows.sample(y, [&](std::size_t i) {
+        return narrowed[(i - rows.first) * emnist_side + x];
+      });
+      upright[y * emnist_side + x] = v;
+      top = std::max(top, v);
     }
   }
   // Stretched to 0-255, and transposed as EMNIST stores its images.
