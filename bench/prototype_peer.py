@@ -237,6 +237,8 @@ def worker(wid, args, keys, counter, barrier, stop, results):
                 job_steps = counter.value
             if not history or history[-1]["steps"] != job_steps:
                 reached = evaluate(job_steps)  # the state the cap left
+                if reached:
+                    seconds_to_target = history[-1]["seconds"]
         out = {"id": wid, "minibatches": minibatches, "samples": minibatches * b,
                "seconds": end - start, "memcached_seconds": mc_seconds}
         if wid == 0:

@@ -51,6 +51,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (RunFailed, check_inputs, log, start_memcached,  # noqa: E402
                           stop_process, tail)
+from svg_chart import Series, line_chart, write_svg  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PEER = Path(__file__).resolve().parent / "prototype_peer.py"
@@ -111,10 +112,12 @@ def run_peer(args, replicas, batch, port, job):
 
 def write_charts(args, table, stores, cores):
     """The --svg and --svg-time charts from the table's medians."""
-    peer_name = f"prototype peer ({args.peer} gradient)"
     notes = [f"EMNIST ByMerge, train test[:100000], eval test[100000:], target {TARGET}, "
              f"eval every {'pass' if args.defaults else args.eval_every}; {cores} cores",
-             f"medians of {args.repeat} rounds; written by bench/scaling_bench.py"]
+             f"C++ simulate: medians of {args.repeat} rounds"]
+    if args.peer != "none":
+        notes.append(f"prototype peer (dashed): bench/prototype_peer.py, {args.peer} gradient, "
+                     f"one run, capped at {args.peer_max_seconds:g} s")
 
     def series(key, with_peer):
         out = []
@@ -124,7 +127,7 @@ def write_charts(args, table, stores, cores):
                 out.append(Series(f"{store}, batch {b}",
                                   [(r["replicas"], r[store][key]) for r in rows]))
             if with_peer and any("peer" in r for r in rows):
-                out.append(Series(f"peer, batch {b}",
+                out.append(Series(f"prototype peer, batch {b}",
                                   [(r["replicas"], r["peer"].get(key)) for r in rows
                                    if "peer" in r and (key != "seconds" or r["peer"]["reached"])],
                                   dashed=True))
@@ -135,8 +138,7 @@ def write_charts(args, table, stores, cores):
         svg = line_chart(series("samples_per_second", True),
                          title="Training throughput against replicas",
                          x_label="replicas (N)", y_label="training samples/s (log scale)",
-                         y_log=True, x_range=x_range,
-                         notes=notes + ([f"dashed: {peer_name}"] if args.peer != "none" else []))
+                         y_log=True, x_range=x_range, notes=notes)
         log(f"chart: {write_svg(args.svg, svg)}")
     if args.svg_time:
         lines = series("seconds", True)
@@ -145,8 +147,8 @@ def write_charts(args, table, stores, cores):
         svg = line_chart(lines, title=f"Seconds to test accuracy {TARGET} against replicas",
                          x_label="replicas (N)", y_label=f"seconds to {TARGET} (log scale)",
                          y_log=True, x_range=x_range,
-                         notes=notes + ["prototype, published: its cluster's figures "
-                                        "(DESIGN.md), not run here"])
+                         notes=notes + ["prototype, published: its own figures on its "
+                                        "cluster (DESIGN.md), not run here"])
         log(f"chart: {write_svg(args.svg_time, svg)}")
 
 
@@ -242,14 +244,14 @@ def main():
                      f"{fmt(m['samples']):>8} {m['reached']:>3}/{m['runs']:<3} | "
                      f"{fmt(mem.get('seconds')):>8} {fmt(mem.get('samples')):>8} | "
                      f"{fmt(ratio, 'x'):>13} | {peer_s:>8} | {row['prototype_published'] or '-'}")
-    write_charts(args, table, stores, os.cpu_count() or 1)
     lost = sum(row["memcached"]["lost_updates"] for row in table)
     lines.append(f"lost updates (pushes - pushes_applied) over every memcached run: {lost}")
     for line in lines:
         log(line)
     if args.json:
         print(json.dumps({"table": table, "runs": {f"{s}/{n}/{b}": rs for (s, n, b), rs
-                                                   in results.items()}}))
+                                                   in results.items()}}), flush=True)
+    write_charts(args, table, stores, os.cpu_count() or 1)
     return status
 
 

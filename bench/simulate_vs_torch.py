@@ -178,11 +178,10 @@ def write_chart(path, result, torch_runs, cpp_runs, prototype_runs, gradient):
         label = "prototype peer" + ("" if gradient == "prototype" else f" ({gradient} grad.)")
         series.append(Series(label, curve(median_run(prototype_runs), "seconds")))
     cfg = result["config"]
-    notes = [f"EMNIST ByMerge, train {cfg['train']}, eval {cfg['eval']}, batch {cfg['batch_size']}, "
-             f"hidden {cfg['hidden']}, lr {cfg['learning_rate']}, eval every "
-             f"{cfg['eval_every']} minibatches",
-             f"median run of each program (by seconds to target); {cfg['cores']} cores; "
-             "written by bench/simulate_vs_torch.py"]
+    notes = [f"EMNIST ByMerge, train {cfg['train']}, eval {cfg['eval']}, "
+             f"batch {cfg['batch_size']}, hidden {cfg['hidden']}, lr {cfg['learning_rate']}",
+             f"an evaluation every {cfg['eval_every']} minibatches; the median run of each "
+             f"program; {cfg['cores']} cores"]
     svg = line_chart(series, title=f"Test accuracy against training time, to {TARGET}",
                      x_label="seconds since training started (log scale)",
                      y_label="test accuracy", x_log=True, y_range=(0.0, 1.0),

@@ -93,7 +93,9 @@ def line_chart(series, *, title, x_label, y_label, x_log=False, y_log=False,
     """The SVG text of a chart: one polyline per series (with a marker per
     point unless the series says not), dashed horizontal reference lines
     (value, label), a legend, and note lines under the title."""
-    left, right, top, bottom = 78, 190, 56 + 16 * len(notes), 52
+    # The legend's width follows its longest name (under 7 px a character).
+    legend = 40 + 7 * max((len(s.name) for s in series), default=0)
+    left, right, top, bottom = 78, max(150, legend), 56 + 16 * len(notes), 52
     plot_w, plot_h = width - left - right, height - top - bottom
     usable = []
     for s in series:
