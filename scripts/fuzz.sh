@@ -2,7 +2,7 @@
 # Fuzzes every parser of outside input with libFuzzer (clang, ASan, UBSan):
 # the IDX reader, the config and --set parser, the block codec, the job
 # records, HTTP requests (parser, router, body), the zip directory,
-# saved models (.npz) and PNG images.
+# saved models (.npz and .onnx) and PNG images.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s each, all)
 #
@@ -18,7 +18,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(idx config block_codec job_record http zip npz png)
+  targets=(idx config block_codec job_record http zip npz onnx png)
 fi
 build=${FUZZ_BUILD:-build-fuzz}
 

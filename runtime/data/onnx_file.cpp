@@ -79,7 +79,8 @@ expected<std::vector<float>> floats_of(const onnx::TensorProto& t,
     count *= static_cast<std::size_t>(d);
     if (count > (std::size_t{1} << 28)) return bad(where, "too large");
   }
-  std::vector<float> values(count);
+  // The data must be there before anything is allocated for it: a few
+  // bytes of dimensions must not cost a gigabyte.
   if (t.has_raw_data()) {
     if (t.raw_data().size() != count * sizeof(float)) {
       return bad(where, "raw_data holds " +
@@ -87,14 +88,14 @@ expected<std::vector<float>> floats_of(const onnx::TensorProto& t,
                             " bytes, its dimensions say " +
                             std::to_string(count * sizeof(float)));
     }
+    std::vector<float> values(count);
     std::memcpy(values.data(), t.raw_data().data(), t.raw_data().size());
-  } else {
-    if (static_cast<std::size_t>(t.float_data_size()) != count) {
-      return bad(where, "float_data does not match its dimensions");
-    }
-    std::copy(t.float_data().begin(), t.float_data().end(), values.begin());
+    return values;
   }
-  return values;
+  if (static_cast<std::size_t>(t.float_data_size()) != count) {
+    return bad(where, "float_data does not match its dimensions");
+  }
+  return std::vector<float>(t.float_data().begin(), t.float_data().end());
 }
 
 }  // namespace

@@ -652,8 +652,16 @@ TEST_CASE("serve: the live page draws a job in headless Chromium") {
       call("GET", s.url("/function/emnist-setup/status?job=ui-job&history=1")));
   const auto& lines = history.at("history").as_array();
   REQUIRE(lines.size() == 2);
-  CHECK(!lines[0].as_array().empty());
-  CHECK(lines[0].as_array()[0].as_array().size() == 3);  // [ms, acc, samples]
+  // The replica that reached the target evaluated; the other may not have
+  // before the job stopped (a job to 0.6 takes a fraction of a second).
+  std::size_t points = 0;
+  for (const auto& line : lines) {
+    for (const auto& point : line.as_array()) {
+      CHECK(point.as_array().size() == 3);  // [ms, accuracy, samples]
+      ++points;
+    }
+  }
+  CHECK(points >= 1);
   CHECK(!json_of(call("GET", s.url("/status?job=ui-job"))).contains("history"));
 
   auto page = call("GET", s.url("/function/emnist-setup/ui?job=ui-job"));

@@ -124,6 +124,24 @@ def npz_seeds(emnist, data):
     write("npz", "empty.npz", b"PK\x05\x06" + bytes(18))
 
 
+def onnx_seeds(emnist, data):
+    """ONNX graphs saved by a real (tiny) run: 4 and 1 hidden units."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        for hidden in (4, 1):
+            path = f"{tmp}/model-{hidden}.onnx"
+            subprocess.run([emnist, "simulate", "--quiet", "--data", str(data),
+                            "--save-model", path,
+                            "--set", f"model.hidden={hidden}",
+                            "--set", "data.train=test[:1000]",
+                            "--set", "data.eval=test[115000:]",
+                            "--set", "train.max_epochs=1",
+                            "--set", "train.target_accuracy=0.99"],
+                           check=False)
+            write("onnx", f"model-{hidden}.onnx", pathlib.Path(path).read_bytes())
+    write("onnx", "empty.onnx", b"")
+
+
 def png_seeds(data):
     """One EMNIST sample drawn upright as PNGs of every colour type: grey,
     grey + alpha, RGB, RGBA, a palette, 16 bits, and a larger photo."""
@@ -227,6 +245,7 @@ def main():
     zip_seeds(data)
     store_seeds(a.emnist, data)
     npz_seeds(a.emnist, data)
+    onnx_seeds(a.emnist, data)
     png_seeds(data)
     for t in sorted(CORPUS.iterdir()):
         print(t.name, len(list(t.iterdir())), "seeds", file=sys.stderr)
