@@ -15,6 +15,7 @@
 #include <variant>
 
 #include "base/printable.hpp"
+#include "base/utf8.hpp"
 #include "model/data_files.hpp"
 #include "model/slice.hpp"
 #include "runtime/net/address.hpp"
@@ -525,6 +526,15 @@ expected<void> apply_assignment(job_config& cfg, const std::string& path,
   if (spec == nullptr) {
     return make_error(errc::invalid_argument,
                       where + ": " + unknown_key_message(path));
+  }
+  // A config holds UTF-8 text, as TOML does: other bytes would be written
+  // back (to_toml, a setup's overrides to its trains) as other text.
+  if (const auto at = first_non_utf8(text)) {
+    return make_error(errc::invalid_argument,
+                      where + ": " + path +
+                          ": the value is not UTF-8 text (byte " +
+                          std::to_string(*at) + ", '" +
+                          printable(text.substr(*at, 1)) + "')");
   }
   toml::table t = parse_value(text);
   const toml::node* n = t.get("v");

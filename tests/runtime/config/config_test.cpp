@@ -186,6 +186,19 @@ TEST_CASE("config: hostile input is quoted safely, bounds read right") {
       config_error("", {"train." + std::string(1'000'000, 'k') + "=1"});
   CHECK(huge.size() < 600);
   CHECK(huge.find("(1000008 bytes)") != std::string::npos);
+  // A value that is not UTF-8 cannot be written back as TOML: refused,
+  // naming the key and the byte (libFuzzer found it printed as other
+  // text). UTF-8 beyond ASCII is kept as it is.
+  CHECK(config_error("", {std::string("sync.job=ab\xf7"
+                                      "cd")}) ==
+        "--set sync.job=ab\\xf7cd: sync.job: the value is not UTF-8 text "
+        "(byte 2, '\\xf7')");
+  CHECK(!config_error("", {std::string("sync.job=\xed\xa0\x80")}).empty());
+  config_sources utf8;
+  utf8.overrides = {"sync.job=caf\xc3\xa9-\xe2\x82\xac"};
+  auto accented = load_config(utf8);
+  REQUIRE(accented.has_value());
+  CHECK(accented->sync.job == "caf\xc3\xa9-\xe2\x82\xac");
 
   // A config must be a regular file: a device is not read as empty.
   config_sources src;
