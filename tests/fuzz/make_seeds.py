@@ -106,12 +106,13 @@ def zip_seeds(data):
     write("zip", "empty.zip", buf.getvalue())
 
 
-def npz_seeds(emnist, data):
-    """Models saved by a real (tiny) run: 4 and 1 hidden units."""
+def model_seeds(emnist, data, target, empty):
+    """Models saved by a real (tiny) run, 4 and 1 hidden units, in the
+    format `target` names (its file extension), and an empty one."""
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         for hidden in (4, 1):
-            path = f"{tmp}/model-{hidden}.npz"
+            path = f"{tmp}/model-{hidden}.{target}"
             subprocess.run([emnist, "simulate", "--quiet", "--data", str(data),
                             "--save-model", path,
                             "--set", f"model.hidden={hidden}",
@@ -120,26 +121,8 @@ def npz_seeds(emnist, data):
                             "--set", "train.max_epochs=1",
                             "--set", "train.target_accuracy=0.99"],
                            check=False)
-            write("npz", f"model-{hidden}.npz", pathlib.Path(path).read_bytes())
-    write("npz", "empty.npz", b"PK\x05\x06" + bytes(18))
-
-
-def onnx_seeds(emnist, data):
-    """ONNX graphs saved by a real (tiny) run: 4 and 1 hidden units."""
-    import tempfile
-    with tempfile.TemporaryDirectory() as tmp:
-        for hidden in (4, 1):
-            path = f"{tmp}/model-{hidden}.onnx"
-            subprocess.run([emnist, "simulate", "--quiet", "--data", str(data),
-                            "--save-model", path,
-                            "--set", f"model.hidden={hidden}",
-                            "--set", "data.train=test[:1000]",
-                            "--set", "data.eval=test[115000:]",
-                            "--set", "train.max_epochs=1",
-                            "--set", "train.target_accuracy=0.99"],
-                           check=False)
-            write("onnx", f"model-{hidden}.onnx", pathlib.Path(path).read_bytes())
-    write("onnx", "empty.onnx", b"")
+            write(target, f"model-{hidden}.{target}", pathlib.Path(path).read_bytes())
+    write(target, f"empty.{target}", empty)
 
 
 def png_seeds(data):
@@ -244,8 +227,8 @@ def main():
     http_seeds()
     zip_seeds(data)
     store_seeds(a.emnist, data)
-    npz_seeds(a.emnist, data)
-    onnx_seeds(a.emnist, data)
+    model_seeds(a.emnist, data, "npz", b"PK\x05\x06" + bytes(18))
+    model_seeds(a.emnist, data, "onnx", b"")
     png_seeds(data)
     for t in sorted(CORPUS.iterdir()):
         print(t.name, len(list(t.iterdir())), "seeds", file=sys.stderr)
