@@ -86,60 +86,83 @@ expected<emnist_sample> to_emnist_sample(const grey_image& image) {
   const bool light_background = median > 127;
   const int background = light_background ? 255 - median : median;
 
-  // Ink: how much lighter than the background, on a dark background; one
-  // table lookup a pixel.
-  std::array<float, 256> ink{};
-  for (int v = 0; v < 256; ++v) {
-    const int shade = light_background ? 255 - v : v;
-    ink[static_cast<std::size_t>(v)] =
-        static_cast<float>(std::max(0, shade - background));
+  // Ink: how much lighter than the background, on a dark background:
+  // max(0, slope * v + offset), arithmetic rather than a table so that the
+  // loops over pixels below vectorize.
+  const float slope = light_background ? -1.0f : 1.0f;
+  const float offset = light_background
+                           ? 255.0f - static_cast<float>(background)
+                           : -static_cast<float>(background);
+  const auto ink = [&](std::uint8_t v) {
+    return std::max(0.0f, slope * static_cast<float>(v) + offset);
+  };
+  // The inkiest shade of each column and of each row (the largest on a dark
+  // background, the smallest on a light one), in one pass.
+  std::vector<std::uint8_t> column_inkiest(w), row_inkiest(h);
+  const auto extremes = [&](auto inkier) {
+    std::uint8_t* column = column_inkiest.data();
+    std::copy(px, px + w, column);
+    for (std::size_t y = 0; y < h; ++y) {
+      const std::uint8_t* row = px + y * w;
+      std::uint8_t most_in_row = row[0];
+      for (std::size_t x = 0; x < w; ++x) {
+        column[x] = inkier(column[x], row[x]);
+        most_in_row = inkier(most_in_row, row[x]);
+      }
+      row_inkiest[y] = most_in_row;
+    }
+  };
+  if (light_background) {
+    extremes([](std::uint8_t a, std::uint8_t b) { return std::min(a, b); });
+  } else {
+    extremes([](std::uint8_t a, std::uint8_t b) { return std::max(a, b); });
   }
-  const auto [darkest, lightest] = std::minmax_element(px, px + w * h);
-  const float most = ink[light_background ? *darkest : *lightest];
+  float most = 0;
+  for (const std::uint8_t v : row_inkiest) most = std::max(most, ink(v));
   if (most < 16) {
     return make_error(errc::invalid_argument,
                       "no character in the image: every pixel is within 16 "
                       "shades of the background");
   }
   // The bounding box of the ink that stands out (a tenth of the most).
-  std::array<bool, 256> stands_out{};
-  for (std::size_t v = 0; v < 256; ++v) stands_out[v] = ink[v] > most * 0.1f;
-  std::size_t x0 = w, x1 = 0, y0 = h, y1 = 0;
-  for (std::size_t y = 0; y < h; ++y) {
-    const std::uint8_t* row = px + y * w;
-    std::size_t x = 0;
-    while (x < w && !stands_out[row[x]]) ++x;
-    if (x == w) continue;
-    std::size_t r = w - 1;
-    while (!stands_out[row[r]]) --r;
-    x0 = std::min(x0, x);
-    x1 = std::max(x1, r);
-    y0 = std::min(y0, y);
-    y1 = y;
-  }
+  const auto stands_out = [&](std::uint8_t v) {
+    return ink(v) > most * 0.1f;
+  };
+  const auto first_last = [&](const std::vector<std::uint8_t>& inkiest) {
+    const auto first = std::find_if(inkiest.begin(), inkiest.end(), stands_out);
+    const auto last =
+        std::find_if(inkiest.rbegin(), inkiest.rend(), stands_out);
+    return std::pair{static_cast<std::size_t>(first - inkiest.begin()),
+                     static_cast<std::size_t>(inkiest.rend() - last) - 1};
+  };
+  const auto [x0, x1] = first_last(column_inkiest);
+  const auto [y0, y1] = first_last(row_inkiest);
   const double box_w = static_cast<double>(x1 - x0 + 1);
   const double box_h = static_cast<double>(y1 - y0 + 1);
   const double scale = inner_side / std::max(box_w, box_h);
   const axis_weights columns(w, static_cast<double>(x0) + box_w / 2, scale);
   const axis_weights rows(h, static_cast<double>(y0) + box_h / 2, scale);
 
-  // Rows first (each source row that any target row reads, to 28 columns),
-  // then the columns.
-  std::vector<float> narrowed((rows.last - rows.first) * emnist_side);
-  for (std::size_t y = rows.first; y < rows.last; ++y) {
-    const std::uint8_t* row = px + y * w;
-    float* out = &narrowed[(y - rows.first) * emnist_side];
-    for (std::size_t t = 0; t < emnist_side; ++t) {
-      out[t] = columns.sample(t, [&](std::size_t i) { return ink[row[i]]; });
+  // Rows first: each of the 28 target rows is a weighted sum of whole
+  // source rows (of the columns any target reads), contiguous and
+  // vectorized; then each target pixel sums along its row.
+  const std::size_t span = columns.last - columns.first;
+  std::vector<float> tall(emnist_side * span);
+  for (std::size_t t = 0; t < emnist_side; ++t) {
+    float* out = tall.data() + t * span;
+    for (auto k = rows.offset[t]; k < rows.offset[t + 1]; ++k) {
+      const std::uint8_t* row = px + rows.index[k] * w + columns.first;
+      const float weight = rows.weight[k];
+      for (std::size_t x = 0; x < span; ++x) out[x] += weight * ink(row[x]);
     }
   }
   std::array<float, emnist_side * emnist_side> upright{};
   float top = 0;
-  for (std::size_t x = 0; x < emnist_side; ++x) {
-    for (std::size_t y = 0; y < emnist_side; ++y) {
-      const float v = rows.sample(y, [&](std::size_t i) {
-        return narrowed[(i - rows.first) * emnist_side + x];
-      });
+  for (std::size_t y = 0; y < emnist_side; ++y) {
+    const float* row = tall.data() + y * span;
+    for (std::size_t x = 0; x < emnist_side; ++x) {
+      const float v = columns.sample(
+          x, [&](std::size_t i) { return row[i - columns.first]; });
       upright[y * emnist_side + x] = v;
       top = std::max(top, v);
     }
@@ -150,7 +173,7 @@ expected<emnist_sample> to_emnist_sample(const grey_image& image) {
     for (std::size_t x = 0; x < emnist_side; ++x) {
       const float v = top > 0 ? upright[y * emnist_side + x] * 255.0f / top : 0;
       out[x * emnist_side + y] =
-          static_cast<std::uint8_t>(std::lround(std::clamp(v, 0.0f, 255.0f)));
+          static_cast<std::uint8_t>(std::clamp(v, 0.0f, 255.0f) + 0.5f);
     }
   }
   return out;

@@ -13,7 +13,7 @@ packages=(
   libboost1.81-dev libboost-system1.81-dev libboost-json1.81-dev
   libcaf-dev libeigen3-dev libmemcached-dev doctest-dev libtomlplusplus-dev
   libcli11-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
-  libonnx-dev libprotobuf-dev libpng-dev
+  libonnx-dev libprotobuf-dev libpng-dev libdeflate-dev
 )
 test_packages=(
   # services the tests start

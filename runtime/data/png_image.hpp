@@ -1,8 +1,8 @@
-// PNG files as grey images, decoded with libpng's simplified API: 8- or
-// 16-bit, grey, RGB, palette, with or without alpha. Transparent pixels are
-// laid on the shade that contrasts with the opaque ones, so that a
-// character drawn on a transparent canvas stays visible whatever its
-// colour.
+// PNG files as grey images: 8- or 16-bit, grey, RGB, palette, with or
+// without alpha. The common 8-bit files are read by png_fast_reader, the
+// rest by libpng's simplified API. Transparent pixels are laid on the
+// shade that contrasts with the opaque ones, so that a character drawn on
+// a transparent canvas stays visible whatever its colour.
 //
 //   auto image = decode_png(bytes, "a.png", max_pixels);
 //   if (!image) return image.error();   // "a.png: not a PNG ...", etc.
@@ -14,6 +14,7 @@
 
 #include "base/expected.hpp"
 #include "model/emnist_image.hpp"
+#include "runtime/data/png_pixels.hpp"
 
 namespace emnist {
 
@@ -23,6 +24,12 @@ inline constexpr std::size_t default_max_png_pixels = 16u << 20;
 /// Errors (invalid_argument, naming `name`): not a PNG, a truncated or
 /// damaged file (libpng's own words), zero size, more than `max_pixels`.
 [[nodiscard]] expected<grey_image> decode_png(
+    std::span<const std::byte> file, const std::string& name,
+    std::size_t max_pixels = default_max_png_pixels);
+
+/// Any PNG's samples through libpng alone, 8 bits a channel, with the same
+/// errors as decode_png: the reference png_fast_reader is checked against.
+[[nodiscard]] expected<png_pixels> read_png_with_libpng(
     std::span<const std::byte> file, const std::string& name,
     std::size_t max_pixels = default_max_png_pixels);
 

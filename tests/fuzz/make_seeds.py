@@ -146,22 +146,74 @@ def png_seeds(data):
         ok, encoded = cv2.imencode(".png", image)
         assert ok
         write("png", name, encoded.tobytes())
-    # Grey + alpha and a palette, which OpenCV does not write: a minimal
-    # encoder of their own.
+    # Grey + alpha and a palette, which OpenCV does not write, and every
+    # row filter, chunks split and chunks beside the pixels, which it does
+    # not choose: a minimal encoder of their own.
     def chunk(kind, body):
         crc = zlib.crc32(kind + body) & 0xFFFFFFFF
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
-    def png(color_type, rows, extra=b""):
-        ihdr = struct.pack(">IIBBBBB", 28, 28, 8, color_type, 0, 0, 0)
-        raw = b"".join(b"\0" + bytes(r) for r in rows)
-        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra +
-                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    def paeth(a, b, c):
+        pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+        return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+
+    def filtered(rows, bpp, filters):
+        """Each row with its filter byte: row y takes filters[y % len]."""
+        out, prev = [], bytes(len(rows[0]))
+        for y, row in enumerate(rows):
+            f = filters[y % len(filters)]
+            enc = bytearray(len(row))
+            for i, v in enumerate(row):
+                a = row[i - bpp] if i >= bpp else 0
+                b = prev[i]
+                c = prev[i - bpp] if i >= bpp else 0
+                pred = (0, a, b, (a + b) // 2, paeth(a, b, c))[f]
+                enc[i] = (v - pred) & 0xFF
+            out.append(bytes([f]) + bytes(enc))
+            prev = row
+        return b"".join(out)
+
+    def png(color_type, rows, extra=b"", filters=(0,), idat_parts=1,
+            after=b""):
+        bpp = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color_type]
+        ihdr = struct.pack(">IIBBBBB", len(rows[0]) // bpp, len(rows), 8,
+                           color_type, 0, 0, 0)
+        stream = zlib.compress(filtered([bytes(r) for r in rows], bpp,
+                                        filters))
+        step = -(-len(stream) // idat_parts)
+        idats = b"".join(chunk(b"IDAT", stream[i:i + step])
+                         for i in range(0, len(stream), step))
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra + idats +
+                after + chunk(b"IEND", b""))
 
     ga = [[v for p in row for v in (255, p)] for row in up.tolist()]
     write("png", "grey-alpha.png", png(4, ga))
     palette = chunk(b"PLTE", bytes(v for i in range(256) for v in (i, i, i)))
     write("png", "palette.png", png(3, up.tolist(), palette))
+    # Every filter (rows cycle through none, sub, up, average, paeth) for
+    # every colour type the fast reader takes, the pixels in three IDAT
+    # chunks, with text before and a time after: all read fast.
+    text = chunk(b"tEXt", b"Comment\0drawn upright")
+    when = chunk(b"tIME", struct.pack(">HBBBBB", 2026, 12, 1, 5, 0, 0))
+    channels = {
+        "grey": (0, lambda v: (v,)),
+        "grey-alpha": (4, lambda v: (255 - v, (v * 3) % 256)),
+        "rgb": (2, lambda v: (v, 255 - v, v // 2)),
+        "rgba": (6, lambda v: (v, 255 - v, v // 2, 255 - v // 3)),
+    }
+    for name, (color_type, pixel) in channels.items():
+        rows = [[c for v in row for c in pixel(v)] for row in up.tolist()]
+        write("png", f"filters-{name}.png",
+              png(color_type, rows, text, (0, 1, 2, 3, 4), 3, when))
+    # sRGB, as libpng's own writer marks its files: read fast.
+    write("png", "srgb.png",
+          png(6, [[c for v in row for c in (v, v, v, 255)]
+                  for row in up.tolist()], chunk(b"sRGB", b"\0"), (2, 3)))
+    # A gamma of 1.0, which libpng applies: read by libpng, not fast.
+    rows = [[c for v in row for c in (v, 255 - v, v // 2)]
+            for row in up.tolist()]
+    write("png", "gamma.png",
+          png(2, rows, chunk(b"gAMA", struct.pack(">I", 100000)), (1, 4)))
 
 
 def memcached_get(port, key):

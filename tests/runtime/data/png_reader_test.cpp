@@ -1,0 +1,160 @@
+// The two PNG readers against each other: png_fast_reader must read the
+// files people send (OpenCV's, libpng's, every row filter) exactly as
+// libpng does, and leave every other kind, and every damaged file, to
+// libpng, which decodes it or says what is wrong.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/data/file_io.hpp"
+#include "runtime/data/png_fast_reader.hpp"
+#include "runtime/data/png_image.hpp"
+#include "support/png_writer.hpp"
+
+namespace emnist {
+namespace {
+
+std::string seed(const std::string& name) {
+  auto file = read_whole_file(std::string(EMNIST_SOURCE_DIR) +
+                              "/tests/fuzz/corpus/png/" + name);
+  REQUIRE_MESSAGE(file.has_value(), name);
+  return *file;
+}
+
+std::span<const std::byte> bytes(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+/// The fast reader reads `file`, and gives libpng's samples.
+void check_read_fast(const std::string& file) {
+  const auto fast = read_png_fast(bytes(file), default_max_png_pixels);
+  REQUIRE(fast.has_value());
+  const auto reference = read_png_with_libpng(bytes(file), "t.png");
+  REQUIRE_MESSAGE(reference.has_value(), reference.error().message);
+  CHECK(fast->width == reference->width);
+  CHECK(fast->height == reference->height);
+  CHECK(fast->colour == reference->colour);
+  CHECK(fast->alpha == reference->alpha);
+  CHECK(fast->samples == reference->samples);
+}
+
+/// Rewrites the CRC of the chunk whose data holds byte `at`, so that only
+/// what the chunk says is wrong, not its checksum.
+void fix_crc(std::string& file, std::size_t at) {
+  std::size_t pos = 8;
+  for (;;) {
+    const auto u = [&](std::size_t i) {
+      return static_cast<std::uint32_t>(static_cast<unsigned char>(file[i]));
+    };
+    const std::uint32_t length =
+        u(pos) << 24 | u(pos + 1) << 16 | u(pos + 2) << 8 | u(pos + 3);
+    if (at < pos + 8 + length) {
+      std::uint32_t crc = 0xffffffff;  // CRC-32 as PNG and zlib use it
+      for (std::size_t i = pos + 4; i < pos + 8 + length; ++i) {
+        crc ^= u(i);
+        for (int k = 0; k < 8; ++k)
+          crc = (crc >> 1) ^ (0xedb88320 & (0 - (crc & 1)));
+      }
+      crc ^= 0xffffffff;
+      for (int k = 0; k < 4; ++k) {
+        file[pos + 8 + length + k] = static_cast<char>(crc >> (24 - 8 * k));
+      }
+      return;
+    }
+    pos += 12 + length;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("png fast reader: reads what OpenCV and libpng write, as libpng") {
+  // OpenCV's (the predict bench's photo, the canvas), and every filter of
+  // every colour type the reader takes, in split IDATs beside text chunks.
+  for (const char* name :
+       {"grey.png", "rgb.png", "rgba.png", "photo.png", "grey-alpha.png",
+        "filters-grey.png", "filters-grey-alpha.png", "filters-rgb.png",
+        "filters-rgba.png", "srgb.png"}) {
+    CAPTURE(name);
+    check_read_fast(seed(name));
+  }
+  // libpng's own writer (which marks its files sRGB), at sizes whose rows
+  // are not a round length.
+  for (const std::size_t side : {1u, 7u, 33u}) {
+    CAPTURE(side);
+    std::vector<std::uint8_t> pixels(side * side * 4);
+    for (std::size_t i = 0; i < pixels.size(); ++i) {
+      pixels[i] = static_cast<std::uint8_t>(i * 37 + i / 5);
+    }
+    for (auto kind :
+         {test::png_kind::grey, test::png_kind::rgb, test::png_kind::rgba}) {
+      check_read_fast(test::png_bytes(side, side, kind, pixels));
+    }
+  }
+  // Bytes after IEND are not the file's: libpng ignores them too.
+  check_read_fast(seed("rgb.png") + "trailing bytes");
+}
+
+TEST_CASE("png fast reader: other kinds are libpng's to read") {
+  // 16 bits, a palette, and a gamma that libpng applies.
+  for (const char* name : {"grey16.png", "palette.png", "gamma.png"}) {
+    CAPTURE(name);
+    const std::string file = seed(name);
+    CHECK_FALSE(read_png_fast(bytes(file), default_max_png_pixels));
+    auto image = decode_png(bytes(file), name);
+    REQUIRE_MESSAGE(image.has_value(), image.error().message);
+    CHECK(image->width == 28);
+    CHECK(to_emnist_sample(*image).has_value());
+  }
+  // Over the pixel budget: libpng's check says so.
+  const std::string rgb = seed("rgb.png");
+  CHECK_FALSE(read_png_fast(bytes(rgb), 28 * 28 - 1));
+  auto large = decode_png(bytes(rgb), "big.png", 28 * 28 - 1);
+  REQUIRE_FALSE(large.has_value());
+  CHECK(large.error().message ==
+        "big.png: too large: 28x28 pixels, at most 783");
+}
+
+TEST_CASE("png fast reader: a damaged file is left to libpng, which names it") {
+  const std::string good = seed("filters-rgb.png");
+  const std::size_t pixels_at = good.find("IDAT") + 4 + 40;
+  // A byte of the pixels changed: the chunk's CRC no longer matches.
+  std::string flipped = good;
+  flipped[pixels_at] = static_cast<char>(flipped[pixels_at] ^ 0x5a);
+  // The same with the CRC made right: the zlib stream itself is wrong.
+  std::string deflate_damaged = flipped;
+  fix_crc(deflate_damaged, pixels_at);
+  // Cut short inside the pixels, and just before IEND.
+  const std::string cut = good.substr(0, pixels_at);
+  const std::string no_end = good.substr(0, good.size() - 12);
+  for (const auto& [what, file] :
+       {std::pair{"crc", flipped}, std::pair{"deflate", deflate_damaged},
+        std::pair{"cut", cut}}) {
+    CAPTURE(what);
+    CHECK_FALSE(read_png_fast(bytes(file), default_max_png_pixels));
+    auto image = decode_png(bytes(file), "bad.png");
+    REQUIRE_FALSE(image.has_value());
+    CHECK(image.error().message.rfind("bad.png: ", 0) == 0);
+  }
+  // A chunk that claims more than the file holds (here the text chunk
+  // after IHDR, 2 GB): refused with its offset before libpng would
+  // allocate what it claims.
+  std::string claims = good;
+  const std::size_t text_at = good.find("tEXt") - 4;
+  REQUIRE(text_at == 33);
+  claims[text_at] = '\x73';
+  auto refused = decode_png(bytes(claims), "claims.png");
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().message ==
+        "claims.png: damaged or truncated PNG: the chunk at byte 33 says it "
+        "holds 1929379861 bytes, and the file has " +
+            std::to_string(good.size() - 33 - 12) + " after its header");
+  // Without IEND, the fast reader stops; libpng reads what is there.
+  CHECK_FALSE(read_png_fast(bytes(no_end), default_max_png_pixels));
+  CHECK(decode_png(bytes(no_end), "t.png").has_value() ==
+        read_png_with_libpng(bytes(no_end), "t.png").has_value());
+}
+
+}  // namespace emnist
