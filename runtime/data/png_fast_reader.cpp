@@ -75,10 +75,35 @@ void store_pixel(std::uint8_t* out, pixel_lanes v) {
   }
 }
 
+/// Runs `next(left, raw, above)`, the pixel's value from the one to its
+/// left, its filtered bytes and the one above, along a row of 3 or 4 bytes
+/// a pixel, as vector lanes. Reads 4 bytes a pixel from `in` and `up`
+/// (past the row's end by one at its last pixel with 3 bytes a pixel), and
+/// stores 4 (the fourth on the next pixel, written after it; the row's
+/// last exactly): one load, one add and one store a pixel.
+template <std::size_t Bpp, class Next>
+void unfilter_lanes(const std::uint8_t* in, const std::uint8_t* up,
+                    std::uint8_t* out, std::size_t n, Next next) {
+  pixel_lanes left{};
+  const auto step = [&](std::size_t i) {
+    pixel_lanes raw{}, above{};
+    std::memcpy(&raw, in + i, 4);
+    std::memcpy(&above, up + i, 4);
+    left = next(left, raw, above);
+  };
+  std::size_t i = 0;
+  for (; i + Bpp < n; i += Bpp) {
+    step(i);
+    std::memcpy(out + i, &left, 4);
+  }
+  step(i);
+  store_pixel<Bpp>(out + i, left);
+}
+
 /// Undoes one row's filter (PNG's five: none, sub, up, average, paeth)
 /// from `in` into `out`; `up` is the row above, unfiltered (zeros for the
 /// first). `Bpp` bytes a pixel, as a constant, and the pixel to the left
-/// carried in registers. `in` may be read up to 4 bytes past the row.
+/// carried in registers. `in` and `up` may be read a byte past the row.
 /// False for an unknown filter.
 template <std::size_t Bpp>
 bool unfilter_row(std::uint8_t filter, const std::uint8_t* in,
@@ -92,13 +117,10 @@ bool unfilter_row(std::uint8_t filter, const std::uint8_t* in,
       return true;
     case 1:
       if constexpr (lanes) {
-        pixel_lanes left{};
-        for (std::size_t i = 0; i < n; i += Bpp) {
-          pixel_lanes raw{};
-          std::memcpy(&raw, in + i, 4);
-          left += raw;
-          store_pixel<Bpp>(out + i, left);
-        }
+        unfilter_lanes<Bpp>(in, up, out, n,
+                            [](pixel_lanes left, pixel_lanes raw, pixel_lanes) {
+                              return raw + left;
+                            });
       } else {
         std::array<int, Bpp> left{};
         for (std::size_t i = 0; i < n; i += Bpp) {
@@ -116,15 +138,12 @@ bool unfilter_row(std::uint8_t filter, const std::uint8_t* in,
       return true;
     case 3:
       if constexpr (lanes) {
-        pixel_lanes left{};
-        for (std::size_t i = 0; i < n; i += Bpp) {
-          pixel_lanes raw{}, above{};
-          std::memcpy(&raw, in + i, 4);
-          std::memcpy(&above, up + i, Bpp);
-          // (left + above) / 2 without a ninth bit.
-          left = raw + ((left & above) + ((left ^ above) >> 1));
-          store_pixel<Bpp>(out + i, left);
-        }
+        unfilter_lanes<Bpp>(
+            in, up, out, n,
+            [](pixel_lanes left, pixel_lanes raw, pixel_lanes above) {
+              // (left + above) / 2 without a ninth bit.
+              return raw + ((left & above) + ((left ^ above) >> 1));
+            });
       } else {
         std::array<int, Bpp> left{};
         for (std::size_t i = 0; i < n; i += Bpp) {
@@ -155,7 +174,7 @@ bool unfilter_row(std::uint8_t filter, const std::uint8_t* in,
 template <std::size_t Bpp>
 bool unfilter(const std::uint8_t* filtered, png_pixels& px) {
   const std::size_t row = px.width * Bpp;
-  const std::vector<std::uint8_t> zeros(row);
+  const std::vector<std::uint8_t> zeros(row + 4);  // a byte past, read
   const std::uint8_t* up = zeros.data();
   std::uint8_t* out = px.samples.data();
   for (std::size_t y = 0; y < px.height; ++y, filtered += row + 1) {
