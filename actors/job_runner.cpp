@@ -245,11 +245,15 @@ void job_runner::prepare(std::shared_ptr<job> j) {
     for (auto& s : j->starts) {
       auto stored = read_replica(*j->store->records, s.id);
       if (!stored) return fail(stored.error());
-      if (*stored) s = **stored;
+      if (*stored) {
+        s = **stored;
+        // Resumed: some replica goes on from progress stored before. Not
+        // the first train call of a job that emnist-setup only created.
+        j->result->resumed = true;
+      }
     }
   }
   j->stats_before = j->store->parameters->stats();
-  j->result->resumed = j->options.start == job_start::resume;
 
   // The watcher: the coordinator's listener, the job's cancellation and
   // its end. The job goes in as an argument: CAF 0.17 dereferences a null

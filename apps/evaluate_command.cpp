@@ -15,6 +15,7 @@
 #include "model/mlp.hpp"
 #include "runtime/data/model_file.hpp"
 #include "runtime/data/model_io.hpp"
+#include "runtime/net/json_text.hpp"
 
 namespace emnist::cli {
 namespace {

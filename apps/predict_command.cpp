@@ -12,6 +12,7 @@
 #include "runtime/data/file_io.hpp"
 #include "runtime/data/model_io.hpp"
 #include "runtime/data/png_image.hpp"
+#include "runtime/net/json_text.hpp"
 
 namespace emnist::cli {
 namespace {

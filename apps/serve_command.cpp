@@ -56,7 +56,10 @@ int run_serve(const serve_options& o) {
   const auto dir = resolve_data_dir(o.config.data_dir, *cfg);
   data_request request{dir, cfg->data.split, *parse_slice(cfg->data.train),
                        *parse_slice(cfg->data.eval)};
-  auto data = load_job_data(request);
+  // emnist-predict trains and evaluates nothing: the split's labels are
+  // all it needs of the data.
+  const bool predict_only = *function == "predict";
+  auto data = predict_only ? load_job_labels(request) : load_job_data(request);
   if (!data) return report(data.error());
   auto shared = std::make_shared<const job_data>(std::move(*data));
 
@@ -75,11 +78,19 @@ int run_serve(const serve_options& o) {
   });
   auto port = server.start();
   if (!port) return report(port.error());
-  std::fprintf(stderr,
-               "emnist: serving function '%s' on %s (port %u), %zu training "
-               "samples loaded in %.2f s\n",
-               function->c_str(), cfg->http.listen.c_str(), *port,
-               shared->train.size(), shared->load_seconds);
+  if (predict_only) {
+    std::fprintf(stderr,
+                 "emnist: serving function '%s' on %s (port %u), no samples "
+                 "loaded (%zu class labels)\n",
+                 function->c_str(), cfg->http.listen.c_str(), *port,
+                 shared->mapping.classes());
+  } else {
+    std::fprintf(stderr,
+                 "emnist: serving function '%s' on %s (port %u), %zu training "
+                 "samples loaded in %.2f s\n",
+                 function->c_str(), cfg->http.listen.c_str(), *port,
+                 shared->train.size(), shared->load_seconds);
+  }
 
   // Wait for SIGTERM (OpenFaaS, Kubernetes) or SIGINT.
   boost::asio::io_context signals_io;

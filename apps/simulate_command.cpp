@@ -22,6 +22,7 @@
 #include "runtime/data/data_fetch.hpp"
 #include "runtime/data/model_file.hpp"
 #include "runtime/data/model_io.hpp"
+#include "runtime/net/json_text.hpp"
 
 namespace emnist::cli {
 namespace {

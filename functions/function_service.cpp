@@ -27,6 +27,7 @@
 #include "runtime/config/store_config.hpp"
 #include "runtime/data/model_io.hpp"
 #include "runtime/net/http_client.hpp"
+#include "runtime/net/json_text.hpp"
 #include "runtime/store/job_model.hpp"
 #include "runtime/store/job_state.hpp"
 #include "runtime/store/job_status_json.hpp"
@@ -42,7 +43,7 @@ constexpr auto gateway_timeout = std::chrono::seconds(10);
 constexpr auto status_cache_ttl = std::chrono::milliseconds(20);
 
 http_response json_response(int status, const boost::json::object& o) {
-  return {status, "application/json", boost::json::serialize(o), {}};
+  return {status, "application/json", readable_json(o), {}};
 }
 
 std::int64_t unix_ms() {

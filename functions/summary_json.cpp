@@ -2,57 +2,10 @@
 #include "functions/summary_json.hpp"
 
 #include <boost/json.hpp>
-#include <charconv>
+
+#include "runtime/net/json_text.hpp"
 
 namespace emnist {
-namespace {
-
-/// Like boost::json::serialize, but doubles in their shortest round-trip
-/// form (0.7536, not 7.536E-1), which people read more easily.
-void write(const boost::json::value& v, std::string& out) {
-  switch (v.kind()) {
-    case boost::json::kind::double_: {
-      char buf[32];
-      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.get_double());
-      out.append(buf, ec == std::errc{} ? end : buf);
-      return;
-    }
-    case boost::json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& [key, item] : v.get_object()) {
-        if (!first) out += ',';
-        first = false;
-        out += boost::json::serialize(boost::json::string(key));
-        out += ':';
-        write(item, out);
-      }
-      out += '}';
-      return;
-    }
-    case boost::json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& item : v.get_array()) {
-        if (!first) out += ',';
-        first = false;
-        write(item, out);
-      }
-      out += ']';
-      return;
-    }
-    default:
-      out += boost::json::serialize(v);
-  }
-}
-
-}  // namespace
-
-std::string readable_json(const boost::json::value& v) {
-  std::string text;
-  write(v, text);
-  return text;
-}
 
 boost::json::object summary_object(const simulation_result& r) {
   namespace json = boost::json;

@@ -18,8 +18,4 @@ namespace emnist {
 boost::json::object summary_object(const simulation_result& r);
 std::string summary_json(const simulation_result& r);
 
-/// `v` as JSON text, doubles in their shortest round-trip form (0.7536,
-/// not 7.536E-1), which people read more easily.
-std::string readable_json(const boost::json::value& v);
-
 }  // namespace emnist

@@ -33,10 +33,9 @@ expected<std::shared_ptr<const labeled_images>> load_file(
   return std::make_shared<const labeled_images>(std::move(*paired));
 }
 
-}  // namespace
-
-expected<job_data> load_job_data(const data_request& r) {
-  const auto t0 = std::chrono::steady_clock::now();
+/// The split's name checked, and its mapping file read where there is one
+/// (`classes` from it; 0 without one).
+expected<job_data> split_labels(const data_request& r) {
   if (std::find(known_splits().begin(), known_splits().end(), r.split) ==
       known_splits().end()) {
     return make_error(errc::invalid_argument,
@@ -44,6 +43,36 @@ expected<job_data> load_job_data(const data_request& r) {
                           "' (expected byclass, bymerge, balanced, letters, "
                           "digits or mnist)");
   }
+  job_data out;
+  const auto mapping_file = r.dir / ("emnist-" + r.split + "-mapping.txt");
+  if (std::filesystem::exists(mapping_file)) {
+    auto m = read_class_mapping(mapping_file);
+    if (!m) return m.error();
+    out.mapping = std::move(*m);
+    out.classes = out.mapping.classes();
+  }
+  return out;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
+
+}  // namespace
+
+expected<job_data> load_job_labels(const data_request& r) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = split_labels(r);
+  if (out) out->load_seconds = seconds_since(t0);
+  return out;
+}
+
+expected<job_data> load_job_data(const data_request& r) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto labels = split_labels(r);
+  if (!labels) return labels.error();
+  job_data out = std::move(*labels);
   std::map<std::string, std::shared_ptr<const labeled_images>> files;
   for (const auto* sel : {&r.train, &r.eval}) {
     if (files.contains(sel->file)) continue;
@@ -52,14 +81,7 @@ expected<job_data> load_job_data(const data_request& r) {
     files[sel->file] = std::move(*f);
   }
 
-  job_data out;
-  const auto mapping_file = r.dir / ("emnist-" + r.split + "-mapping.txt");
-  if (std::filesystem::exists(mapping_file)) {
-    auto m = read_class_mapping(mapping_file);
-    if (!m) return m.error();
-    out.mapping = std::move(*m);
-    out.classes = out.mapping.classes();
-  } else {
+  if (out.mapping.classes() == 0) {
     for (const auto& [_, f] : files) {
       if (!f->labels.empty()) {
         out.classes = std::max<std::size_t>(
@@ -103,9 +125,7 @@ expected<job_data> load_job_data(const data_request& r) {
                           "' selects no sample of " + eval_file->name + " (" +
                           std::to_string(eval_file->count) + " samples)");
   }
-  out.load_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-          .count();
+  out.load_seconds = seconds_since(t0);
   return out;
 }
 

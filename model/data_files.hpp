@@ -49,4 +49,9 @@ std::filesystem::path idx_path(const std::filesystem::path& dir,
 
 [[nodiscard]] expected<job_data> load_job_data(const data_request& request);
 
+/// The split's labels alone (`mapping`, `classes`; no samples, `features`
+/// 0): what a process that trains and evaluates nothing needs, such as
+/// emnist-predict, without the hundreds of MB of the training images.
+[[nodiscard]] expected<job_data> load_job_labels(const data_request& request);
+
 }  // namespace emnist

@@ -12,6 +12,7 @@
 #include "base/printable.hpp"
 #include "runtime/net/beast_request.hpp"
 #include "runtime/net/http_server.hpp"
+#include "runtime/net/json_text.hpp"
 
 namespace emnist {
 
@@ -34,7 +35,7 @@ http_response json_error(int status, const std::string& message,
   boost::json::object o;
   o["error"] = message;
   o["field"] = field;
-  return {status, "application/json", boost::json::serialize(o), {}};
+  return {status, "application/json", readable_json(o), {}};
 }
 
 namespace {

@@ -3,6 +3,8 @@
 
 #include <boost/json.hpp>
 
+#include "runtime/net/json_text.hpp"
+
 namespace emnist {
 namespace {
 
@@ -63,7 +65,7 @@ std::string job_status_json(const std::string& job, const job_status& s,
     workers.emplace_back(std::move(w));
   }
   o["workers"] = std::move(workers);
-  return boost::json::serialize(o);
+  return readable_json(o);
 }
 
 }  // namespace emnist
