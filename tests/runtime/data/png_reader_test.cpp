@@ -3,6 +3,7 @@
 // libpng does, and leave every other kind, and every damaged file, to
 // libpng, which decodes it or says what is wrong.
 #include <doctest/doctest.h>
+#include <zlib.h>
 
 #include <cstdint>
 #include <span>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "runtime/data/file_io.hpp"
+#include "runtime/data/png_chunks.hpp"
 #include "runtime/data/png_fast_reader.hpp"
 #include "runtime/data/png_image.hpp"
 #include "support/png_writer.hpp"
@@ -46,19 +48,12 @@ void check_read_fast(const std::string& file) {
 void fix_crc(std::string& file, std::size_t at) {
   std::size_t pos = 8;
   for (;;) {
-    const auto u = [&](std::size_t i) {
-      return static_cast<std::uint32_t>(static_cast<unsigned char>(file[i]));
-    };
     const std::uint32_t length =
-        u(pos) << 24 | u(pos + 1) << 16 | u(pos + 2) << 8 | u(pos + 3);
+        png_be32(reinterpret_cast<const std::byte*>(&file[pos]));
     if (at < pos + 8 + length) {
-      std::uint32_t crc = 0xffffffff;  // CRC-32 as PNG and zlib use it
-      for (std::size_t i = pos + 4; i < pos + 8 + length; ++i) {
-        crc ^= u(i);
-        for (int k = 0; k < 8; ++k)
-          crc = (crc >> 1) ^ (0xedb88320 & (0 - (crc & 1)));
-      }
-      crc ^= 0xffffffff;
+      // CRC-32 of type and data, as PNG and zlib use it.
+      const auto crc = crc32(0, reinterpret_cast<const Bytef*>(&file[pos + 4]),
+                             static_cast<uInt>(4 + length));
       for (int k = 0; k < 4; ++k) {
         file[pos + 8 + length + k] = static_cast<char>(crc >> (24 - 8 * k));
       }
