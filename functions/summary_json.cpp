@@ -54,6 +54,8 @@ boost::json::object summary_object(const simulation_result& r) {
   o["push_blocks_combined"] = r.sync.push_blocks_combined;
   o["pushes_held"] = r.sync.pushes_held;
   o["fetches_local"] = r.sync.fetches_local;
+  o["views_checked"] = r.sync.views_checked;
+  o["views_refreshed"] = r.sync.views_refreshed;
   o["server_retries"] = r.sync.server_retries;
   o["fetches"] = r.sync.fetches;
   o["fetches_not_modified"] = r.sync.fetches_not_modified;

@@ -203,6 +203,12 @@ const std::vector<key_spec>& specs() {
         60000,
         "least time between two memcached writes of a block; the pushes "
         "of this process meanwhile share the next write"));
+    t.push_back(real_key(
+        "sync.max_view_age_ms", EMNIST_FIELD(sync.max_view_age_ms), -1.0,
+        60000.0,
+        "memcached: oldest this process's view of the store may be when a "
+        "replica fetches from it; older, it is checked against memcached "
+        "first (other processes' pushes); -1: never"));
     t.push_back(integer_key(
         "sync.max_unwritten", EMNIST_FIELD(sync.max_unwritten), 1, 1000000,
         "most pushes of this process that memcached has not stored yet; "

@@ -65,10 +65,13 @@ struct sync_config {
   std::int64_t retry_ms = 5000;        ///< retrying an unreachable server
   std::int64_t write_interval_ms = 2;  ///< least time between block writes
   std::int64_t max_unwritten = 64;     ///< pushes ahead of memcached
+  /// Oldest this process's view of memcached may be when a replica reads
+  /// it; older, it is checked first. -1: never checked.
+  double max_view_age_ms = 2.0;
   server_failure_policy on_server_failure = server_failure_policy::fail;
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 2;
-  std::int64_t max_staleness = -1;  ///< own steps past a fetch; -1: any
+  std::int64_t max_staleness = 2;  ///< own steps past a fetch; -1: any
   std::int64_t push_every = 2;
   push_backlog_policy push_backlog = push_backlog_policy::coalesce;
   std::int64_t max_coalesced_steps = 64;  ///< then a backlogged push waits

@@ -17,6 +17,8 @@ store_options store_options_of(const job_config& cfg, const mlp_shape& shape) {
   o.retry_for = std::chrono::milliseconds(cfg.sync.retry_ms);
   o.write_interval = std::chrono::milliseconds(cfg.sync.write_interval_ms);
   o.max_unwritten = static_cast<std::size_t>(cfg.sync.max_unwritten);
+  o.max_view_age = std::chrono::microseconds(
+      static_cast<std::int64_t>(cfg.sync.max_view_age_ms * 1000.0));
   o.on_server_failure = cfg.sync.on_server_failure;
   o.block_floats = static_cast<std::size_t>(cfg.sync.block_bytes) / 4;
   o.push_reads = cfg.sync.push_reads;

@@ -54,6 +54,13 @@ struct memcached_options {
   /// server is down or restarting, training then pauses instead of running
   /// on parameters no other replica sees (and failover would drop).
   std::size_t max_unwritten = 64;
+  /// Oldest this process's view of a block may be when a replica fetches
+  /// from it. The view holds other processes' pushes as of this process's
+  /// last write or check of the block; older than this, a fetch first
+  /// checks the block (its CAS token, and the value when another process
+  /// changed it). Negative: never checked, the view follows this process's
+  /// own writes only.
+  std::chrono::microseconds max_view_age{2000};
 };
 
 /// A job name, the namespace of its keys: 1-64 of A-Z a-z 0-9 _ . -, not

@@ -242,6 +242,21 @@ expected<std::uint64_t> memcached_pool::lease::cas_value(
   return r->cas;
 }
 
+expected<std::uint64_t> memcached_pool::lease::token_of(
+    const std::string& key) {
+  auto& w = wire_for(c_->memc, c_->wires, key, pool_.options_.timeout);
+  auto r = w.touch(key);
+  if (!r) return wire_failure(w, r.error(), key);
+  if (r->status != wire_status::ok) {
+    return wire_failure(c_->memc, w, r->status, key);
+  }
+  return r->cas;
+}
+
+void memcached_pool::lease::swap_value_buffer(std::vector<std::byte>& other) {
+  c_->got.swap(other);
+}
+
 memcached_pool::route memcached_pool::lease::route_of(const std::string& key) {
   auto& w = wire_for(c_->memc, c_->wires, key, pool_.options_.timeout);
   // Connected, so that the instance is known; a failure shows in the call

@@ -79,6 +79,13 @@ class memcached_pool {
     [[nodiscard]] expected<std::uint64_t> cas_value(
         const std::string& key, std::span<const std::byte> value,
         std::uint64_t cas);
+    /// The block path's freshness check: the CAS token `key` holds now,
+    /// without its value (a TOUCH that keeps the value's no-expiry).
+    [[nodiscard]] expected<std::uint64_t> token_of(const std::string& key);
+    /// Swaps the buffer get_value() reads into with `other` (a cache
+    /// keeping the value just read takes it without a copy; the view that
+    /// get_value() returned then spans `other`).
+    void swap_value_buffer(std::vector<std::byte>& other);
     [[nodiscard]] expected<void> set(const std::string& key,
                                      std::span<const std::byte> value);
     /// Stores unless the key exists: false when it did (nothing written).

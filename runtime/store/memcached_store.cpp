@@ -89,28 +89,25 @@ class memcached_parameters final : public parameter_store {
     if (out.size() != floats_) return done(size_error(out.size()));
     if (auto queued = queue_delta(delta); !queued) return done(queued.error());
     if (backlogged()) return spawn(drained_fetch_op(out), std::move(done));
-    if (auto local = fetch_local(out, mixed_version)) {
-      return done(std::move(*local));
-    }
-    spawn(fetch_op(out, mixed_version), std::move(done));
+    fetch_from_view(out, mixed_version, std::move(done));
   }
 
   /// From this process's view when it has one (a write of every block has
   /// landed, and nothing failed since): memcached's value as of this
-  /// process's last write plus the deltas pushed here since, at once. With
-  /// `known_version` = mixed_version (a caller that wants memcached's own
-  /// word: the evaluator, a first fetch), from memcached, after this
-  /// process's queued pushes have landed.
+  /// process's last write or check of each block, plus the deltas pushed
+  /// here since; at once while every block was checked within
+  /// max_view_age, else once the old ones are checked (other processes'
+  /// pushes). With `known_version` = mixed_version (a caller that wants
+  /// memcached's own word: the evaluator, a first fetch), from memcached,
+  /// after this process's queued pushes have landed.
   void fetch(std::span<float> out, std::uint64_t known_version,
              fetch_completion done) override {
     fetches_.fetch_add(1, std::memory_order_relaxed);
     if (out.size() != floats_) return done(size_error(out.size()));
-    if (known_version != mixed_version) {
-      if (auto local = fetch_local(out, known_version)) {
-        return done(std::move(*local));
-      }
+    if (known_version == mixed_version) {
+      return spawn(fetch_op(out, known_version), std::move(done));
     }
-    spawn(fetch_op(out, known_version), std::move(done));
+    fetch_from_view(out, known_version, std::move(done));
   }
 
   void restore(std::span<const float> params, completion done) override {
@@ -120,6 +117,8 @@ class memcached_parameters final : public parameter_store {
 
   store_stats stats() const override {
     store_stats s;
+    s.views_checked = checked_.load();
+    s.views_refreshed = refreshed_.load();
     s.pushes = pushes_.load();
     s.pushes_applied = applied_.load();
     s.fetches = fetches_.load();
@@ -141,6 +140,91 @@ class memcached_parameters final : public parameter_store {
   template <class T, class Done>
   void spawn(awaitable<expected<T>> op, Done done) {
     client_->spawn(ops_, std::move(op), std::move(done));
+  }
+
+  /// What a fetch from the view finds.
+  enum class view_state { fresh, stale, absent };
+
+  /// Whether every block has a view, checked no earlier than `since`.
+  view_state state_of_view(clock_type::time_point since) {
+    view_state v = view_state::fresh;
+    for (const auto& st : state_) {
+      std::lock_guard guard(st->mutex);
+      if (st->failed || !st->valid) return view_state::absent;
+      if (st->confirmed < since) v = view_state::stale;
+    }
+    return v;
+  }
+
+  /// The oldest check a fetch asked for now may use.
+  clock_type::time_point freshness_bound() const {
+    if (options_.max_view_age.count() < 0) return clock_type::time_point::min();
+    return clock_type::now() - options_.max_view_age;
+  }
+
+  /// A fetch from the view: at once when it is fresh, after the stale
+  /// blocks are checked when it is not, from memcached when there is none.
+  /// A view past half its age is served at once, and checked meanwhile
+  /// for the fetches to come.
+  void fetch_from_view(std::span<float> out, std::uint64_t known,
+                       fetch_completion done) {
+    const auto since = freshness_bound();
+    switch (state_of_view(since)) {
+      case view_state::fresh:
+        if (options_.max_view_age.count() > 0) {
+          const auto soon = clock_type::now() - options_.max_view_age / 2;
+          if (state_of_view(soon) == view_state::stale) request_checks(soon);
+        }
+        if (auto local = fetch_local(out, known))
+          return done(std::move(*local));
+        break;
+      case view_state::stale:
+        return spawn(checked_fetch_op(out, known, since), std::move(done));
+      case view_state::absent:
+        break;
+    }
+    spawn(fetch_op(out, known), std::move(done));
+  }
+
+  /// Starts a check of every block checked before `since` (its loop runs
+  /// one at once, or writes, which checks it too).
+  void request_checks(clock_type::time_point since) {
+    std::vector<std::size_t> start;
+    for (std::size_t b = 0; b < blocks_; ++b) {
+      auto& st = *state_[b];
+      std::lock_guard guard(st.mutex);
+      if (st.confirmed >= since || st.check_wanted) continue;
+      st.check_wanted = true;
+      if (!st.writing) {
+        st.writing = true;
+        start.push_back(b);
+      }
+    }
+    start_loops(start);
+  }
+
+  /// Asks every block checked before `since` for a check (its loop runs
+  /// one at once, or writes, which checks it too), then serves the view.
+  awaitable<expected<std::uint64_t>> checked_fetch_op(
+      std::span<float> out, std::uint64_t known, clock_type::time_point since) {
+    request_checks(since);
+    // Woken after every round of every block's loop, like a flush.
+    while (state_of_view(since) == view_state::stale) {
+      asio::steady_timer wake(client_->io(),
+                              asio::steady_timer::time_point::max());
+      flush_waiters_.push_back(&wake);
+      co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (auto local = fetch_local(out, known)) co_return *local;
+    // A check failed, or a restore dropped the view: memcached's word.
+    co_return co_await fetch_op(out, known);
+  }
+
+  void start_loops(const std::vector<std::size_t>& blocks) {
+    for (const std::size_t b : blocks) {
+      ops_.begin();  // write_loop() ends it
+      asio::co_spawn(client_->io(), write_loop(b), asio::detached);
+    }
   }
 
   std::span<const float> block_of(std::span<const float> all,
@@ -182,7 +266,7 @@ class memcached_parameters final : public parameter_store {
     const auto pushes = static_cast<std::uint64_t>(deltas.size());
     auto c = client_->pool().acquire();
     auto& cache = *cache_[b];
-    if (cache.valid) {
+    if (cache.valid && options_.push_reads == push_read_policy::when_changed) {
       const auto route = c.route_of(keys_[b]);
       // A token means something only to the server instance that gave it:
       // a restarted server hands the same tokens out again.
@@ -231,10 +315,54 @@ class memcached_parameters final : public parameter_store {
     auto token = c.cas_value(keys_[b], value, v->cas);
     if (!token) return token.error();
     sent_.fetch_add(value.size(), std::memory_order_relaxed);
-    if (options_.push_reads == push_read_policy::when_changed) {
-      keep(cache, c, value.size(), version, *token, c.route_of(keys_[b]));
-    }
+    // Kept whatever sync.push_reads says: a check of the view compares
+    // tokens with it.
+    keep(cache, c, value.size(), version, *token, c.route_of(keys_[b]));
     return {};
+  }
+
+  /// Checks block `b` against memcached: unchanged since this process last
+  /// wrote or read it (the CAS token it holds is the cached one), or read
+  /// into `out` (its version to `version`) and cached. Only the block's
+  /// loop calls it. Returns whether the block had changed.
+  expected<bool> check_block(std::size_t b, std::span<float> out,
+                             std::uint64_t& version) {
+    auto c = client_->pool().acquire();
+    auto& cache = *cache_[b];
+    checked_.fetch_add(1, std::memory_order_relaxed);
+    if (cache.valid) {
+      const auto route = c.route_of(keys_[b]);
+      if (route.instance != 0 && route.instance == cache.instance &&
+          route.server == cache.server) {
+        auto token = c.token_of(keys_[b]);
+        if (!token) return token.error();
+        if (*token == cache.cas) {
+          version = cache.version;
+          return false;
+        }
+      }
+    }
+    cache.valid = false;
+    auto v = c.get_value(keys_[b], block_header_bytes + 4 * floats_in(b));
+    if (!v) return v.error();
+    received_.fetch_add(v->bytes.size(), std::memory_order_relaxed);
+    auto block = decode_block(v->bytes, expect(b), keys_[b]);
+    if (!block) return block.error();
+    read_payload(block->payload, out);
+    version = block->version;
+    const auto length = v->bytes.size();
+    const auto cas = v->cas;
+    // The value read becomes the cache's (its buffer, not a copy).
+    c.swap_value_buffer(cache.value);
+    cache.length = length;
+    cache.version = version;
+    cache.cas = cas;
+    auto route = c.route_of(keys_[b]);
+    cache.server = std::move(route.server);
+    cache.instance = route.instance;
+    cache.valid = true;
+    refreshed_.fetch_add(1, std::memory_order_relaxed);
+    return true;
   }
 
   static void add_deltas(std::span<const std::vector<float>> deltas,
@@ -298,6 +426,11 @@ class memcached_parameters final : public parameter_store {
     std::vector<std::vector<float>> in_write;
     std::vector<float> written;
     clock_type::time_point last_write;  ///< when the last write started
+    /// When the round that last made the view memcached's value (plus
+    /// what was pending) began: a write that landed, or a check.
+    clock_type::time_point confirmed{};
+    /// A fetch waits for a check of the block: the loop runs one now.
+    bool check_wanted = false;
   };
 
   /// Adds `delta` to every block's view and queue; starts the writes of the
@@ -332,10 +465,7 @@ class memcached_parameters final : public parameter_store {
         start.push_back(b);
       }
     }
-    for (const std::size_t b : start) {
-      ops_.begin();  // write_loop() ends it
-      asio::co_spawn(client_->io(), write_loop(b), asio::detached);
-    }
+    start_loops(start);
     return {};
   }
 
@@ -370,42 +500,64 @@ class memcached_parameters final : public parameter_store {
                                          : version.value_or(mixed_version));
   }
 
-  /// Writes block `b` while deltas are queued for it: each write adds
-  /// all of them in one gets/cas, so the replicas of this process cost
-  /// memcached one write per block and round, not one each. When a write
-  /// lands, the view becomes its value plus what was queued meanwhile. A
-  /// write that fails is sticky: the next push or fetch reports it (a
-  /// missing block: the replicas restore it; anything else ends the job).
+  /// Writes block `b` while deltas are queued for it, and checks it when a
+  /// fetch asks: each write adds all of the queued deltas in one gets/cas,
+  /// so the replicas of this process cost memcached one write per block
+  /// and round, not one each. When a write lands (or a check finds what
+  /// memcached holds), the view becomes that value plus what was queued
+  /// meanwhile. A write or check that fails is sticky: the next push or
+  /// fetch reports it (a missing block: the replicas restore it; anything
+  /// else ends the job).
   awaitable<void> write_loop(std::size_t b) {
     auto& st = *state_[b];
     for (;;) {
       // Paced: the pushes queued while it waits share the write. A flush
-      // (a fetch for memcached's word) waiting already skips the pace; one
-      // that comes during it waits write_interval at most.
+      // (a fetch for memcached's word) or a check waiting already skips
+      // the pace; one that comes during it waits write_interval at most.
+      bool check = false;
+      {
+        std::lock_guard guard(st.mutex);
+        check = st.check_wanted;
+      }
       if (const auto since = clock_type::now() - st.last_write;
-          since < options_.write_interval && flush_waiters_.empty()) {
+          since < options_.write_interval && flush_waiters_.empty() && !check) {
         co_await coro::sleep_for(options_.write_interval - since);
       }
       {
         std::lock_guard guard(st.mutex);
-        if (st.pending.empty()) {
+        if (st.pending.empty() && !st.check_wanted) {
           st.writing = false;
           break;
         }
         st.in_write.swap(st.pending);
+        // A write checks the block too: it lands on memcached's value.
+        st.check_wanted = false;
       }
-      st.last_write = clock_type::now();
-      const auto pushes = static_cast<std::uint64_t>(st.in_write.size());
-      if (pushes > 1) {
-        combined_.fetch_add(pushes - 1, std::memory_order_relaxed);
-      }
-      const std::uint64_t writer =
-          writer_base_ + writer_seq_.fetch_add(1, std::memory_order_relaxed);
-      std::uint64_t version = 0;
+      const auto round_start = clock_type::now();
       std::optional<expected<void>> r;
+      std::uint64_t version = 0;
+      const auto pushes = static_cast<std::uint64_t>(st.in_write.size());
+      bool changed = true;
       try {
-        // The block's version counts the pushes in it.
-        r.emplace(co_await add_with_retries(b, writer, version));
+        if (pushes == 0) {
+          auto checked = co_await check_with_retries(b, version);
+          if (checked) {
+            changed = *checked;
+            r.emplace();
+          } else {
+            r.emplace(checked.error());
+          }
+        } else {
+          st.last_write = round_start;
+          if (pushes > 1) {
+            combined_.fetch_add(pushes - 1, std::memory_order_relaxed);
+          }
+          const std::uint64_t writer =
+              writer_base_ +
+              writer_seq_.fetch_add(1, std::memory_order_relaxed);
+          // The block's version counts the pushes in it.
+          r.emplace(co_await add_with_retries(b, writer, version));
+        }
       } catch (const std::exception& e) {
         r.emplace(make_error(errc::internal,
                              std::string("memcached store: ") + e.what()));
@@ -423,18 +575,31 @@ class memcached_parameters final : public parameter_store {
           st.writing = false;
           break;
         }
-        st.local = st.written;
-        add_deltas(st.pending, st.local);
-        st.local_version = version + st.pending.size();
+        if (changed || !st.valid) {
+          st.local = st.written;
+          add_deltas(st.pending, st.local);
+          st.local_version = version + st.pending.size();
+        }
         st.valid = true;
+        st.confirmed = round_start;
       }
       // Outside the lock: both may start coroutines, which run at once
       // on this thread.
-      landed_changed();
+      if (pushes > 0) landed_changed();
       wake_flush_waiters();
     }
     wake_flush_waiters();
     ops_.end();
+  }
+
+  /// check_block on block `b` with the client's retry and failover.
+  awaitable<expected<bool>> check_with_retries(std::size_t b,
+                                               std::uint64_t& version) {
+    auto& st = *state_[b];
+    auto attempt = [&] {
+      return check_block(b, st.written, version);
+    };
+    co_return co_await client_->with_retry<bool>(attempt);
   }
 
   /// Raises the job's push count (and pushes_applied) to what every block
@@ -707,6 +872,7 @@ class memcached_parameters final : public parameter_store {
   std::atomic<std::uint64_t> sent_{0}, received_{0}, cas_retries_{0};
   std::atomic<std::uint64_t> restored_{0}, reads_skipped_{0}, combined_{0};
   std::atomic<std::uint64_t> held_{0};
+  std::atomic<std::uint64_t> checked_{0}, refreshed_{0};
   std::vector<std::unique_ptr<block_cache>> cache_;  ///< one per block
   std::vector<std::unique_ptr<block_state>> state_;  ///< one per block
   std::vector<asio::steady_timer*> flush_waiters_;   ///< io thread only

@@ -87,6 +87,11 @@ class wire_connection {
                                          std::span<const std::byte> value,
                                          std::uint64_t cas);
 
+  /// TOUCH with no expiry (as every value of ours is stored): the CAS
+  /// token of the value the key holds now, without the value. A block
+  /// whose token is the one a process last wrote or read is unchanged.
+  [[nodiscard]] expected<wire_reply> touch(std::string_view key);
+
   /// "host:port", as errors name the server.
   [[nodiscard]] const std::string& server() const { return server_; }
 

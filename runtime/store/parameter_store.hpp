@@ -49,6 +49,11 @@ struct store_stats {
   /// Fetches served from this process's view of the parameters
   /// (memcached's value after its last write, plus what it pushed since).
   std::uint64_t fetches_local = 0;
+  /// Checks of this process's view of a block against memcached (a fetch
+  /// found it older than sync.max_view_age_ms), and those that found
+  /// another process's pushes and read the block.
+  std::uint64_t views_checked = 0;
+  std::uint64_t views_refreshed = 0;
   /// Calls that found a server unreachable (refused, timed out, busy) and
   /// were tried again: on a healthy local server under any load, zero.
   std::uint64_t server_retries = 0;

@@ -26,6 +26,8 @@ store_stats stats_between(const store_stats& before, const store_stats& after) {
       d(before.push_blocks_combined, after.push_blocks_combined);
   s.pushes_held = d(before.pushes_held, after.pushes_held);
   s.fetches_local = d(before.fetches_local, after.fetches_local);
+  s.views_checked = d(before.views_checked, after.views_checked);
+  s.views_refreshed = d(before.views_refreshed, after.views_refreshed);
   s.server_retries = d(before.server_retries, after.server_retries);
   return s;
 }

@@ -360,3 +360,123 @@ TEST_CASE("memcached_store: bad options are errors that name them") {
   o.job = "job-20261130.v2_a";
   CHECK(valid_job_name(o.job));
 }
+
+namespace {
+
+/// A fetch from the store's view (a replica's, with a version it knows).
+expected<std::uint64_t> view_fetch_sync(parameter_store& s,
+                                        std::vector<float>& out,
+                                        std::uint64_t known) {
+  std::promise<expected<std::uint64_t>> done;
+  s.fetch(out, known,
+          [&](expected<std::uint64_t> r) { done.set_value(std::move(r)); });
+  return done.get_future().get();
+}
+
+std::shared_ptr<parameter_store> process_store(
+    const test::memcached_server& server, std::size_t floats,
+    std::chrono::microseconds max_view_age) {
+  memcached_options o;
+  o.servers = {server.address()};
+  o.job = "views";
+  o.block_floats = 4096;
+  o.job_tag = 77;
+  o.timeout = std::chrono::milliseconds(500);
+  o.retry_for = std::chrono::milliseconds(300);
+  o.write_interval = std::chrono::milliseconds(0);
+  o.max_view_age = max_view_age;
+  auto s = make_memcached_store(floats, o);
+  REQUIRE_MESSAGE(s.has_value(), s.error().message);
+  return s->parameters;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "memcached_store: a view older than max_view_age is checked, and shows "
+    "another process's pushes") {
+  test::memcached_server server;
+  const std::size_t n = 10000;  // three blocks
+  const std::vector<float> zeros(n, 0.0f), ones(n, 1.0f);
+  std::vector<float> out(n);
+  // Two processes of one job, each with a store of its own.
+  const auto age = std::chrono::milliseconds(200);  // half: 100 ms
+  auto mine = process_store(server, n, age);
+  REQUIRE(mine->initialize(zeros).has_value());
+  auto other = process_store(server, n, age);
+  // Each has a view once a write of its own has landed.
+  REQUIRE(push_fetch_sync(*mine, zeros, out).has_value());
+  REQUIRE(push_fetch_sync(*other, zeros, out).has_value());
+  REQUIRE(fetch_sync(*mine, out).has_value());  // memcached's word: landed
+
+  REQUIRE(push_sync(*other, ones).has_value());
+  REQUIRE(fetch_sync(*other, out).has_value());  // the push landed
+  // Within max_view_age, the view is served as it is: without the push.
+  auto v = view_fetch_sync(*mine, out, parameter_store::mixed_version - 1);
+  REQUIRE(v.has_value());
+  CHECK(out[0] == 0.0f);
+  CHECK(out[n - 1] == 0.0f);
+  const auto before = mine->stats();
+  // Past it, every block is checked, found changed and read.
+  std::this_thread::sleep_for(age + std::chrono::milliseconds(5));
+  v = view_fetch_sync(*mine, out, parameter_store::mixed_version - 1);
+  REQUIRE(v.has_value());
+  CHECK(out[0] == 1.0f);
+  CHECK(out[n - 1] == 1.0f);
+  auto after = mine->stats();
+  CHECK(after.views_checked - before.views_checked == 3);
+  CHECK(after.views_refreshed - before.views_refreshed == 3);
+
+  // Nothing changed since: a check compares CAS tokens and reads nothing.
+  std::this_thread::sleep_for(age + std::chrono::milliseconds(5));
+  const auto received = after.bytes_received;
+  v = view_fetch_sync(*mine, out, parameter_store::mixed_version - 1);
+  REQUIRE(v.has_value());
+  CHECK(out[0] == 1.0f);
+  const auto last = mine->stats();
+  CHECK(last.views_checked - after.views_checked == 3);
+  CHECK(last.views_refreshed == after.views_refreshed);
+  CHECK(last.bytes_received == received);
+
+  // A view that is never checked (-1) follows this process's writes only.
+  auto blind = process_store(server, n, std::chrono::microseconds(-1));
+  REQUIRE(push_fetch_sync(*blind, zeros, out).has_value());
+  REQUIRE(fetch_sync(*blind, out).has_value());
+  REQUIRE(push_sync(*other, ones).has_value());
+  REQUIRE(fetch_sync(*other, out).has_value());
+  std::this_thread::sleep_for(age + std::chrono::milliseconds(5));
+  v = view_fetch_sync(*blind, out, parameter_store::mixed_version - 1);
+  REQUIRE(v.has_value());
+  CHECK(out[0] == 1.0f);  // as of its own last write: the first push only
+  CHECK(blind->stats().views_checked == 0);
+}
+
+TEST_CASE(
+    "memcached_store: pushes queued while a view is checked are kept in it") {
+  test::memcached_server server;
+  const std::size_t n = 5000;
+  const std::vector<float> zeros(n, 0.0f), ones(n, 1.0f);
+  std::vector<float> out(n);
+  auto mine = process_store(server, n, std::chrono::microseconds(0));
+  REQUIRE(mine->initialize(zeros).has_value());
+  auto other = process_store(server, n, std::chrono::microseconds(0));
+  REQUIRE(push_fetch_sync(*other, zeros, out).has_value());
+  // max_view_age 0: every fetch from the view checks it first. Pushes of
+  // both processes interleave with the checks; in the end both views and
+  // memcached hold every push, none twice.
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(push_sync(*mine, ones).has_value());
+    REQUIRE(push_sync(*other, ones).has_value());
+    REQUIRE(view_fetch_sync(*mine, out, parameter_store::mixed_version - 1)
+                .has_value());
+  }
+  REQUIRE(fetch_sync(*other, out).has_value());  // other's pushes landed
+  REQUIRE(fetch_sync(*mine, out).has_value());
+  CHECK(out[0] == 100.0f);
+  CHECK(out[n - 1] == 100.0f);
+  REQUIRE(view_fetch_sync(*mine, out, parameter_store::mixed_version - 1)
+              .has_value());
+  CHECK(out[0] == 100.0f);
+  CHECK(out[n - 1] == 100.0f);
+  CHECK(mine->stats().views_checked > 0);
+}
