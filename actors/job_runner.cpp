@@ -254,6 +254,7 @@ void job_runner::prepare(std::shared_ptr<job> j) {
     }
   }
   j->stats_before = j->store->parameters->stats();
+  if (j->options.prepare_only) return finish(j, simulation_result{});
 
   // The watcher: the coordinator's listener, the job's cancellation and
   // its end. The job goes in as an argument: CAF 0.17 dereferences a null

@@ -97,6 +97,8 @@ struct replicas_options {
   job_start start = job_start::resume;
   /// The replicas to run here, of train.replicas; empty: all of them.
   std::vector<std::uint32_t> ids;
+  /// Create (or join) the job and train nothing.
+  bool prepare_only = false;
 };
 
 /// run_simulation for some replicas of a job: they train on their own

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "actors/job_runner.hpp"
 #include "actors/simulation.hpp"
@@ -34,6 +35,8 @@ struct simulate_options {
   bool fetch_missing = false;
   bool print_config = false;
   bool resume = false;
+  bool create_only = false;
+  std::vector<std::uint32_t> replicas_here;  ///< --replica: these only
   std::string save_model;  ///< --save-model: a .npz or .onnx path, or none
 };
 
@@ -90,6 +93,21 @@ int run_simulate(const simulate_options& o) {
           make_error(f.error().code, "--save-model " + f.error().message));
     }
   }
+  // A job spread over processes is set up once, then joined.
+  if (!o.replicas_here.empty() && !o.resume) {
+    return report(make_error(errc::invalid_argument,
+                             "--replica runs part of a job that other "
+                             "processes train too: it needs --resume (set "
+                             "the job up once with --create-only)"));
+  }
+  if (o.create_only &&
+      (o.resume || cfg->sync.store != store_kind::memcached)) {
+    return report(make_error(
+        errc::invalid_argument,
+        o.resume ? "--create-only sets a job up afresh: not with --resume"
+                 : "--create-only keeps the job in memcached for other "
+                   "processes: set sync.store = \"memcached\""));
+  }
   if (o.print_config) std::cerr << to_toml(*cfg) << "\n";
   const auto dir = resolve_data_dir(o.config.data_dir, *cfg);
   if (o.fetch_missing) {
@@ -118,7 +136,9 @@ int run_simulate(const simulate_options& o) {
   const std::shared_ptr<const job_data> borrowed(
       std::shared_ptr<const job_data>{}, &*data);  // lives until the end
   const auto id = runner.start(
-      *cfg, borrowed, {o.resume ? job_start::resume : job_start::create, {}},
+      *cfg, borrowed,
+      {o.resume ? job_start::resume : job_start::create, o.replicas_here,
+       o.create_only},
       [&](const progress_report& p) {
         if (!o.quiet) display.show(p);
       },
@@ -147,6 +167,18 @@ int run_simulate(const simulate_options& o) {
   signal_thread.join();
   display.close();
   if (!result) return report(result.error());
+  if (o.create_only) {
+    if (o.json) {
+      std::cout << readable_json(boost::json::object{{"job", cfg->sync.job},
+                                                     {"created", true}})
+                << std::endl;
+    }
+    if (!o.quiet) {
+      std::fprintf(stderr, "emnist: job %s set up in the store\n",
+                   cfg->sync.job.c_str());
+    }
+    return exit_ok;
+  }
   const int interrupted_by = signalled.load();
   // The model is saved whatever the outcome (target, epochs, interrupt).
   std::optional<expected<double>> saved;
@@ -216,6 +248,13 @@ void add_simulate_command(CLI::App& app, command& run) {
                 "go on with the job sync.job in memcached: its parameters "
                 "and each replica's stored progress (refused when the "
                 "job's settings differ); without it the job starts afresh");
+  cmd->add_option("--replica", opts->replicas_here,
+                  "run only these replicas of the job (with --resume: join "
+                  "a job in memcached that other processes train too)")
+      ->delimiter(',');
+  cmd->add_flag("--create-only", opts->create_only,
+                "set the job up in the store and train nothing: processes "
+                "then join it with --resume --replica ID");
   cmd->add_flag("--print-config", opts->print_config,
                 "print the effective configuration on stderr");
   cmd->add_option("--save-model", opts->save_model,
