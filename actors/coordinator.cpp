@@ -7,7 +7,6 @@
 #include "actors/evaluator.hpp"
 #include "actors/replica.hpp"
 #include "base/printable.hpp"
-#include "runtime/store/job_state.hpp"
 
 namespace emnist {
 namespace {
@@ -47,7 +46,9 @@ struct coordinator_state {
   double best_accuracy = -1;
   std::size_t records_in_flight = 0;
   bool final_records_sent = false;
-  bool finishing = false;  ///< finish() waits for record writes
+  bool finishing = false;        ///< finish() waits for record writes
+  simulation_result result;      ///< filled in as the job goes
+  std::optional<error> failure;  ///< the first, which ends the job
   double eval_requested_at = 0;
   std::uint64_t eval_requested_steps = 0;
   std::uint64_t eval_tag = 0;  ///< of the evaluation running
@@ -103,7 +104,7 @@ struct coordinator_state {
   /// The job fails with `e`, its code kept: a corrupt block stays
   /// data_loss, a bad setting invalid_argument.
   void fail(pointer self, error e) {
-    if (!*setup.failure) *setup.failure = std::move(e);
+    if (!failure) failure = std::move(e);
     stop_all(self);
     maybe_finish(self);
   }
@@ -113,8 +114,8 @@ struct coordinator_state {
     if (finished || replicas_done() < replicas.size()) return;
     if (training_end == clock_type::time_point{})
       training_end = clock_type::now();
-    const bool reached = setup.result->reached;
-    if (!reached && !*setup.failure && !final_eval_sent) {
+    const bool reached = result.reached;
+    if (!reached && !failure && !final_eval_sent) {
       // The parameters as the replicas left them: every run ends with an
       // accuracy. One still running finishes first.
       if (schedule->start_extra()) request_eval(self, final_eval_tag);
@@ -124,18 +125,17 @@ struct coordinator_state {
     finish(self);
   }
 
-  /// Writes every replica's progress to the store; the completions come
-  /// back as (written). Skipped while earlier writes are under way, so
-  /// that a late write never overwrites a newer one.
+  /// Saves every replica's progress in the ledger; the completion comes
+  /// back as (written, lost). Skipped while a save is under way, so that a
+  /// late one never overwrites a newer one.
   void write_records(pointer self, bool final) {
     if (records_in_flight > 0) return;
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
     const auto batch = static_cast<std::uint64_t>(setup.settings.batch_size);
-    auto me = caf::actor_cast<coordinator_actor>(self);
-    for (std::size_t i = 0; i < replicas.size(); ++i) {
-      const auto& r = replicas[i];
+    std::vector<replica_record> records;
+    for (const auto& r : replicas) {
       replica_record rec;
       rec.id = r.summary.id;
       rec.epochs = r.epochs;
@@ -145,37 +145,18 @@ struct coordinator_state {
       rec.best_accuracy = best_accuracy;
       rec.heartbeat_ms = now_ms;
       rec.done = final && r.done;
-      rec.reached = setup.result->reached;
+      rec.reached = result.reached;
       if (rec.done) rec.stop = stop_reason();
       // A failed run says why, where `emnist status` and /status show it.
-      if (rec.done && *setup.failure) {
-        rec.error = printable((*setup.failure)->message, 500);
-      }
-      ++records_in_flight;
-      setup.records->write_record(replica_record_name(rec.id),
-                                  encode_record(rec), [me](expected<void>) {
-                                    // Best effort: a store that is down
-                                    // shows in the pushes and fetches.
-                                    caf::anon_send(me, written_atom::value);
-                                  });
+      if (rec.done && failure) rec.error = printable(failure->message, 500);
+      records.push_back(std::move(rec));
     }
-    // The job's metadata, if a server restarted empty (a no-op when it is
-    // there): status and resume need it.
-    if (!setup.meta.empty()) {
-      ++records_in_flight;
-      setup.records->add_record(
-          meta_record_name, setup.meta,
-          [me](expected<void>) { caf::anon_send(me, written_atom::value); });
-    }
-    // Likewise the flag that stops the job's other processes, once this
-    // one knows the target is reached (its last records go after it).
-    if (setup.result->reached && replicas.size() != slot_of.size()) {
-      ++records_in_flight;
-      setup.records->add_record(
-          reached_record_name,
-          "accuracy = " + std::to_string(best_accuracy) + "\n",
-          [me](expected<void>) { caf::anon_send(me, written_atom::value); });
-    }
+    auto me = caf::actor_cast<coordinator_actor>(self);
+    ++records_in_flight;
+    setup.ledger->save(
+        std::move(records), [me](std::vector<std::uint32_t> lost) {
+          caf::anon_send(me, written_atom::value, std::move(lost));
+        });
   }
 
   /// Tells the job's other processes that the target is reached.
@@ -183,25 +164,28 @@ struct coordinator_state {
     if (replicas.size() == slot_of.size()) return;  // all replicas are here
     auto me = caf::actor_cast<coordinator_actor>(self);
     ++records_in_flight;
-    setup.records->write_record(
-        reached_record_name, "accuracy = " + std::to_string(accuracy) + "\n",
-        [me](expected<void>) { caf::anon_send(me, written_atom::value); });
+    setup.ledger->announce_reached(accuracy, [me] {
+      caf::anon_send(me, written_atom::value, std::vector<std::uint32_t>{});
+    });
   }
 
-  /// Asks the store whether a replica elsewhere reached the target.
-  void poll_reached(pointer self) {
-    if (stopping || replicas.size() == slot_of.size()) return;
+  /// Asks the ledger whether a replica elsewhere reached the target, or
+  /// the job is being replaced.
+  void poll_ledger(pointer self) {
+    if (stopping) return;
     auto me = caf::actor_cast<coordinator_actor>(self);
-    setup.records->read_record(reached_record_name,
-                               [me](expected<std::optional<std::string>> r) {
-                                 if (r && *r)
-                                   caf::anon_send(me, reached_atom::value);
-                               });
+    setup.ledger->poll([me](job_ledger::signal s) {
+      if (s == job_ledger::signal::reached) {
+        caf::anon_send(me, reached_atom::value);
+      } else if (s == job_ledger::signal::stop) {
+        caf::anon_send(me, stop_atom::value);
+      }
+    });
   }
 
   std::string stop_reason() const {
-    const auto& res = *setup.result;
-    if (*setup.failure) return "failed";
+    const auto& res = result;
+    if (failure) return "failed";
     if (res.reached) return "target";
     if (res.interrupted) return "interrupted";
     if (res.budget_spent) return "max_seconds";
@@ -219,7 +203,7 @@ struct coordinator_state {
     }
     if (records_in_flight > 0 || finished) return;
     finished = true;
-    auto& res = *setup.result;
+    auto& res = result;
     res.stop_reason = stop_reason();
     res.seconds = std::chrono::duration<double>(training_end - t0).count();
     res.replicas = static_cast<std::uint32_t>(replicas.size());
@@ -238,7 +222,11 @@ struct coordinator_state {
     res.sync = setup.store->stats();
     self->send_exit(evaluator, caf::exit_reason::user_shutdown);
     // The listener is a dynamically typed actor (the caller's).
-    caf::anon_send(setup.listener, done_atom::value);
+    if (failure) {
+      caf::anon_send(setup.listener, failed_atom::value, std::move(*failure));
+    } else {
+      caf::anon_send(setup.listener, done_atom::value, std::move(result));
+    }
     self->quit();
   }
 
@@ -369,7 +357,7 @@ coordinator_actor::behavior_type coordinator(
         ++st->evaluations;
         st->last_accuracy = accuracy;
         st->best_accuracy = std::max(st->best_accuracy, accuracy);
-        auto& res = *st->setup.result;
+        auto& res = st->result;
         res.history.push_back({st->eval_requested_steps, st->eval_requested_at,
                                st->since_start(), accuracy});
         if (!res.reached && accuracy >= st->setup.settings.target_accuracy) {
@@ -402,21 +390,30 @@ coordinator_actor::behavior_type coordinator(
       [self, st](failed_atom, const error& e) { st->fail(self, e); },
       [self, st](reached_atom) {
         // Another process's replica reached the target: the job is done.
-        auto& res = *st->setup.result;
+        auto& res = st->result;
         if (res.reached || st->stopping) return;
         res.reached = true;
         res.seconds_to_target = st->since_start();
         st->stop_all(self);
         st->maybe_finish(self);
       },
-      [self, st](written_atom) {
+      [self, st](written_atom, const std::vector<std::uint32_t>& lost) {
         --st->records_in_flight;
+        for (const auto id : lost) {
+          // Another call holds this replica's slot now: its progress is no
+          // longer this one's to save.
+          st->fail(self, make_error(errc::aborted,
+                                    "replica " + std::to_string(id) +
+                                        ": another call runs this replica "
+                                        "of the job now (its slot was "
+                                        "taken over, or the job replaced)"));
+        }
         if (st->finishing) st->finish(self);
       },
       [self, st](stop_atom) {
         // Asked to stop (a shutdown): the replicas push what is pending
         // and the job ends as it is, its progress saved.
-        st->setup.result->interrupted = true;
+        st->result.interrupted = true;
         st->stop_all(self);
         st->maybe_finish(self);
       },
@@ -425,7 +422,7 @@ coordinator_actor::behavior_type coordinator(
         const auto budget = st->setup.settings.max_seconds;
         if (budget > 0 && !st->stopping &&
             st->since_start() >= static_cast<double>(budget)) {
-          st->setup.result->budget_spent = true;  // train.max_seconds
+          st->result.budget_spent = true;  // train.max_seconds
           st->stop_all(self);
         }
         st->report();
@@ -435,7 +432,7 @@ coordinator_actor::behavior_type coordinator(
           st->request_eval(self, st->total_steps);
         }
         if (!st->final_records_sent) st->write_records(self, false);
-        st->poll_reached(self);
+        st->poll_ledger(self);
         self->delayed_send(self, progress_interval, tick_atom::value);
       },
   };

@@ -8,23 +8,25 @@
 //   running --all replicas done--> final evaluation --> done
 //   any state --a replica fails--> stopping (with the error) --> done
 //
-// Every replica's progress goes to the store about twice a second and
-// once more at the end (done, reached, why it stopped), before the job
-// reports done: that is what `emnist status` reads and what a resumed
-// replica starts from.
+// Every replica's progress goes to the job's ledger (the store's records)
+// about twice a second and once more at the end (done, reached, why it
+// stopped), before the job reports: that is what `emnist status` reads and
+// what a resumed replica starts from. The job ends with one typed message
+// to its listener: (done, simulation_result) or (failed, error).
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "actors/job_ledger.hpp"
+#include "actors/job_result.hpp"
 #include "actors/messages.hpp"
+#include "actors/replica_record.hpp"
 #include "actors/settings.hpp"
-#include "actors/simulation.hpp"
+#include "model/data_files.hpp"
 #include "model/mlp.hpp"
-#include "runtime/store/job_state.hpp"
 #include "runtime/store/parameter_store.hpp"
-#include "runtime/store/record_store.hpp"
 
 namespace emnist {
 
@@ -35,16 +37,13 @@ struct coordinator_setup {
   const job_data* data = nullptr;  ///< outlives the job
   mlp_shape shape;
   std::shared_ptr<parameter_store> store;
-  std::shared_ptr<record_store> records;  ///< progress, the reached flag
-  caf::actor listener;                    ///< gets progress_report, then (done)
-  std::shared_ptr<simulation_result> result;
-  std::shared_ptr<std::optional<error>> failure;
+  std::shared_ptr<job_ledger> ledger;  ///< progress, the reached flag
+  /// Gets progress_report about twice a second, then one of (done,
+  /// simulation_result) or (failed, error).
+  caf::actor listener;
   /// Where each replica of this process starts (its stored progress when
   /// resuming); empty: all of the job's replicas, from zero.
   std::vector<replica_record> start;
-  /// The job's metadata record (meta_record_value), written back with the
-  /// progress whenever it is missing; empty: not kept up.
-  std::string meta;
 };
 
 [[nodiscard]] coordinator_actor spawn_coordinator(caf::actor_system& system,
@@ -53,3 +52,4 @@ struct coordinator_setup {
 }  // namespace emnist
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emnist::progress_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emnist::simulation_result)

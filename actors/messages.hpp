@@ -13,7 +13,9 @@
 //   compute --(failed, error)--> coordinator
 //   coordinator --(eval, tag)--> evaluator --(evaluated, tag, accuracy,
 //     outcome)--> coordinator
-//   coordinator's store callbacks --(written), (reached)--> coordinator
+//   coordinator's ledger callbacks --(written, lost), (reached), (stop)-->
+//     coordinator
+//   coordinator --(done, simulation_result) or (failed, error)--> listener
 //
 // Buffers move with the messages: whoever holds a batch_ptr or a delta_ptr
 // owns that buffer, and gives it up by sending it on. Errors travel whole
@@ -127,8 +129,9 @@ using coordinator_actor = caf::typed_actor<
     caf::reacts_to<failed_atom, error>,
     /// A replica in another process reached the target.
     caf::reacts_to<reached_atom>,
-    /// A progress record is in the store.
-    caf::reacts_to<written_atom>,
+    /// The progress records are saved; the replicas whose slot another
+    /// call took over (they stop).
+    caf::reacts_to<written_atom, std::vector<std::uint32_t>>,
     /// Stop the job (a shutdown): push, save progress, report.
     caf::reacts_to<stop_atom>,
     /// Internal: twice a second, progress and records.

@@ -11,10 +11,10 @@
 #include <memory>
 
 #include "actors/messages.hpp"
+#include "actors/replica_record.hpp"
 #include "actors/settings.hpp"
 #include "model/dataset.hpp"
 #include "model/mlp.hpp"
-#include "runtime/store/job_state.hpp"
 #include "runtime/store/parameter_store.hpp"
 
 namespace emnist {

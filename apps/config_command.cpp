@@ -16,9 +16,14 @@ struct config_command_options {
 
 int run_config(const config_command_options& o) {
   if (o.keys) {
+    // scope: what a request to the functions may set (job), or only
+    // whoever runs the process (deployment).
+    std::printf("%-26s %-10s %-8s %-14s %s\n", "key", "scope", "type",
+                "default", "meaning");
     for (const auto& k : config_keys()) {
-      std::printf("%-24s %-8s %-14s %s\n", k.path.c_str(), k.type.c_str(),
-                  k.default_value.c_str(), k.help.c_str());
+      std::printf("%-26s %-10s %-8s %-14s %s\n", k.path.c_str(),
+                  k.scope.c_str(), k.type.c_str(), k.default_value.c_str(),
+                  k.help.c_str());
     }
     std::printf("\nenvironment aliases (the prototype's names):\n");
     for (const auto& [name, key] : environment_aliases()) {

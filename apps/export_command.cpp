@@ -5,8 +5,8 @@
 
 #include "apps/commands.hpp"
 #include "apps/config_options.hpp"
+#include "jobs/job_model.hpp"
 #include "runtime/data/model_io.hpp"
-#include "runtime/store/job_model.hpp"
 
 namespace emnist::cli {
 namespace {

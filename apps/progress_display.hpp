@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "actors/simulation.hpp"
+#include "actors/job_result.hpp"
 
 namespace emnist::cli {
 

@@ -12,12 +12,12 @@
 #include <thread>
 #include <vector>
 
-#include "actors/job_runner.hpp"
-#include "actors/simulation.hpp"
 #include "apps/commands.hpp"
 #include "apps/config_options.hpp"
 #include "apps/progress_display.hpp"
 #include "functions/summary_json.hpp"
+#include "jobs/job_runner.hpp"
+#include "jobs/simulation.hpp"
 #include "model/data_files.hpp"
 #include "model/mlp.hpp"
 #include "runtime/data/data_fetch.hpp"
@@ -100,8 +100,7 @@ int run_simulate(const simulate_options& o) {
                              "processes train too: it needs --resume (set "
                              "the job up once with --create-only)"));
   }
-  if (o.create_only &&
-      (o.resume || cfg->sync.store != store_kind::memcached)) {
+  if (o.create_only && (o.resume || cfg->sync.store != store_kind::memcached)) {
     return report(make_error(
         errc::invalid_argument,
         o.resume ? "--create-only sets a job up afresh: not with --resume"
@@ -135,10 +134,12 @@ int run_simulate(const simulate_options& o) {
   std::promise<expected<simulation_result>> done;
   const std::shared_ptr<const job_data> borrowed(
       std::shared_ptr<const job_data>{}, &*data);  // lives until the end
+  replicas_options here;
+  here.start = o.resume ? job_start::resume : job_start::create;
+  here.ids = o.replicas_here;
+  here.prepare_only = o.create_only;
   const auto id = runner.start(
-      *cfg, borrowed,
-      {o.resume ? job_start::resume : job_start::create, o.replicas_here,
-       o.create_only},
+      *cfg, borrowed, here,
       [&](const progress_report& p) {
         if (!o.quiet) display.show(p);
       },

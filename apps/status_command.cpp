@@ -7,9 +7,9 @@
 
 #include "apps/commands.hpp"
 #include "apps/config_options.hpp"
-#include "runtime/config/store_config.hpp"
-#include "runtime/store/job_state.hpp"
-#include "runtime/store/job_status_json.hpp"
+#include "jobs/job_lifecycle.hpp"
+#include "jobs/job_status_json.hpp"
+#include "jobs/store_config.hpp"
 #include "runtime/store/store_factory.hpp"
 
 namespace emnist::cli {

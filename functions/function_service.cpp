@@ -18,19 +18,19 @@
 #include <random>
 #include <sstream>
 
-#include "actors/simulation.hpp"
 #include "base/printable.hpp"
 #include "functions/summary_json.hpp"
+#include "jobs/job_lifecycle.hpp"
+#include "jobs/job_model.hpp"
+#include "jobs/job_status_json.hpp"
+#include "jobs/simulation.hpp"
+#include "jobs/store_config.hpp"
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
 #include "runtime/config/config_overrides.hpp"
-#include "runtime/config/store_config.hpp"
 #include "runtime/data/model_io.hpp"
 #include "runtime/net/http_client.hpp"
 #include "runtime/net/json_text.hpp"
-#include "runtime/store/job_model.hpp"
-#include "runtime/store/job_state.hpp"
-#include "runtime/store/job_status_json.hpp"
 #include "runtime/store/store_factory.hpp"
 
 namespace emnist {
@@ -44,12 +44,6 @@ constexpr auto status_cache_ttl = std::chrono::milliseconds(20);
 
 http_response json_response(int status, const boost::json::object& o) {
   return {status, "application/json", readable_json(o), {}};
-}
-
-std::int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 std::string host_name() {
@@ -74,21 +68,6 @@ bool all_replicas_done(const job_status& s) {
     if (!r || !r->done) return false;
   }
   return true;
-}
-
-/// A record older than this, not done, is a replica whose process is gone.
-constexpr std::int64_t abandoned_ms = 15000;
-
-/// The lowest replica nobody runs: no record yet, or a record that was
-/// never closed and has not been written for abandoned_ms.
-std::optional<std::uint32_t> first_free_replica(const job_status& s,
-                                                std::int64_t now_ms) {
-  for (std::uint32_t id = 0; id < s.replicas; ++id) {
-    const auto& r = id < s.records.size() ? s.records[id] : std::nullopt;
-    if (!r) return id;
-    if (!r->done && now_ms - r->heartbeat_ms > abandoned_ms) return id;
-  }
-  return std::nullopt;
 }
 
 std::string new_job_name() {
@@ -154,7 +133,10 @@ function_service::function_service(config_sources base, job_config config,
       function_(std::move(function)),
       token_(std::move(token)),
       predict_(config_, data_ ? data_->mapping : class_mapping{}),
+      jobs_(config_),
       runner_(static_cast<std::size_t>(config_.actors.scheduler_threads)),
+      driver_({config_.http.gateway_url, token_},
+              [this](const std::string& job) { return jobs_.records(job); }),
       work_(std::make_unique<boost::asio::thread_pool>(work_threads)) {}
 
 expected<void> function_service::load_models() {
@@ -170,6 +152,7 @@ function_service::~function_service() {
 
 void function_service::begin_shutdown() {
   stopping_ = true;
+  driver_.stop();      // no new calls of the replicas
   runner_.stop_all();  // running replicas push, save, and answer
 }
 
@@ -325,11 +308,42 @@ http_reply function_service::async_reply(const function_call& call,
   };
 }
 
+namespace {
+
+/// Query parameters that are not configuration keys.
+bool is_call_parameter(const std::string& name) {
+  return name == "job" || name == "worker_id" || name == "job_id" ||
+         name == "replace";
+}
+
+/// "replace": true in a setup's body or ?replace=1|true: the one
+/// non-configuration field of a body. Taken out of `overrides`.
+expected<bool> take_replace(const http_request& request,
+                            std::vector<std::string>& overrides) {
+  std::optional<std::string> text;
+  if (const auto* q = request.query_value("replace")) text = *q;
+  for (auto it = overrides.begin(); it != overrides.end();) {
+    if (it->rfind("replace=", 0) == 0) {
+      text = it->substr(8);
+      it = overrides.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!text) return false;
+  if (*text == "true" || *text == "1") return true;
+  if (*text == "false" || *text == "0") return false;
+  return make_error(errc::invalid_argument, "replace = '" + printable(*text) +
+                                                "': expected true or false");
+}
+
+}  // namespace
+
 expected<job_config> function_service::request_config(
     const http_request& request, std::vector<std::string>& overrides,
     std::string& field, const std::vector<std::string>& job_settings) const {
   for (const auto& [k, v] : request.query) {
-    if (k == "job" || k == "worker_id") continue;
+    if (is_call_parameter(k)) continue;
     overrides.push_back(k + "=" + v);
   }
   auto from_body = overrides_from_body(request.body);
@@ -338,8 +352,26 @@ expected<job_config> function_service::request_config(
     return from_body.error();
   }
   overrides.insert(overrides.end(), from_body->begin(), from_body->end());
+  // What only the deployment chooses (where the store is, how long to wait
+  // for it, the data, threads, HTTP, a function's time budget) is never a
+  // request's to set: a caller must not point the function at a store of
+  // its choosing, or hold its calls for an hour.
+  for (const auto& o : overrides) {
+    const std::string key = o.substr(0, o.find('='));
+    if (key == "replace") continue;  // setup's own field: taken later
+    if (is_deployment_key(key)) {
+      field = key;
+      return make_error(errc::invalid_argument,
+                        key +
+                            ": set by the deployment (the function's "
+                            "environment or config file), not by a request "
+                            "(`emnist config --keys` shows which keys a job "
+                            "may set)");
+    }
+  }
   // One at a time first, so that the error names the key at fault.
   for (const auto& o : overrides) {
+    if (o.rfind("replace=", 0) == 0) continue;
     auto sources = base_;
     sources.overrides.push_back(o);
     if (auto c = load_config(sources); !c) {
@@ -352,14 +384,16 @@ expected<job_config> function_service::request_config(
   auto sources = base_;
   sources.overrides.insert(sources.overrides.end(), job_settings.begin(),
                            job_settings.end());
-  sources.overrides.insert(sources.overrides.end(), overrides.begin(),
-                           overrides.end());
+  for (const auto& o : overrides) {
+    if (o.rfind("replace=", 0) != 0) sources.overrides.push_back(o);
+  }
   auto cfg = load_config(sources);
   if (!cfg) {
     field = "config";
     return cfg.error();
   }
-  // The data is loaded once per process: a call cannot pick other data.
+  // The data is loaded once per process: a job's stored selection must be
+  // this process's.
   for (const auto& [key, mine, theirs] :
        {std::tuple{"data.split", config_.data.split, cfg->data.split},
         std::tuple{"data.train", config_.data.train, cfg->data.train},
@@ -375,74 +409,121 @@ expected<job_config> function_service::request_config(
   return cfg;
 }
 
-http_response function_service::setup(const http_request& request) {
-  std::vector<std::string> overrides;
-  std::string field;
-  auto cfg = request_config(request, overrides, field);
-  if (!cfg)
-    return json_error(http_status_of(cfg.error()), cfg.error().message, field);
-  const bool named = std::any_of(
-      overrides.begin(), overrides.end(),
-      [](const std::string& o) { return o.rfind("sync.job=", 0) == 0; });
-  if (!named) {
-    cfg->sync.job = new_job_name();
-    overrides.push_back("sync.job=" + cfg->sync.job);
-  }
-  if (auto ok = set_up_job(*cfg); !ok) {
-    return json_error(http_status_of(ok.error()), ok.error().message, "sync");
-  }
-  // Start the replicas through the gateway, each with the same overrides,
-  // so that every one joins the job with its config.
-  const std::string body = overrides_to_toml(overrides);
-  boost::json::array failed;
-  for (std::int64_t i = 0; i < cfg->train.replicas; ++i) {
-    const std::string url =
-        config_.http.gateway_url +
-        "/async-function/emnist-train?job=" + cfg->sync.job +
-        "&worker_id=" + std::to_string(i);
-    std::vector<std::pair<std::string, std::string>> headers{
-        {"Content-Type", "text/plain"}};
-    if (!token_.empty())
-      headers.emplace_back("Authorization", "Bearer " + token_);
-    auto r = http_request_to("POST", url, body, headers, gateway_timeout);
-    if (!r || r->status != 202) {
-      failed.emplace_back(r ? "worker " + std::to_string(i) + ": " + url +
-                                  " answered " + std::to_string(r->status)
-                            : "worker " + std::to_string(i) + ": " +
-                                  r.error().message);
-    }
-  }
-  boost::json::object o{{"job", cfg->sync.job},
-                        {"replicas", cfg->train.replicas},
-                        {"status_url", status_url(cfg->sync.job)}};
-  if (!failed.empty()) {
-    o["error"] = "could not start every replica through http.gateway_url";
-    o["field"] = "gateway";
-    o["failed"] = std::move(failed);
-    return json_response(502, o);
-  }
-  // 200: the job exists and its trains are started. (faas-cli shows a
-  // body only on 200; the async route answers 202 before this runs.)
-  o["started"] = cfg->train.replicas;
-  return json_response(200, o);
-}
-
-std::string function_service::status_url(const std::string& job) const {
-  return config_.http.gateway_url + "/function/emnist-setup/status?job=" + job;
-}
-
-expected<void> function_service::set_up_job(const job_config& cfg) const {
+expected<job_metadata> function_service::set_up_job(const job_config& cfg,
+                                                    bool replace) {
   const mlp_shape shape{data_->features,
                         static_cast<std::size_t>(cfg.model.hidden),
                         data_->classes};
-  auto store = make_store(store_options_of(cfg, shape), shape.size());
-  if (!store) return store.error();
   std::vector<float> initial(shape.size());
   init_parameters(
       shape,
       seed_for(static_cast<std::uint64_t>(cfg.model.seed), 0, rng_stream::init),
       initial);
-  return create_job(*store, cfg, shape, initial);
+  return jobs_.create(cfg, shape, initial, replace);
+}
+
+http_response function_service::setup(const http_request& request) {
+  if (config_.sync.store != store_kind::memcached) {
+    return json_error(400,
+                      "emnist-setup keeps jobs in memcached: this function "
+                      "runs with sync.store = \"memory\"",
+                      "sync.store");
+  }
+  std::vector<std::string> overrides;
+  std::string field;
+  auto cfg = request_config(request, overrides, field);
+  if (!cfg)
+    return json_error(http_status_of(cfg.error()), cfg.error().message, field);
+  auto replace = take_replace(request, overrides);
+  if (!replace) return json_error(400, replace.error().message, "replace");
+  const bool named = std::any_of(
+      overrides.begin(), overrides.end(),
+      [](const std::string& o) { return o.rfind("sync.job=", 0) == 0; });
+  if (!named) cfg->sync.job = new_job_name();
+  if (!valid_job_name(cfg->sync.job)) {
+    return json_error(
+        400, "job '" + printable(cfg->sync.job) + "': " + job_name_rule,
+        "sync.job");
+  }
+  // This process serves the replicas itself: it must be able to run them
+  // all at once (a platform that cannot is said so, not left to train
+  // with fewer).
+  const auto replicas = static_cast<std::uint32_t>(cfg->train.replicas);
+  if (function_ == "all" && cfg->train.replicas > config_.http.max_inflight) {
+    return json_error(
+        400,
+        "train.replicas = " + std::to_string(replicas) +
+            ": this process runs at most " +
+            std::to_string(config_.http.max_inflight) +
+            " train calls at once (http.max_inflight); raise it, or deploy "
+            "emnist-train apart",
+        "train.replicas");
+  }
+  auto made = set_up_job(*cfg, *replace);
+  if (!made) {
+    const auto& e = made.error();
+    std::fprintf(stderr, "emnist-setup: job %s: %s\n", cfg->sync.job.c_str(),
+                 e.message.c_str());
+    return json_error(http_status_of(e), e.message,
+                      e.code == errc::aborted ? "job" : "sync");
+  }
+  std::fprintf(stderr, "emnist-setup: job %s set up%s: %u replicas\n",
+               cfg->sync.job.c_str(), *replace ? " (replacing)" : "", replicas);
+  if (auto driving = driver_.drive(cfg->sync.job, made->id, replicas);
+      !driving) {
+    return json_error(http_status_of(driving.error()), driving.error().message,
+                      "sync");
+  }
+  boost::json::object o{{"job", cfg->sync.job},
+                        {"replicas", replicas},
+                        {"status_url", status_url(cfg->sync.job)}};
+  auto outcomes = first_outcomes(cfg->sync.job, replicas);
+  for (auto& [k, v] : outcomes) o[k] = std::move(v);
+  // 200: the job exists and its replicas are called. (faas-cli shows a
+  // body only on 200; the async route answers 202 before this runs.)
+  return json_response(200, o);
+}
+
+boost::json::object function_service::first_outcomes(const std::string& job,
+                                                     std::uint32_t replicas) {
+  // A moment for the calls to start their replicas (a heartbeat) or to be
+  // refused (the driver notes why): a platform that cannot run them all at
+  // once shows at once in the answer, not only in the status.
+  constexpr auto wait = std::chrono::milliseconds(2000);
+  const auto deadline = clock_type::now() + wait;
+  std::uint32_t started = 0;
+  boost::json::array waiting;
+  for (;;) {
+    auto s = jobs_.status(job, std::chrono::milliseconds(0));
+    started = 0;
+    waiting.clear();
+    if (s) {
+      const auto now = unix_ms();
+      for (std::uint32_t i = 0; i < replicas; ++i) {
+        const auto& r = i < s->records.size() ? s->records[i] : std::nullopt;
+        if (r && now - r->heartbeat_ms < abandoned_after_ms) {
+          ++started;
+          continue;
+        }
+        if (s->driver && i < s->driver->slots.size() &&
+            s->driver->slots[i].state == "waiting") {
+          waiting.push_back(boost::json::object{
+              {"replica", i}, {"reason", s->driver->slots[i].reason}});
+        }
+      }
+    }
+    if (started + waiting.size() >= replicas || clock_type::now() >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  boost::json::object o{{"started", started}};
+  if (!waiting.empty()) o["waiting"] = std::move(waiting);
+  return o;
+}
+
+std::string function_service::status_url(const std::string& job) const {
+  return config_.http.gateway_url + "/function/emnist-setup/status?job=" + job;
 }
 
 std::variant<http_response, function_service::train_call>
@@ -452,12 +533,15 @@ function_service::parse_train(const http_request& request) {
     if (auto refused = refuse_job(job)) return *refused;
   }
   const std::string* worker_text = request.query_value("worker_id");
+  const std::string* job_id = request.query_value("job_id");
   train_call call;
+  if ((worker_text != nullptr || job_id != nullptr) && job == nullptr) {
+    return json_error(400,
+                      std::string(worker_text ? "worker_id" : "job_id") +
+                          " needs ?job=: the replica of which job",
+                      "job");
+  }
   if (worker_text != nullptr) {
-    if (job == nullptr) {
-      return json_error(400, "worker_id needs ?job=: the replica of which job",
-                        "job");
-    }
     std::uint32_t worker = 0;
     auto [ptr, ec] = std::from_chars(
         worker_text->data(), worker_text->data() + worker_text->size(), worker);
@@ -478,11 +562,18 @@ function_service::parse_train(const http_request& request) {
     if (!cfg)
       return json_error(http_status_of(cfg.error()), cfg.error().message,
                         field);
+    if (config_.sync.store != store_kind::memcached) {
+      return json_error(400,
+                        "emnist-train keeps its job in memcached: this "
+                        "function runs with sync.store = \"memory\"",
+                        "sync.store");
+    }
     call.cfg = std::move(*cfg);
     call.cfg.sync.job = new_job_name();
     call.job = call.cfg.sync.job;
+    call.worker = 0;
     call.overrides.insert(call.overrides.begin(), one.begin(), one.end());
-    if (auto ok = set_up_job(call.cfg); !ok) {
+    if (auto ok = set_up_job(call.cfg, false); !ok) {
       return json_error(http_status_of(ok.error()), ok.error().message, "sync");
     }
     return call;
@@ -490,65 +581,51 @@ function_service::parse_train(const http_request& request) {
   // A job named: its settings come from the store, so that the caller
   // repeats none of them.
   call.job = *job;
-  auto settings = job_settings(*job);
-  if (!settings) {
-    const auto& e = settings.error();
+  if (config_.sync.store != store_kind::memcached) {
+    return json_error(400,
+                      "?job= joins a job in memcached: this function runs "
+                      "with sync.store = \"memory\"",
+                      "sync.store");
+  }
+  auto s = jobs_.status(*job, std::chrono::milliseconds(0));
+  if (!s) {
+    const auto& e = s.error();
     return json_error(http_status_of(e), e.message,
                       e.code == errc::not_found ? "job" : "sync");
   }
-  auto cfg = request_config(request, call.overrides, field, settings->first);
+  if (job_id != nullptr && *job_id != s->meta.id) {
+    // A driver of a job that was replaced since: the replicas are the new
+    // job's, called by the new job's driver.
+    call.driven = true;
+    return json_error(409,
+                      "job '" + *job + "' was replaced: this call (job_id " +
+                          printable(*job_id) + ") is for the one before",
+                      "job_id");
+  }
+  call.driven = job_id != nullptr;
+  auto cfg = request_config(request, call.overrides, field,
+                            job_registry::settings_of(*s));
   if (!cfg)
     return json_error(http_status_of(cfg.error()), cfg.error().message, field);
+  // A driver's call on a finished job: nothing more to call.
+  if (call.driven && job_state_of(*s, unix_ms()) == "finished") {
+    return json_error(409,
+                      "job '" + *job + "' is finished" +
+                          (s->reached ? " (its target is reached)" : "") +
+                          ": nothing to train",
+                      "job");
+  }
   call.cfg = std::move(*cfg);
   call.cfg.sync.job = *job;
   const auto replicas = static_cast<std::uint64_t>(call.cfg.train.replicas);
-  if (worker_text == nullptr) {
-    auto free = first_free_replica(settings->second, unix_ms());
-    if (!free) {
-      return json_error(409,
-                        "job '" + *job + "' has no free replica: all " +
-                            std::to_string(replicas) +
-                            " are running or done (name one with worker_id)",
-                        "worker_id");
-    }
-    call.worker = *free;
-  } else if (call.worker >= replicas) {
+  if (call.worker && *call.worker >= replicas) {
     return json_error(400,
-                      "worker_id " + std::to_string(call.worker) +
+                      "worker_id " + std::to_string(*call.worker) +
                           " of a job of " + std::to_string(replicas) +
                           " replicas (train.replicas)",
                       "worker_id");
   }
   return call;
-}
-
-expected<std::pair<std::vector<std::string>, job_status>>
-function_service::job_settings(const std::string& job) const {
-  auto cfg = config_;
-  cfg.sync.job = job;
-  if (cfg.sync.store != store_kind::memcached) {
-    return make_error(errc::invalid_argument,
-                      "?job= joins a job in memcached: this function runs "
-                      "with sync.store = \"memory\"");
-  }
-  auto store = make_store(store_options_of(cfg, mlp_shape{}), 0);
-  if (!store) return store.error();
-  auto status = read_job_status(*store->records, job);
-  if (!status) return status.error();
-  // Every stored setting that is a key of the config, as a --set: how the
-  // job trains (which the call may change), then what defines it.
-  std::vector<std::string> settings;
-  const auto keys = config_keys();
-  for (const auto* group : {&status->meta.inherited, &status->meta.entries}) {
-    for (const auto& [key, value] : *group) {
-      const std::string& k = key;
-      if (std::any_of(keys.begin(), keys.end(),
-                      [&](const config_key_info& i) { return i.path == k; })) {
-        settings.push_back(key + "=" + value);
-      }
-    }
-  }
-  return std::pair{std::move(settings), std::move(*status)};
 }
 
 void function_service::train(const http_request& request, http_reply answer) {
@@ -560,7 +637,11 @@ void function_service::train(const http_request& request, http_reply answer) {
       std::make_shared<train_call>(std::move(std::get<train_call>(parsed)));
   replicas_options options;
   options.start = job_start::resume;
-  options.ids = {call->worker};
+  if (call->worker) {
+    options.ids = {*call->worker};
+  } else {
+    options.any_free = 1;  // the first replica whose slot is free
+  }
   const auto t0 = clock_type::now();
   // A message to the process's job runner: no thread of its own.
   runner_.start(
@@ -587,31 +668,36 @@ http_response function_service::trained(
   }
   metrics_.add_run(result->sync, result->sync_wait_seconds);
   const auto& w = result->workers.at(0);
-  metrics_.set_replica(call.job, call.worker, w.samples, result->accuracy);
+  metrics_.set_replica(call.job, w.id, w.samples, result->accuracy);
   // The prototype's line, for whoever reads the function's log.
   std::fprintf(stderr, "Worker ID: %u Iterations: %llu Time: %.3f Name: %s\n",
-               call.worker, static_cast<unsigned long long>(w.iterations),
+               w.id, static_cast<unsigned long long>(w.iterations),
                std::chrono::duration<double>(clock_type::now() - t0).count(),
                host_name().c_str());
-  // Out of time but not done: go on in a fresh invocation, from the stored
-  // progress (the prototype's one-function-per-iteration mode).
+  // Out of time but not done: a setup's driver calls again; a call of its
+  // own goes on in a fresh invocation, from the stored progress (the
+  // prototype's one-function-per-iteration mode).
   bool continued = false;
-  if (result->budget_spent && !result->reached && !result->interrupted &&
+  if (!call.driven && result->budget_spent && !result->reached &&
+      !result->interrupted &&
       w.iterations < static_cast<std::uint64_t>(call.cfg.train.max_epochs)) {
-    continued = reinvoke(call);
+    auto again = call;
+    again.worker = w.id;
+    continued = reinvoke(again);
   }
   auto summary = summary_object(*result);
   summary["job"] = call.job;
-  summary["worker_id"] = call.worker;
+  summary["worker_id"] = w.id;
   summary["continued"] = continued;
   summary["status_url"] = status_url(call.job);
   return {200, "application/json", readable_json(summary), {}};
 }
 
 bool function_service::reinvoke(const train_call& call) {
-  const std::string url = config_.http.gateway_url +
-                          "/async-function/emnist-train?job=" + call.job +
-                          "&worker_id=" + std::to_string(call.worker);
+  const std::string url =
+      config_.http.gateway_url +
+      "/async-function/emnist-train?job=" + call.job +
+      "&worker_id=" + std::to_string(call.worker.value_or(0));
   std::vector<std::pair<std::string, std::string>> headers{
       {"Content-Type", "text/plain"}};
   if (!token_.empty())
@@ -620,7 +706,7 @@ bool function_service::reinvoke(const train_call& call) {
                            headers, gateway_timeout);
   if (r && r->status == 202) return true;
   std::fprintf(stderr, "emnist: worker %u could not re-invoke itself: %s\n",
-               call.worker,
+               call.worker.value_or(0),
                r ? ("answered " + std::to_string(r->status)).c_str()
                  : r.error().message.c_str());
   return false;
@@ -629,68 +715,24 @@ bool function_service::reinvoke(const train_call& call) {
 http_response function_service::status(const http_request& request) {
   const std::string* job = request.query_value("job");
   if (auto refused = refuse_job(job)) return *refused;
-  auto cfg = config_;
-  cfg.sync.job = *job;
-  if (cfg.sync.store != store_kind::memcached) {
+  if (config_.sync.store != store_kind::memcached) {
     return json_error(400,
                       "status reads jobs from memcached: this function runs "
                       "with sync.store = \"memory\"",
                       "sync.store");
   }
-  std::shared_ptr<record_store> store;
-  {
-    std::lock_guard guard(stores_mutex_);
-    // A job's records change twice a second: pollers within
-    // status_cache_ttl of each other share one read of the store.
-    if (auto it = status_cache_.find(*job);
-        it != status_cache_.end() &&
-        clock_type::now() - it->second.read_at < status_cache_ttl) {
-      return status_answer(request, *job, it->second.status);
-    }
-    if (auto it = status_stores_.find(*job); it != status_stores_.end()) {
-      store = it->second;
-    }
-  }
-  if (!store) {
-    auto made = make_store(store_options_of(cfg, mlp_shape{}), 0);
-    if (!made) {
-      return json_error(http_status_of(made.error()), made.error().message,
-                        "sync");
-    }
-    store = made->records;
-    std::lock_guard guard(stores_mutex_);
-    // A few jobs' connections are kept; a poller of many jobs reconnects.
-    if (status_stores_.size() >= 8) status_stores_.clear();
-    status_stores_[*job] = store;
-  }
-  auto s = read_job_status(*store, *job);
-  if (!s && s.error().code == errc::unavailable) {
-    // A client that gave up on a server stays failed: the next read
-    // connects afresh.
-    std::lock_guard guard(stores_mutex_);
-    status_stores_.erase(*job);
-  }
+  // Pollers within a few milliseconds of each other share one read.
+  auto s = jobs_.status(*job);
   if (!s) {
     return json_error(http_status_of(s.error()), s.error().message,
                       s.error().code == errc::not_found ? "job" : "sync");
   }
-  {
-    std::lock_guard guard(stores_mutex_);
-    if (status_cache_.size() >= 64) status_cache_.clear();
-    status_cache_[*job] = {clock_type::now(), *s};
-  }
   history_.note(*job, *s);
-  return status_answer(request, *job, *s);
-}
-
-http_response function_service::status_answer(const http_request& request,
-                                              const std::string& job,
-                                              const job_status& s) const {
-  std::string body = job_status_json(job, s, unix_ms());
+  std::string body = job_status_json(*job, *s, unix_ms());
   if (const auto* h = request.query_value("history");
       h != nullptr && *h == "1") {
     auto o = boost::json::parse(body).as_object();
-    o["history"] = history_.of(job);
+    o["history"] = history_.of(*job);
     body = boost::json::serialize(o);
   }
   return {200, "application/json", std::move(body), {}};
@@ -709,9 +751,7 @@ http_response function_service::model(const http_request& request) {
         "format=" + printable(extension.substr(1)) + ": expected onnx or npz",
         "format");
   }
-  auto cfg = config_;
-  cfg.sync.job = *job;
-  auto m = read_job_model(cfg);
+  auto m = jobs_.model(*job);
   if (!m) {
     return json_error(http_status_of(m.error()), m.error().message,
                       m.error().code == errc::not_found ? "job" : "sync");

@@ -1,10 +1,12 @@
 // The OpenFaaS functions of a job behind one HTTP handler: emnist-setup
-// (create a job, start its train invocations through the gateway) and
-// emnist-train (run one replica of a job until its target, its epochs or
-// its time budget), plus the routes around them: health, readiness,
-// status from the store, Prometheus metrics, and with the "all" function
-// the gateway's own /function/NAME and /async-function/NAME routes, so that
-// faas-cli works against one process without OpenFaaS.
+// (create a job, call its replicas through the gateway: functions/
+// job_driver.hpp) and emnist-train (run one replica of a job until its
+// target, its epochs or its time budget), plus the routes around them:
+// health, readiness, status from the store, Prometheus metrics, and with
+// the "all" function the gateway's own /function/NAME and
+// /async-function/NAME routes, so that faas-cli works against one process
+// without OpenFaaS. What a job is (creating, joining, its status, its
+// model) belongs to jobs/: this is HTTP in, calls of it, HTTP out.
 //
 //   function_service service(base_sources, std::move(data), "all");
 //   http_server server(options, [&](http_request r, http_reply reply) {
@@ -16,11 +18,12 @@
 //   service.wait_idle(deadline);
 //
 // Nothing here has a thread per call. Setup calls and status reads block
-// on the store and the gateway: they run on a bounded pool of the
-// service's (work_threads). A train call is a job started on the
-// process's one job runner (actors/job_runner.hpp), whose completion
-// answers the request. Shutdown is a cancellation: every running job is
-// told to stop, push and save, and answers.
+// on the store: they run on a bounded pool of the service's
+// (work_threads). A train call is a job started on the process's one job
+// runner (jobs/job_runner.hpp), whose completion answers the request; the
+// calls setup makes are coroutines of the driver's one thread. Shutdown is
+// a cancellation: every running job is told to stop, push and save, and
+// answers.
 #pragma once
 
 #include <atomic>
@@ -30,23 +33,29 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
-#include "actors/job_runner.hpp"
+#include "functions/job_driver.hpp"
 #include "functions/metrics.hpp"
 #include "functions/predict_service.hpp"
 #include "functions/router.hpp"
 #include "functions/status_history.hpp"
+#include "jobs/job_lifecycle.hpp"
+#include "jobs/job_registry.hpp"
+#include "jobs/job_runner.hpp"
 #include "model/data_files.hpp"
 #include "runtime/config/config.hpp"
 #include "runtime/net/http_server.hpp"
-#include "runtime/store/job_state.hpp"
 
 namespace boost::asio {
 class thread_pool;
+}
+namespace boost::json {
+class object;
 }
 
 namespace emnist {
@@ -94,9 +103,12 @@ class function_service {
   /// A train call, checked: its job, its replica and its config.
   struct train_call {
     std::string job;
-    std::uint32_t worker = 0;
+    std::optional<std::uint32_t> worker;  ///< none: the first free one
     job_config cfg;
     std::vector<std::string> overrides;  ///< the request's, for re-invoking
+    /// Called by a setup's driver (?job_id=): the driver calls again when
+    /// the time is up; else the call re-invokes itself.
+    bool driven = false;
   };
 
   void begin_call(std::atomic<std::size_t>& count);
@@ -107,16 +119,17 @@ class function_service {
   http_reply async_reply(const function_call& call, const http_request& request,
                          http_reply reply);
   http_response setup(const http_request& request);
+  /// Waits a moment for the replicas of a job just set up to start, and
+  /// says which did not and why (a platform that cannot run them all).
+  boost::json::object first_outcomes(const std::string& job,
+                                     std::uint32_t replicas);
   /// A train call's job and replica: ?job=J joins J with its stored
   /// settings (worker_id: the first free replica when absent); no ?job=
   /// sets up a job of its own, one replica, under a new name.
   std::variant<http_response, train_call> parse_train(
       const http_request& request);
-  /// The job's stored settings as --set overrides, and its status.
-  expected<std::pair<std::vector<std::string>, job_status>> job_settings(
-      const std::string& job) const;
-  /// Writes a new job's metadata and initial parameters.
-  expected<void> set_up_job(const job_config& cfg) const;
+  /// A new job's initial parameters, written through the registry.
+  expected<job_metadata> set_up_job(const job_config& cfg, bool replace);
   std::string status_url(const std::string& job) const;
   void train(const http_request& request, http_reply answer);
   http_response trained(const train_call& call,
@@ -124,15 +137,11 @@ class function_service {
                         clock_type::time_point t0);
   bool reinvoke(const train_call& call);
   http_response status(const http_request& request);
-  /// The status answer of `job`; with ?history=1, plus the evaluations
-  /// seen so far.
-  http_response status_answer(const http_request& request,
-                              const std::string& job,
-                              const job_status& s) const;
   /// GET /model?job=J&format=onnx|npz: the job's current parameters.
   http_response model(const http_request& request);
   /// The config of a call: the process's, then `job_settings`, then the
   /// request's own overrides (query and body, returned in `overrides`).
+  /// A request may set the job's keys only, never the deployment's.
   expected<job_config> request_config(
       const http_request& request, std::vector<std::string>& overrides,
       std::string& field,
@@ -149,6 +158,7 @@ class function_service {
   function_metrics metrics_;
   predict_service predict_;
   status_history history_;  ///< for /status?history=1 (the live page)
+  job_registry jobs_;       ///< the deployment's store's jobs
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> running_setup_{0};
   std::atomic<std::size_t> running_train_{0};
@@ -156,16 +166,9 @@ class function_service {
   std::mutex admission_mutex_;  ///< route() and begin_call() as one step
   std::condition_variable idle_;
   job_runner runner_;
+  job_driver driver_;  ///< setup's calls of the replicas
   /// Last of the workers: it joins first, while what it uses is alive.
   std::unique_ptr<boost::asio::thread_pool> work_;
-  std::mutex stores_mutex_;
-  /// Stores of the jobs whose status was read lately (connections kept).
-  std::map<std::string, std::shared_ptr<record_store>> status_stores_;
-  struct cached_status {
-    std::chrono::steady_clock::time_point read_at;
-    job_status status;
-  };
-  std::map<std::string, cached_status> status_cache_;  ///< by job
 };
 
 }  // namespace emnist

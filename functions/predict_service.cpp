@@ -9,9 +9,9 @@
 #include "base/printable.hpp"
 #include "functions/prediction.hpp"
 #include "functions/summary_json.hpp"
+#include "jobs/job_model.hpp"
 #include "runtime/data/model_io.hpp"
 #include "runtime/net/json_text.hpp"
-#include "runtime/store/job_model.hpp"
 #include "runtime/store/memcached_options.hpp"
 
 namespace emnist {

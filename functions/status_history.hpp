@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/store/job_state.hpp"
+#include "jobs/job_lifecycle.hpp"
 
 namespace emnist {
 

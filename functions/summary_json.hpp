@@ -6,7 +6,7 @@
 #include <boost/json/value.hpp>
 #include <string>
 
-#include "actors/simulation.hpp"
+#include "actors/job_result.hpp"
 
 namespace emnist {
 

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <variant>
 
@@ -213,10 +214,10 @@ const std::vector<key_spec>& specs() {
         "sync.max_unwritten", EMNIST_FIELD(sync.max_unwritten), 1, 1000000,
         "most pushes of this process that memcached has not stored yet; "
         "past it pushes wait (an outage pauses training)"));
-    t.push_back(enum_key<server_failure_policy>(
+    t.push_back(enum_key<server_failure_setting>(
         "sync.on_server_failure", EMNIST_FIELD(sync.on_server_failure),
-        {{"fail", server_failure_policy::fail},
-         {"failover", server_failure_policy::failover}},
+        {{"fail", server_failure_setting::fail},
+         {"failover", server_failure_setting::failover}},
         "a server unreachable for sync.retry_ms: fail "
         "the job, or failover to the other servers"));
     t.push_back(integer_key("sync.block_bytes", EMNIST_FIELD(sync.block_bytes),
@@ -242,10 +243,10 @@ const std::vector<key_spec>& specs() {
                             "steps a replica may train past the fetch "
                             "behind its parameters before it waits for a "
                             "fresh one; 0: synchronous; -1: no bound"));
-    t.push_back(enum_key<push_read_policy>(
+    t.push_back(enum_key<push_reads_setting>(
         "sync.push_reads", EMNIST_FIELD(sync.push_reads),
-        {{"when_changed", push_read_policy::when_changed},
-         {"always", push_read_policy::always}},
+        {{"when_changed", push_reads_setting::when_changed},
+         {"always", push_reads_setting::always}},
         "memcached: read a block before adding a delta "
         "only when another writer changed it since this "
         "process wrote it, or always"));
@@ -729,6 +730,27 @@ expected<job_config> load_config(const config_sources& sources) {
   return cfg;
 }
 
+bool is_deployment_key(const std::string& path) {
+  // Whole sections that are the process's: its data (loaded once, at
+  // start), its threads, its HTTP server and the predict function.
+  for (const char* section : {"data.", "actors.", "http.", "predict."}) {
+    if (path.rfind(section, 0) == 0) return true;
+  }
+  // Where the store is, how long to wait for it and how this process
+  // talks to it; a function's time budget (its exec timeout).
+  static const std::set<std::string> keys{"sync.store",
+                                          "sync.servers",
+                                          "sync.timeout_ms",
+                                          "sync.retry_ms",
+                                          "sync.on_server_failure",
+                                          "sync.block_bytes",
+                                          "sync.write_interval_ms",
+                                          "sync.max_unwritten",
+                                          "sync.max_view_age_ms",
+                                          "train.max_seconds"};
+  return keys.count(path) > 0;
+}
+
 std::vector<config_key_info> config_keys() {
   static const job_config defaults;
   std::vector<config_key_info> out;
@@ -737,7 +759,8 @@ std::vector<config_key_info> config_keys() {
                        : s.type == kind::real      ? "number"
                        : s.type == kind::text_list ? "strings"
                                                    : "string";
-    out.push_back({s.path, type, s.help, format_value(s.get(defaults))});
+    out.push_back({s.path, type, s.help, format_value(s.get(defaults)),
+                   is_deployment_key(s.path) ? "deployment" : "job"});
   }
   return out;
 }

@@ -21,10 +21,20 @@
 #include <vector>
 
 #include "base/expected.hpp"
-#include "runtime/store/memcached_options.hpp"
-#include "runtime/store/store_options.hpp"
 
 namespace emnist {
+
+/// sync.store: where a job's parameters live.
+enum class store_kind {
+  memory,     ///< embedded in the process
+  memcached,  ///< a memcached pool shared by every replica of the job
+};
+
+/// sync.on_server_failure.
+enum class server_failure_setting { fail, failover };
+
+/// sync.push_reads.
+enum class push_reads_setting { when_changed, always };
 
 struct data_config {
   std::string dir;  ///< empty: --data, else EMNIST_DIR, else data/emnist
@@ -68,14 +78,14 @@ struct sync_config {
   /// Oldest this process's view of memcached may be when a replica reads
   /// it; older, it is checked first. -1: never checked.
   double max_view_age_ms = 2.0;
-  server_failure_policy on_server_failure = server_failure_policy::fail;
+  server_failure_setting on_server_failure = server_failure_setting::fail;
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 2;
   std::int64_t max_staleness = 2;  ///< own steps past a fetch; -1: any
   std::int64_t push_every = 2;
   push_backlog_policy push_backlog = push_backlog_policy::coalesce;
   std::int64_t max_coalesced_steps = 64;  ///< then a backlogged push waits
-  push_read_policy push_reads = push_read_policy::when_changed;
+  push_reads_setting push_reads = push_reads_setting::when_changed;
 };
 
 struct actors_config {
@@ -137,8 +147,18 @@ struct config_key_info {
   std::string type;
   std::string help;
   std::string default_value;
+  /// "job": what a job may choose (its model, training and sync
+  /// algorithm), in a request to the functions too; "deployment": what
+  /// only whoever runs the process chooses (where the store is and how
+  /// long to wait for it, the data, the process's threads, HTTP, secrets,
+  /// a function's time budget), never a request.
+  std::string scope;
 };
 std::vector<config_key_info> config_keys();
+
+/// Whether `path` is a deployment key (config_key_info::scope): a request
+/// to the functions that names one is refused.
+[[nodiscard]] bool is_deployment_key(const std::string& path);
 
 /// The prototype's environment variable names and the keys they set.
 const std::map<std::string, std::string>& environment_aliases();

@@ -10,7 +10,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <memory>
 #include <optional>
+#include <utility>
 
 namespace emnist {
 namespace {
@@ -66,77 +68,105 @@ std::string http_client_response::header(
   return {};
 }
 
-expected<http_client_response> http_request_to(
-    const std::string& method, const std::string& url, const std::string& body,
-    const std::vector<std::pair<std::string, std::string>>& headers,
+namespace {
+
+/// One request on `io`, within `timeout` in all.
+asio::awaitable<expected<http_client_response>> exchange(
+    asio::io_context& io, std::string method, std::string url, std::string body,
+    std::vector<std::pair<std::string, std::string>> headers,
     std::chrono::milliseconds timeout) {
+  using asio::as_tuple;
+  using asio::use_awaitable;
   auto u = parse_url(url);
-  if (!u) return u.error();
-  asio::io_context io;
-  std::optional<expected<http_client_response>> result;
+  if (!u) co_return u.error();
   auto fail = [&](const std::string& what,
                   const boost::system::error_code& ec) {
     return make_error(errc::unavailable,
                       method + " " + url + ": " + what + ": " + ec.message());
   };
-  auto run = [&]() -> asio::awaitable<void> {
-    using asio::as_tuple;
-    using asio::use_awaitable;
-    tcp::resolver resolver(io);
-    beast::tcp_stream stream(io);
-    stream.expires_after(timeout);
-    auto [rec, endpoints] = co_await resolver.async_resolve(
-        u->host, u->port, as_tuple(use_awaitable));
-    if (rec) {
-      result.emplace(fail("resolving " + u->host, rec));
-      co_return;
+  tcp::resolver resolver(io);
+  beast::tcp_stream stream(io);
+  stream.expires_after(timeout);
+  auto [rec, endpoints] = co_await resolver.async_resolve(
+      u->host, u->port, as_tuple(use_awaitable));
+  if (rec) co_return fail("resolving " + u->host, rec);
+  auto [cec, ep] =
+      co_await stream.async_connect(endpoints, as_tuple(use_awaitable));
+  if (cec) co_return fail("connecting", cec);
+  http::request<http::string_body> req{http::string_to_verb(method), u->target,
+                                       11};
+  req.set(http::field::host, u->host + ":" + u->port);
+  req.set(http::field::user_agent, "emnist");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  req.prepare_payload();
+  auto [wec, wn] =
+      co_await http::async_write(stream, req, as_tuple(use_awaitable));
+  if (wec) co_return fail("sending", wec);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  auto [ec, n] =
+      co_await http::async_read(stream, buffer, res, as_tuple(use_awaitable));
+  if (ec) co_return fail("reading the response", ec);
+  http_client_response answer{
+      static_cast<int>(res.result_int()), std::move(res.body()), {}};
+  for (const auto& field : res) {
+    std::string name(field.name_string());
+    for (auto& c : name) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
-    auto [cec, ep] =
-        co_await stream.async_connect(endpoints, as_tuple(use_awaitable));
-    if (cec) {
-      result.emplace(fail("connecting", cec));
-      co_return;
-    }
-    http::request<http::string_body> req{http::string_to_verb(method),
-                                         u->target, 11};
-    req.set(http::field::host, u->host + ":" + u->port);
-    req.set(http::field::user_agent, "emnist");
-    for (const auto& [k, v] : headers) req.set(k, v);
-    req.body() = body;
-    req.prepare_payload();
-    auto [wec, wn] =
-        co_await http::async_write(stream, req, as_tuple(use_awaitable));
-    if (wec) {
-      result.emplace(fail("sending", wec));
-      co_return;
-    }
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    auto [ec, n] =
-        co_await http::async_read(stream, buffer, res, as_tuple(use_awaitable));
-    if (ec) {
-      result.emplace(fail("reading the response", ec));
-      co_return;
-    }
-    http_client_response answer{
-        static_cast<int>(res.result_int()), std::move(res.body()), {}};
-    for (const auto& field : res) {
-      std::string name(field.name_string());
-      for (auto& c : name) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      }
-      answer.headers.emplace_back(std::move(name), std::string(field.value()));
-    }
-    result.emplace(std::move(answer));
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  };
-  asio::co_spawn(io, run(), [&](std::exception_ptr e) {
-    if (e && !result) {
-      result.emplace(make_error(errc::internal,
-                                method + " " + url + ": unexpected exception"));
-    }
-  });
+    answer.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  co_return answer;
+}
+
+/// exchange(), then `once` with its result. (The arguments are the
+/// coroutine's own copies: a lambda's captures would die with it.)
+asio::awaitable<void> exchange_then(
+    asio::io_context& io, std::string method, std::string url, std::string body,
+    std::vector<std::pair<std::string, std::string>> headers,
+    std::chrono::milliseconds timeout,
+    std::shared_ptr<std::function<void(expected<http_client_response>)>> once) {
+  auto r = co_await exchange(io, std::move(method), std::move(url),
+                             std::move(body), std::move(headers), timeout);
+  auto d = std::exchange(*once, nullptr);
+  if (d) d(std::move(r));
+}
+
+}  // namespace
+
+void http_request_async(
+    asio::io_context& io, const std::string& method, const std::string& url,
+    const std::string& body,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    std::chrono::milliseconds timeout,
+    std::function<void(expected<http_client_response>)> done) {
+  // `done` once: from the coroutine, or, should it throw, at the spawn.
+  auto once =
+      std::make_shared<std::function<void(expected<http_client_response>)>>(
+          std::move(done));
+  asio::co_spawn(
+      io, exchange_then(io, method, url, body, headers, timeout, once),
+      [method, url, once](std::exception_ptr e) {
+        auto d = std::exchange(*once, nullptr);
+        if (e && d) {
+          d(make_error(errc::internal,
+                       method + " " + url + ": unexpected exception"));
+        }
+      });
+}
+
+expected<http_client_response> http_request_to(
+    const std::string& method, const std::string& url, const std::string& body,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    std::chrono::milliseconds timeout) {
+  asio::io_context io;
+  std::optional<expected<http_client_response>> result;
+  http_request_async(
+      io, method, url, body, headers, timeout,
+      [&](expected<http_client_response> r) { result.emplace(std::move(r)); });
   io.run();
   if (!result) {
     return make_error(errc::internal, method + " " + url + ": no result");

@@ -1,7 +1,8 @@
-// A blocking HTTP/1.1 client for the few calls the functions make: the
-// fan-out of emnist-setup, a train function re-invoking itself, and the
-// callback of an asynchronous invocation. Call it from a worker thread,
-// never from an io thread or an actor.
+// An HTTP/1.1 client for the few calls the functions make: emnist-setup's
+// calls of the train function (held while a replica trains: asynchronous,
+// on the caller's io_context), a train function re-invoking itself, and
+// the callback of an asynchronous invocation (blocking: call those from a
+// worker thread, never from an io thread or an actor).
 //
 //   auto r = http_request_to("POST",
 //       "http://gateway.openfaas:8080/async-function/emnist-train?job=j1",
@@ -12,12 +13,17 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "base/expected.hpp"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace emnist {
 
@@ -36,5 +42,14 @@ struct http_client_response {
     const std::string& method, const std::string& url, const std::string& body,
     const std::vector<std::pair<std::string, std::string>>& headers,
     std::chrono::milliseconds timeout);
+
+/// The same, without blocking: runs on `io` (whose thread calls `done`,
+/// once). The request's strings are copied.
+void http_request_async(
+    boost::asio::io_context& io, const std::string& method,
+    const std::string& url, const std::string& body,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    std::chrono::milliseconds timeout,
+    std::function<void(expected<http_client_response>)> done);
 
 }  // namespace emnist

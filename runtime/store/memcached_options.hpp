@@ -1,6 +1,6 @@
 // The settings of a memcached store: its servers, the job's key namespace,
 // timeouts, and what to do when a server fails. Filled from the job's
-// configuration by runtime/config/store_options.hpp, or by hand in tests.
+// configuration by jobs/store_config.hpp, or by hand in tests.
 //
 //   memcached_options o;
 //   o.servers = {"127.0.0.1:11211"};

@@ -242,6 +242,21 @@ expected<std::uint64_t> memcached_pool::lease::cas_value(
   return r->cas;
 }
 
+expected<std::uint64_t> memcached_pool::lease::add_value(
+    const std::string& key, std::span<const std::byte> value) {
+  auto& w = wire_for(c_->memc, c_->wires, key, pool_.options_.timeout);
+  auto r = w.add(key, value);
+  if (!r) return wire_failure(w, r.error(), key);
+  // A key that is there: "exists" (or "not stored" from older servers).
+  if (r->status == wire_status::not_stored) {
+    return wire_failure(c_->memc, w, wire_status::exists, key);
+  }
+  if (r->status != wire_status::ok) {
+    return wire_failure(c_->memc, w, r->status, key);
+  }
+  return r->cas;
+}
+
 expected<std::uint64_t> memcached_pool::lease::token_of(
     const std::string& key) {
   auto& w = wire_for(c_->memc, c_->wires, key, pool_.options_.timeout);

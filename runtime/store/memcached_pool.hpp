@@ -79,6 +79,10 @@ class memcached_pool {
     [[nodiscard]] expected<std::uint64_t> cas_value(
         const std::string& key, std::span<const std::byte> value,
         std::uint64_t cas);
+    /// Stores `value` only if `key` is not there (aborted when it is), over
+    /// the wire client; the token of the value stored.
+    [[nodiscard]] expected<std::uint64_t> add_value(
+        const std::string& key, std::span<const std::byte> value);
     /// The block path's freshness check: the CAS token `key` holds now,
     /// without its value (a TOUCH that keeps the value's no-expiry).
     [[nodiscard]] expected<std::uint64_t> token_of(const std::string& key);

@@ -42,6 +42,17 @@ class memcached_records final : public record_store {
     client_->spawn(ops_, erase_op(prefix_ + name), std::move(done));
   }
 
+  void read_versioned(const std::string& name,
+                      versioned_completion done) override {
+    client_->spawn(ops_, read_versioned_op(prefix_ + name), std::move(done));
+  }
+
+  void replace_record(const std::string& name, std::string value,
+                      std::uint64_t token, token_completion done) override {
+    client_->spawn(ops_, replace_op(prefix_ + name, std::move(value), token),
+                   std::move(done));
+  }
+
  private:
   awaitable<expected<std::optional<std::string>>> read_op(std::string key) {
     auto call = [&]() -> expected<std::optional<std::string>> {
@@ -76,6 +87,39 @@ class memcached_records final : public record_store {
       return {};  // false: it is there, as it should be
     };
     co_return co_await client_->with_retry<void>(call);
+  }
+
+  /// Records are small: anything larger is not one of ours.
+  static constexpr std::size_t max_record = 1 << 20;
+
+  awaitable<expected<std::optional<versioned>>> read_versioned_op(
+      std::string key) {
+    auto call = [&]() -> expected<std::optional<versioned>> {
+      auto c = client_->pool().acquire();
+      auto v = c.get_value(key, max_record);
+      if (!v) {
+        if (v.error().code == errc::not_found) {
+          return std::optional<versioned>{};
+        }
+        return v.error();
+      }
+      return std::optional<versioned>{versioned{
+          {reinterpret_cast<const char*>(v->bytes.data()), v->bytes.size()},
+          v->cas}};
+    };
+    co_return co_await client_->with_retry<std::optional<versioned>>(call);
+  }
+
+  awaitable<expected<std::uint64_t>> replace_op(std::string key,
+                                                std::string value,
+                                                std::uint64_t token) {
+    auto call = [&]() -> expected<std::uint64_t> {
+      auto c = client_->pool().acquire();
+      const auto bytes = std::as_bytes(std::span(value));
+      return token == 0 ? c.add_value(key, bytes)
+                        : c.cas_value(key, bytes, token);
+    };
+    co_return co_await client_->with_retry<std::uint64_t>(call);
   }
 
   awaitable<expected<void>> erase_op(std::string key) {

@@ -25,6 +25,7 @@ constexpr std::uint8_t response_magic = 0x81;
 constexpr std::uint8_t op_get = 0x00;
 constexpr std::uint8_t op_set = 0x01;
 constexpr std::uint8_t op_stat = 0x10;
+constexpr std::uint8_t op_add = 0x02;
 constexpr std::uint8_t op_touch = 0x1c;
 constexpr std::size_t header_bytes = 24;
 /// The largest value accepted in a reply: memcached's item limit can be
@@ -220,6 +221,12 @@ expected<wire_reply> wire_connection::set(std::string_view key,
                                           std::uint64_t cas) {
   const std::array<std::byte, 8> extras{};  // flags 0, no expiry
   return round_trip(op_set, key, extras, value, cas, nullptr, 0);
+}
+
+expected<wire_reply> wire_connection::add(std::string_view key,
+                                          std::span<const std::byte> value) {
+  const std::array<std::byte, 8> extras{};  // flags 0, no expiry
+  return round_trip(op_add, key, extras, value, 0, nullptr, 0);
 }
 
 expected<wire_reply> wire_connection::touch(std::string_view key) {

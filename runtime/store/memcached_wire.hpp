@@ -87,6 +87,11 @@ class wire_connection {
                                          std::span<const std::byte> value,
                                          std::uint64_t cas);
 
+  /// ADD (flags and expiry 0): stores only if the key is not there
+  /// (status exists then). The reply's cas is the token of the value.
+  [[nodiscard]] expected<wire_reply> add(std::string_view key,
+                                         std::span<const std::byte> value);
+
   /// TOUCH with no expiry (as every value of ours is stored): the CAS
   /// token of the value the key holds now, without the value. A block
   /// whose token is the one a process last wrote or read is unchanged.

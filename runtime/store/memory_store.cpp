@@ -113,6 +113,7 @@ class memory_records final : public record_store {
     {
       std::lock_guard guard(records_mutex_);
       records_[name] = std::move(value);
+      tokens_.erase(name);  // a new value: a token read before is stale
     }
     done({});
   }
@@ -130,13 +131,57 @@ class memory_records final : public record_store {
     {
       std::lock_guard guard(records_mutex_);
       records_.erase(name);
+      tokens_.erase(name);
     }
     done({});
   }
 
+  void read_versioned(const std::string& name,
+                      versioned_completion done) override {
+    std::optional<versioned> v;
+    {
+      std::lock_guard guard(records_mutex_);
+      if (auto it = records_.find(name); it != records_.end()) {
+        v = versioned{it->second, token_of(name)};
+      }
+    }
+    done(std::move(v));
+  }
+
+  void replace_record(const std::string& name, std::string value,
+                      std::uint64_t token, token_completion done) override {
+    expected<std::uint64_t> r = std::uint64_t{0};
+    {
+      std::lock_guard guard(records_mutex_);
+      const auto it = records_.find(name);
+      if (token == 0 && it != records_.end()) {
+        r = make_error(errc::aborted, "record '" + name + "' exists");
+      } else if (token != 0 && it == records_.end()) {
+        r = make_error(errc::not_found, "record '" + name + "' is gone");
+      } else if (token != 0 && token_of(name) != token) {
+        r = make_error(errc::aborted,
+                       "record '" + name + "' changed since it was read");
+      } else {
+        records_[name] = std::move(value);
+        tokens_[name] = ++last_token_;
+        r = last_token_;
+      }
+    }
+    done(std::move(r));
+  }
+
  private:
+  /// Every write gives the record a new token (an unconditional one too).
+  std::uint64_t token_of(const std::string& name) {
+    auto [it, fresh] = tokens_.try_emplace(name, 0);
+    if (fresh) it->second = ++last_token_;
+    return it->second;
+  }
+
   std::mutex records_mutex_;
   std::map<std::string, std::string> records_;
+  std::map<std::string, std::uint64_t> tokens_;  ///< of conditional writes
+  std::uint64_t last_token_ = 0;
 };
 
 }  // namespace

@@ -9,9 +9,9 @@ namespace emnist {
 expected<job_store> make_store(const store_options& options,
                                std::size_t floats) {
   switch (options.kind) {
-    case store_kind::memory:
+    case store_backend::memory:
       return make_memory_store(floats);
-    case store_kind::memcached:
+    case store_backend::memcached:
       return make_memcached_store(floats, options.memcached);
   }
   return make_error(errc::internal, "make_store: unknown store kind");

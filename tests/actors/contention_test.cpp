@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "actors/simulation.hpp"
+#include "jobs/simulation.hpp"
 #include "support/memcached_server.hpp"
 #include "test_support.hpp"
 

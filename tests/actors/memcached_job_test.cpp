@@ -13,10 +13,10 @@
 #include <utility>
 #include <vector>
 
-#include "actors/simulation.hpp"
+#include "jobs/job_lifecycle.hpp"
+#include "jobs/simulation.hpp"
+#include "jobs/store_config.hpp"
 #include "model/mlp.hpp"
-#include "runtime/config/store_config.hpp"
-#include "runtime/store/job_state.hpp"
 #include "runtime/store/store_factory.hpp"
 #include "support/memcached_server.hpp"
 #include "test_support.hpp"
@@ -146,8 +146,8 @@ TEST_CASE("memcached job: a pool of three loses a server mid-run") {
     cfg.train.max_epochs = 10;
     cfg.sync.retry_ms = 300;
     cfg.sync.on_server_failure = std::string(policy) == "fail"
-                                     ? server_failure_policy::fail
-                                     : server_failure_policy::failover;
+                                     ? server_failure_setting::fail
+                                     : server_failure_setting::failover;
     // Stop the server that holds block 0 of the parameters once every
     // replica trains (so has fetched them: a server lost before that leaves
     // nothing to restore from), whatever the machine's speed (under
@@ -212,7 +212,7 @@ TEST_CASE("memcached job: replicas in separate runs stop when one reaches") {
   REQUIRE(store.has_value());
   std::vector<float> initial(shape.size());
   init_parameters(shape, 1, initial);
-  REQUIRE(create_job(*store, cfg, shape, initial));
+  REQUIRE(set_up_job(*store, cfg, shape, initial, setup_mode::create));
 
   auto evaluating = cfg;  // evaluates every 50 of its minibatches
   auto blind = cfg;       // never evaluates before its 50 passes end

@@ -1,14 +1,14 @@
 // End-to-end jobs through the real actors on the real data.
-#include "actors/simulation.hpp"
+#include "jobs/simulation.hpp"
 
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <thread>
 
+#include "jobs/job_lifecycle.hpp"
+#include "jobs/store_config.hpp"
 #include "model/mlp.hpp"
-#include "runtime/config/store_config.hpp"
-#include "runtime/store/job_state.hpp"
 #include "runtime/store/store_factory.hpp"
 #include "support/memcached_server.hpp"
 #include "test_support.hpp"

@@ -15,13 +15,13 @@
 #include <random>
 #include <thread>
 
+#include "jobs/job_lifecycle.hpp"
+#include "jobs/store_config.hpp"
 #include "model/mlp.hpp"
-#include "runtime/config/store_config.hpp"
 #include "runtime/data/model_file.hpp"
 #include "runtime/data/onnx_file.hpp"
 #include "runtime/net/http_client.hpp"
 #include "runtime/net/http_server.hpp"
-#include "runtime/store/job_state.hpp"
 #include "runtime/store/store_factory.hpp"
 #include "support/memcached_server.hpp"
 #include "support/png_writer.hpp"
@@ -136,8 +136,9 @@ TEST_CASE("serve: setup fans out train replicas that reach the target") {
   auto metrics = call("GET", s.url("/metrics"));
   CHECK(metrics.status == 200);
   for (const char* family :
-       {"emnist_http_requests_total{route=\"/async-function/emnist-train\","
-        "code=\"202\"} 2",
+       // Setup calls each replica once, synchronously, through the gateway.
+       {"emnist_http_requests_total{route=\"/function/emnist-train\","
+        "code=\"200\"} 2",
         "emnist_http_in_flight", "emnist_training_samples_total{job=\"",
         "emnist_pushes_total", "emnist_cas_retries_total",
         "emnist_sync_wait_seconds_total", "emnist_accuracy{job=\""}) {
@@ -381,8 +382,24 @@ TEST_CASE("serve: kill -9 mid-job, then a new process resumes the job") {
   const auto& w = status.at("workers").as_array()[0].as_object();
   CHECK_FALSE(w.at("done").as_bool());
   CHECK(w.at("epochs").as_int64() >= epochs_before);
-  auto r = call(
-      "POST", again.url("/function/emnist-train?job=" + job + "&worker_id=0"));
+  const auto replica0 =
+      again.url("/function/emnist-train?job=" + job + "&worker_id=0");
+  // While its heartbeat is fresh, the replica may still run somewhere (a
+  // process that is only slow): a call is refused rather than run it twice.
+  auto refused = call("POST", replica0);
+  CHECK(refused.status == 409);
+  CHECK(has(refused.body, "runs in another call"));
+  // Once the heartbeat is abandoned_after_ms old, the slot is free again.
+  wait_status(
+      again, job,
+      [](const boost::json::object& o) {
+        return o.at("workers")
+                   .as_array()[0]
+                   .at("heartbeat_age_seconds")
+                   .to_number<double>() > abandoned_after_ms / 1000.0;
+      },
+      60s);
+  auto r = call("POST", replica0);
   REQUIRE_MESSAGE(r.status == 200, r.body);
   auto summary = json_of(r);
   CHECK(summary.at("resumed").as_bool());
@@ -417,7 +434,7 @@ TEST_CASE("serve: concurrent async calls beyond http.max_inflight get 429") {
   REQUIRE(store.has_value());
   std::vector<float> initial(shape.size());
   init_parameters(shape, 1, initial);
-  REQUIRE(create_job(*store, cfg, shape, initial));
+  REQUIRE(set_up_job(*store, cfg, shape, initial, setup_mode::create));
 
   auto args = serve_args(
       mc, {"--set", "http.max_inflight=3", "--set", "http.shutdown_seconds=5"});
@@ -517,7 +534,7 @@ TEST_CASE("serve: emnist-train alone runs a job of its own, or joins one") {
   REQUIRE(store.has_value());
   std::vector<float> initial(shape.size());
   init_parameters(shape, 1, initial);
-  REQUIRE(create_job(*store, cfg, shape, initial));
+  REQUIRE(set_up_job(*store, cfg, shape, initial, setup_mode::create));
 
   auto first = call("POST", s.url("/function/emnist-train?job=joined"));
   REQUIRE_MESSAGE(first.status == 200, first.body);

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "fuzz/fuzz_target.hpp"
-#include "runtime/store/job_state.hpp"
+#include "jobs/job_records.hpp"
 
 EMNIST_FUZZ_TARGET(job_record) {
   using namespace emnist;

@@ -1,5 +1,5 @@
 // sync.* settings to store options.
-#include "runtime/config/store_config.hpp"
+#include "jobs/store_config.hpp"
 
 #include <chrono>
 
@@ -9,7 +9,8 @@ namespace emnist {
 
 store_options store_options_of(const job_config& cfg, const mlp_shape& shape) {
   store_options s;
-  s.kind = cfg.sync.store;
+  s.kind = cfg.sync.store == store_kind::memcached ? store_backend::memcached
+                                                   : store_backend::memory;
   auto& o = s.memcached;
   o.servers = cfg.sync.servers;
   o.job = cfg.sync.job;
@@ -19,9 +20,14 @@ store_options store_options_of(const job_config& cfg, const mlp_shape& shape) {
   o.max_unwritten = static_cast<std::size_t>(cfg.sync.max_unwritten);
   o.max_view_age = std::chrono::microseconds(
       static_cast<std::int64_t>(cfg.sync.max_view_age_ms * 1000.0));
-  o.on_server_failure = cfg.sync.on_server_failure;
+  o.on_server_failure =
+      cfg.sync.on_server_failure == server_failure_setting::failover
+          ? server_failure_policy::failover
+          : server_failure_policy::fail;
   o.block_floats = static_cast<std::size_t>(cfg.sync.block_bytes) / 4;
-  o.push_reads = cfg.sync.push_reads;
+  o.push_reads = cfg.sync.push_reads == push_reads_setting::always
+                     ? push_read_policy::always
+                     : push_read_policy::when_changed;
   const std::string identity =
       cfg.sync.job + "|" + std::to_string(shape.inputs) + "x" +
       std::to_string(shape.hidden) + "x" + std::to_string(shape.classes);

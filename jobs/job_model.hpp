@@ -11,9 +11,9 @@
 #include <filesystem>
 
 #include "base/expected.hpp"
+#include "jobs/job_lifecycle.hpp"
 #include "runtime/config/config.hpp"
 #include "runtime/data/model_file.hpp"
-#include "runtime/store/job_state.hpp"
 #include "runtime/store/job_store.hpp"
 
 namespace emnist {

@@ -1,21 +1,24 @@
 // The process's actor system and its jobs: prepare (on the runner's pool),
 // run (a watcher actor over the job's coordinator), finish (the final
 // fetch, then `done` on the pool).
-#include "actors/job_runner.hpp"
+#include "jobs/job_runner.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <caf/all.hpp>
 #include <cstdio>
+#include <future>
+#include <map>
 #include <sstream>
 #include <thread>
 
 #include "actors/coordinator.hpp"
 #include "actors/settings.hpp"
+#include "jobs/job_lifecycle.hpp"
+#include "jobs/store_config.hpp"
+#include "jobs/store_ledger.hpp"
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
-#include "runtime/config/store_config.hpp"
-#include "runtime/store/job_state.hpp"
 #include "runtime/store/store_factory.hpp"
 
 namespace emnist {
@@ -104,10 +107,10 @@ struct job_runner::job {
   std::shared_ptr<job_store> store;
   store_stats stats_before;
   std::vector<replica_record> starts;
-  std::shared_ptr<simulation_result> result =
-      std::make_shared<simulation_result>();
-  std::shared_ptr<std::optional<error>> failure =
-      std::make_shared<std::optional<error>>();
+  bool resumed = false;  ///< some replica goes on from stored progress
+  job_metadata meta;     ///< as set up, or as joined
+  std::string holder;    ///< this job's claims of its replicas' slots
+  std::map<std::uint32_t, std::uint64_t> tokens;  ///< of the claims
 };
 
 job_runner::job_runner(std::size_t scheduler_threads)
@@ -191,7 +194,7 @@ expected<std::shared_ptr<job_store>> job_runner::store_for(
     return std::make_shared<job_store>(std::move(*made));
   };
   // The embedded store is one job's; a memcached store is shared.
-  if (options.kind != store_kind::memcached) return make();
+  if (options.kind != store_backend::memcached) return make();
   const auto key = store_key(options.memcached, shape.size());
   std::lock_guard guard(mutex_);
   if (auto it = stores_.find(key); it != stores_.end()) {
@@ -204,6 +207,73 @@ expected<std::shared_ptr<job_store>> job_runner::store_for(
   }
   stores_[key] = *made;
   return made;
+}
+
+expected<void> job_runner::claim_replicas(
+    const std::shared_ptr<job>& j, const std::vector<std::uint32_t>& ids) {
+  auto& records = *j->store->records;
+  const std::string& name = j->cfg.sync.job;
+  const bool any = j->options.any_free > 0;
+  auto take = [&](std::uint32_t id) -> expected<void> {
+    auto claim = claim_replica(records, name, id, j->holder, any);
+    if (!claim) return claim.error();
+    // Resumed: some replica goes on from progress stored before. Not the
+    // first train call of a job that emnist-setup only created.
+    if (claim->start.steps > 0 || claim->start.epochs > 0) j->resumed = true;
+    j->starts.push_back(claim->start);
+    j->tokens[id] = claim->token;
+    return {};
+  };
+  if (j->options.any_free == 0) {
+    for (const auto id : ids) {
+      if (auto taken = take(id); !taken) {
+        release_claims(j);
+        return taken.error();
+      }
+    }
+    return {};
+  }
+  // The first free ones: a replica that another call claims first is
+  // passed over.
+  std::optional<error> last;
+  for (const auto id : ids) {
+    if (j->starts.size() == j->options.any_free) break;
+    auto taken = take(id);
+    if (taken) continue;
+    if (taken.error().code != errc::aborted) {
+      release_claims(j);
+      return taken.error();
+    }
+    last = taken.error();
+  }
+  if (j->starts.size() < j->options.any_free) {
+    release_claims(j);
+    return make_error(errc::aborted,
+                      "job '" + name + "' has no free replica: all " +
+                          std::to_string(ids.size()) +
+                          " run in other calls or are done (name one with "
+                          "worker_id)");
+  }
+  return {};
+}
+
+void job_runner::release_claims(const std::shared_ptr<job>& j) {
+  // Best effort: the records as they were, so that nobody waits for a
+  // heartbeat that will not come (they count as abandoned in time anyway).
+  for (auto& start : j->starts) {
+    auto it = j->tokens.find(start.id);
+    if (it == j->tokens.end()) continue;
+    auto back = start;
+    back.done = true;
+    back.stop = "interrupted";
+    std::promise<void> written;
+    j->store->records->replace_record(
+        replica_record_name(start.id), encode_record(back), it->second,
+        [&](expected<std::uint64_t>) { written.set_value(); });
+    written.get_future().wait();
+  }
+  j->starts.clear();
+  j->tokens.clear();
 }
 
 void job_runner::prepare(std::shared_ptr<job> j) {
@@ -219,19 +289,18 @@ void job_runner::prepare(std::shared_ptr<job> j) {
   auto store = store_for(cfg, *shape);
   if (!store) return fail(store.error());
   j->store = *store;
-  for (auto id : *ids) {
-    j->starts.emplace_back();
-    j->starts.back().id = id;
-  }
+  j->holder = new_holder();
+  auto& records = *j->store->records;
   if (j->options.start == job_start::create) {
     std::vector<float> initial(shape->size());
     init_parameters(*shape,
                     seed_for(static_cast<std::uint64_t>(cfg.model.seed), 0,
                              rng_stream::init),
                     initial);
-    if (auto ok = create_job(*j->store, cfg, *shape, initial); !ok) {
-      return fail(ok.error());
-    }
+    auto made =
+        set_up_job(*j->store, cfg, *shape, initial, setup_mode::replace_idle);
+    if (!made) return fail(made.error());
+    j->meta = std::move(*made);
   } else {
     if (cfg.sync.store == store_kind::memory) {
       return fail(make_error(
@@ -239,22 +308,15 @@ void job_runner::prepare(std::shared_ptr<job> j) {
           "--resume: the embedded store (sync.store = memory) keeps nothing "
           "between runs; resume needs memcached"));
     }
-    if (auto joined = join_job(*j->store->records, cfg, *shape); !joined) {
-      return fail(joined.error());
-    }
-    for (auto& s : j->starts) {
-      auto stored = read_replica(*j->store->records, s.id);
-      if (!stored) return fail(stored.error());
-      if (*stored) {
-        s = **stored;
-        // Resumed: some replica goes on from progress stored before. Not
-        // the first train call of a job that emnist-setup only created.
-        j->result->resumed = true;
-      }
-    }
+    auto joined = join_job(records, cfg, *shape);
+    if (!joined) return fail(joined.error());
+    j->meta = std::move(*joined);
   }
-  j->stats_before = j->store->parameters->stats();
   if (j->options.prepare_only) return finish(j, simulation_result{});
+  // Each replica's slot, claimed: a replica never runs in two calls.
+  auto claimed = claim_replicas(j, *ids);
+  if (!claimed) return fail(claimed.error());
+  j->stats_before = j->store->parameters->stats();
 
   // The watcher: the coordinator's listener, the job's cancellation and
   // its end. The job goes in as an argument: CAF 0.17 dereferences a null
@@ -270,12 +332,12 @@ void job_runner::prepare(std::shared_ptr<job> j) {
         setup.data = run->data.get();
         setup.shape = run->shape;
         setup.store = run->store->parameters;
-        setup.records = run->store->records;
+        setup.ledger = std::make_shared<store_ledger>(
+            run->store->records, run->meta, run->holder, run->tokens,
+            run->starts.size() !=
+                static_cast<std::size_t>(run->cfg.train.replicas));
         setup.listener = caf::actor_cast<caf::actor>(self);
-        setup.result = run->result;
-        setup.failure = run->failure;
         setup.start = run->starts;
-        setup.meta = meta_record_value(run->cfg, run->shape);
         auto coordinator = spawn_coordinator(self->system(), std::move(setup));
         if (run->stop_requested) self->send(coordinator, stop_atom::value);
         return {
@@ -285,25 +347,28 @@ void job_runner::prepare(std::shared_ptr<job> j) {
             [self, coordinator](stop_atom) {
               self->send(coordinator, stop_atom::value);
             },
-            [this, self, run](done_atom) {
+            [this, self, run](failed_atom, error& e) {
               self->quit();
-              if (*run->failure) return finish_later(run, **run->failure);
+              finish_later(run, std::move(e));
+            },
+            [this, self, run](done_atom, simulation_result& result) {
+              self->quit();
               // The store's parameters, once this process's pushes landed.
-              auto& r = *run->result;
-              r.load_seconds = run->data->load_seconds;
-              r.final_parameters.resize(run->shape.size());
+              auto r = std::make_shared<simulation_result>(std::move(result));
+              r->load_seconds = run->data->load_seconds;
+              r->resumed = run->resumed;
+              r->final_parameters.resize(run->shape.size());
               run->store->parameters->fetch(
-                  r.final_parameters, parameter_store::mixed_version,
-                  [this, run](expected<std::uint64_t> fetched) mutable {
+                  r->final_parameters, parameter_store::mixed_version,
+                  [this, run, r](expected<std::uint64_t> fetched) mutable {
                     // The job (and its store) must not end on the store's own
                     // thread: its only reference goes to the pool.
                     auto mine = std::move(run);
                     if (!fetched)
                       return finish_later(std::move(mine), fetched.error());
-                    mine->result->sync = stats_between(
-                        mine->stats_before, mine->store->parameters->stats());
-                    auto result = std::move(*mine->result);
-                    finish_later(std::move(mine), std::move(result));
+                    r->sync = stats_between(mine->stats_before,
+                                            mine->store->parameters->stats());
+                    finish_later(std::move(mine), std::move(*r));
                   });
             },
             caf::after(progress_silence_limit) >>

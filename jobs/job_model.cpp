@@ -1,10 +1,10 @@
 // Metadata first (the shape and block size), then one fetch of every block.
-#include "runtime/store/job_model.hpp"
+#include "jobs/job_model.hpp"
 
 #include <charconv>
 #include <future>
 
-#include "runtime/config/store_config.hpp"
+#include "jobs/store_config.hpp"
 #include "runtime/store/store_factory.hpp"
 
 namespace emnist {

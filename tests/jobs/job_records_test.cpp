@@ -1,12 +1,11 @@
 // Job metadata and progress records, on the embedded store (the memcached
 // side is covered end to end in tests/actors/simulation_test.cpp).
-#include "runtime/store/job_state.hpp"
-
 #include <doctest/doctest.h>
 
 #include <future>
 
-#include "runtime/store/job_status_json.hpp"
+#include "jobs/job_lifecycle.hpp"
+#include "jobs/job_status_json.hpp"
 #include "runtime/store/memory_store.hpp"
 
 using namespace emnist;
@@ -21,7 +20,7 @@ const mlp_shape shape{784, 100, 47};
 
 }  // namespace
 
-TEST_CASE("job_state: a progress record round-trips, bad ones are named") {
+TEST_CASE("job_records: a progress record round-trips, bad ones are named") {
   replica_record r;
   r.id = 3;
   r.epochs = 2;
@@ -84,7 +83,7 @@ TEST_CASE("job_state: a progress record round-trips, bad ones are named") {
   CHECK_FALSE(decode_record(bad_error, "replica:3").has_value());
 }
 
-TEST_CASE("job_state: the metadata tells jobs apart by what defines them") {
+TEST_CASE("job_records: the metadata tells jobs apart by what defines them") {
   job_config a;
   job_config b = a;
   CHECK(describe_job(a, shape).hash == describe_job(b, shape).hash);
@@ -94,7 +93,7 @@ TEST_CASE("job_state: the metadata tells jobs apart by what defines them") {
   CHECK(describe_job(a, shape).hash != describe_job(b, shape).hash);
 }
 
-TEST_CASE("job_state: how a job trains is stored for replicas that join") {
+TEST_CASE("job_records: how a job trains is stored for replicas that join") {
   job_config cfg;
   cfg.train.max_epochs = 7;
   cfg.train.eval_every = 50;
@@ -102,7 +101,7 @@ TEST_CASE("job_state: how a job trains is stored for replicas that join") {
   const auto m = describe_job(cfg, shape);
   // Not part of what defines the job: the hash stays.
   CHECK(m.hash == describe_job(job_config{}, shape).hash);
-  auto back = decode_meta(meta_record_value(cfg, shape), "meta");
+  auto back = decode_meta(encode_meta(m), "meta");
   REQUIRE_MESSAGE(back.has_value(), back.error().message);
   CHECK(back->entries == m.entries);
   REQUIRE(back->inherited.size() == inherited_job_keys().size());
@@ -127,7 +126,7 @@ TEST_CASE("job_state: how a job trains is stored for replicas that join") {
                   .has_value());
 }
 
-TEST_CASE("job_state: create, join, refuse another config, status") {
+TEST_CASE("job_records: create, join, refuse another config, status") {
   const auto store = make_memory_store(shape.size());
   auto& records = *store.records;
   job_config cfg;
@@ -140,7 +139,8 @@ TEST_CASE("job_state: create, join, refuse another config, status") {
   CHECK(has(missing.error().message, "job 'j1' is not set up"));
 
   std::vector<float> initial(shape.size(), 0.5f);
-  REQUIRE(create_job(store, cfg, shape, initial).has_value());
+  REQUIRE(set_up_job(store, cfg, shape, initial, setup_mode::replace_idle)
+              .has_value());
   auto joined = join_job(records, cfg, shape);
   REQUIRE_MESSAGE(joined.has_value(), joined.error().message);
 
@@ -192,7 +192,8 @@ TEST_CASE("job_state: create, join, refuse another config, status") {
   CHECK(has(json, "\"model.hidden\":100"));
 
   // Setting the job up again clears the progress.
-  REQUIRE(create_job(store, cfg, shape, initial).has_value());
+  REQUIRE(set_up_job(store, cfg, shape, initial, setup_mode::replace_idle)
+              .has_value());
   auto cleared = read_replica(records, 1);
   REQUIRE(cleared.has_value());
   CHECK_FALSE(cleared->has_value());

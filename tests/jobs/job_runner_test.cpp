@@ -1,6 +1,6 @@
 // The process's job runner: several jobs on one actor system, a stop that
 // is a message, and errors that come back through `done`.
-#include "actors/job_runner.hpp"
+#include "jobs/job_runner.hpp"
 
 #include <doctest/doctest.h>
 
@@ -8,8 +8,8 @@
 #include <chrono>
 #include <future>
 
+#include "jobs/store_config.hpp"
 #include "model/mlp.hpp"
-#include "runtime/config/store_config.hpp"
 #include "runtime/store/store_factory.hpp"
 #include "support/memcached_server.hpp"
 #include "test_support.hpp"

@@ -25,7 +25,7 @@
 #include <set>
 #include <string>
 
-#include "actors/simulation.hpp"
+#include "jobs/simulation.hpp"
 #include "model/mlp.hpp"
 
 namespace caf {
@@ -76,6 +76,11 @@ class job_runner {
  private:
   struct job;
   void prepare(std::shared_ptr<job> j);
+  /// Claims the slots of `ids` (or the first options.any_free of them
+  /// that are free): all or none.
+  expected<void> claim_replicas(const std::shared_ptr<job>& j,
+                                const std::vector<std::uint32_t>& ids);
+  void release_claims(const std::shared_ptr<job>& j);
   void finish(const std::shared_ptr<job>& j,
               expected<simulation_result> result);
   void finish_later(std::shared_ptr<job> j, expected<simulation_result> result);

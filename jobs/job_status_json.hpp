@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <string>
 
-#include "runtime/store/job_state.hpp"
+#include "jobs/job_lifecycle.hpp"
 
 namespace emnist {
 

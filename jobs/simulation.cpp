@@ -1,9 +1,9 @@
 // A local job, run to its end on a job runner of its own.
-#include "actors/simulation.hpp"
+#include "jobs/simulation.hpp"
 
 #include <future>
 
-#include "actors/job_runner.hpp"
+#include "jobs/job_runner.hpp"
 
 namespace emnist {
 

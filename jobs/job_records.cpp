@@ -1,13 +1,12 @@
-// Job metadata and replica progress records in the store, and the blocking
-// set-up, join and status helpers.
-#include "runtime/store/job_state.hpp"
+// The formats of a job's records: metadata, replica progress, the driver's
+// notes (jobs/job_lifecycle.cpp has the operations on them).
+#include "jobs/job_records.hpp"
 
 #include <boost/json.hpp>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <future>
 
 #include "runtime/store/crc32c.hpp"
 
@@ -16,9 +15,9 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr const char* meta_name = meta_record_name;
 constexpr const char* meta_format = "emnist job metadata";
 constexpr const char* record_format = "emnist replica progress";
+constexpr const char* driver_format = "emnist replica driver";
 constexpr std::int64_t record_version = 2;
 
 /// A double in its shortest round-trip form: the text the metadata compares
@@ -39,34 +38,6 @@ std::string value_text(const json::value& v) {
 
 std::string quoted(const std::string& s) {
   return json::serialize(json::string(s));
-}
-
-// Blocking adapters over the store's completions.
-expected<std::optional<std::string>> read_now(record_store& store,
-                                              const std::string& name) {
-  std::promise<expected<std::optional<std::string>>> p;
-  auto f = p.get_future();
-  store.read_record(name, [&p](expected<std::optional<std::string>> r) {
-    p.set_value(std::move(r));
-  });
-  return f.get();
-}
-
-expected<void> write_now(record_store& store, const std::string& name,
-                         std::string value) {
-  std::promise<expected<void>> p;
-  auto f = p.get_future();
-  store.write_record(name, std::move(value),
-                     [&p](expected<void> r) { p.set_value(std::move(r)); });
-  return f.get();
-}
-
-expected<void> erase_now(record_store& store, const std::string& name) {
-  std::promise<expected<void>> p;
-  auto f = p.get_future();
-  store.erase_record(name,
-                     [&p](expected<void> r) { p.set_value(std::move(r)); });
-  return f.get();
 }
 
 /// The JSON object of a record of `format`; errors name `key` and say
@@ -104,17 +75,14 @@ expected<json::object> parse_record(const std::string& text, const char* format,
   return std::move(*v.if_object());
 }
 
-std::string encode_meta(const job_metadata& m) {
-  json::object settings;
-  for (const auto& [k, v] : m.entries) settings[k] = json::parse(v);
-  json::object inherited;
-  for (const auto& [k, v] : m.inherited) inherited[k] = json::parse(v);
-  json::object o{{"format", meta_format},
-                 {"version", record_version},
-                 {"settings", std::move(settings)},
-                 {"inherited", std::move(inherited)},
-                 {"hash", m.hash}};
-  return json::serialize(o);
+/// A string field of `o`, or `fallback` when absent; nullopt when it is
+/// there but not a string.
+std::optional<std::string> text_field(const json::object& o, const char* f,
+                                      std::string fallback) {
+  const auto* v = o.if_contains(f);
+  if (v == nullptr) return fallback;
+  if (!v->is_string()) return std::nullopt;
+  return std::string(v->get_string());
 }
 
 template <class T>
@@ -124,6 +92,21 @@ bool parse_number(const std::string& s, T& out) {
 }
 
 }  // namespace
+
+std::string encode_meta(const job_metadata& m) {
+  json::object settings;
+  for (const auto& [k, v] : m.entries) settings[k] = json::parse(v);
+  json::object inherited;
+  for (const auto& [k, v] : m.inherited) inherited[k] = json::parse(v);
+  json::object o{{"format", meta_format},
+                 {"version", record_version},
+                 {"settings", std::move(settings)},
+                 {"inherited", std::move(inherited)},
+                 {"hash", m.hash},
+                 {"state", m.state},
+                 {"id", m.id}};
+  return json::serialize(o);
+}
 
 expected<job_metadata> decode_meta(const std::string& text,
                                    const std::string& key) {
@@ -143,6 +126,17 @@ expected<job_metadata> decode_meta(const std::string& text,
     m.entries.emplace_back(std::string(k), value_text(v));
   }
   m.hash = std::string(hash->get_string());
+  auto state = text_field(*o, "state", "ready");
+  if (!state || (*state != "ready" && *state != "creating")) {
+    return make_error(errc::data_loss, "'" + key +
+                                           "': \"state\" is not \"ready\" or "
+                                           "\"creating\"");
+  }
+  m.state = *state;
+  auto id = text_field(*o, "id", "");
+  if (!id)
+    return make_error(errc::data_loss, "'" + key + "': \"id\" is not a string");
+  m.id = *id;
   // Absent in the records of jobs set up before it existed.
   if (const auto* inherited = o->if_contains("inherited")) {
     if (!inherited->is_object()) {
@@ -214,6 +208,7 @@ std::string encode_record(const replica_record& r) {
                  {"reached", r.reached}};
   o["stop"] = r.stop.empty() ? json::value(nullptr) : json::value(r.stop);
   if (!r.error.empty()) o["error"] = r.error;
+  if (!r.holder.empty()) o["holder"] = r.holder;
   return json::serialize(o);
 }
 
@@ -297,106 +292,75 @@ expected<replica_record> decode_record(const std::string& text,
     if (text_value == nullptr) return bad("error", "expected a string");
     r.error = std::string(*text_value);
   }
+  if (const auto* v = o->if_contains("holder"); v != nullptr) {
+    const auto* text_value = v->if_string();
+    if (text_value == nullptr) return bad("holder", "expected a string");
+    r.holder = std::string(*text_value);
+  }
   return r;
 }
 
-expected<void> create_job(const job_store& store, const job_config& cfg,
-                          const mlp_shape& shape,
-                          std::span<const float> initial) {
-  // Clear the progress of an older job under this name first, so that no
-  // replica of the new one resumes from it.
-  std::uint32_t old_replicas = 0;
-  auto& records = *store.records;
-  if (auto old = read_now(records, meta_name); old && *old) {
-    if (auto m = decode_meta(**old, meta_name)) {
-      for (const auto& [k, v] : m->entries) {
-        if (k == "train.replicas") parse_number(v, old_replicas);
-      }
+std::string encode_driver(const driver_note& d) {
+  json::array slots;
+  for (const auto& s : d.slots) {
+    slots.push_back(json::object{{"state", s.state},
+                                 {"reason", s.reason},
+                                 {"since_ms", s.since_ms},
+                                 {"calls", s.calls}});
+  }
+  json::object o{{"format", driver_format},
+                 {"version", record_version},
+                 {"job_id", d.job_id},
+                 {"host", d.host},
+                 {"heartbeat_ms", d.heartbeat_ms},
+                 {"slots", std::move(slots)}};
+  return json::serialize(o);
+}
+
+expected<driver_note> decode_driver(const std::string& text,
+                                    const std::string& key) {
+  auto o = parse_record(text, driver_format, key);
+  if (!o) return o.error();
+  auto bad = [&](const std::string& what) {
+    return make_error(errc::data_loss, "'" + key + "': " + what);
+  };
+  driver_note d;
+  auto job_id = text_field(*o, "job_id", "");
+  auto host = text_field(*o, "host", "");
+  if (!job_id || !host) return bad("\"job_id\" or \"host\" is not a string");
+  d.job_id = *job_id;
+  d.host = *host;
+  const auto* hb = o->if_contains("heartbeat_ms");
+  if (hb == nullptr || !hb->is_int64())
+    return bad("\"heartbeat_ms\": expected Unix milliseconds");
+  d.heartbeat_ms = hb->get_int64();
+  const auto* slots = o->if_contains("slots");
+  if (slots == nullptr || !slots->is_array())
+    return bad("\"slots\": expected an array");
+  for (const auto& v : slots->get_array()) {
+    const auto* s = v.if_object();
+    if (s == nullptr) return bad("a slot is not an object");
+    slot_note n;
+    auto state = text_field(*s, "state", "");
+    auto reason = text_field(*s, "reason", "");
+    if (!state || !reason)
+      return bad("a slot's \"state\" or \"reason\" is not a string");
+    n.state = *state;
+    n.reason = *reason;
+    const auto* since = s->if_contains("since_ms");
+    const auto* calls = s->if_contains("calls");
+    if (since == nullptr || !since->is_int64() || calls == nullptr ||
+        !(calls->is_int64() || calls->is_uint64())) {
+      return bad("a slot's \"since_ms\" or \"calls\" is not a number");
     }
-  } else if (!old) {
-    return old.error();
+    n.since_ms = since->get_int64();
+    n.calls = calls->is_uint64()
+                  ? calls->get_uint64()
+                  : static_cast<std::uint64_t>(
+                        std::max<std::int64_t>(calls->get_int64(), 0));
+    d.slots.push_back(std::move(n));
   }
-  const auto replicas =
-      std::max(old_replicas, static_cast<std::uint32_t>(cfg.train.replicas));
-  for (std::uint32_t id = 0; id < replicas; ++id) {
-    if (auto r = erase_now(records, replica_record_name(id)); !r) return r;
-  }
-  if (auto r = erase_now(records, reached_record_name); !r) return r;
-  if (auto r = store.parameters->initialize(initial); !r) return r;
-  return write_now(records, meta_name, encode_meta(describe_job(cfg, shape)));
-}
-
-std::string meta_record_value(const job_config& cfg, const mlp_shape& shape) {
-  return encode_meta(describe_job(cfg, shape));
-}
-
-expected<job_metadata> join_job(record_store& store, const job_config& cfg,
-                                const mlp_shape& shape) {
-  auto text = read_now(store, meta_name);
-  if (!text) return text.error();
-  if (!*text) {
-    return make_error(errc::not_found,
-                      "job '" + cfg.sync.job +
-                          "' is not set up in the store (no metadata): set it "
-                          "up first (emnist simulate without --resume, or "
-                          "emnist-setup)");
-  }
-  auto stored = decode_meta(**text, meta_name);
-  if (!stored) return stored.error();
-  const auto mine = describe_job(cfg, shape);
-  for (const auto& [k, v] : mine.entries) {
-    const std::string& key = k;  // (clang 14 captures no structured binding)
-    auto it = std::find_if(stored->entries.begin(), stored->entries.end(),
-                           [&](const auto& e) { return e.first == key; });
-    const std::string theirs =
-        it == stored->entries.end() ? "(not set)" : it->second;
-    if (theirs != v) {
-      return make_error(errc::invalid_argument,
-                        "job '" + cfg.sync.job + "' was set up with " + k +
-                            " = " + theirs + ", but this replica has " + k +
-                            " = " + v +
-                            ": refusing to join a job with another config");
-    }
-  }
-  return stored;
-}
-
-expected<std::optional<replica_record>> read_replica(record_store& store,
-                                                     std::uint32_t id) {
-  const std::string name = replica_record_name(id);
-  auto text = read_now(store, name);
-  if (!text) return text.error();
-  if (!*text) return std::optional<replica_record>{};
-  auto r = decode_record(**text, name);
-  if (!r) return r.error();
-  return std::optional<replica_record>{*r};
-}
-
-expected<job_status> read_job_status(record_store& store,
-                                     const std::string& job) {
-  auto text = read_now(store, meta_name);
-  if (!text) return text.error();
-  if (!*text) {
-    return make_error(errc::not_found,
-                      "job '" + job + "' is not in the store (no metadata)");
-  }
-  auto meta = decode_meta(**text, meta_name);
-  if (!meta) return meta.error();
-  job_status s;
-  s.meta = *meta;
-  for (const auto& [k, v] : s.meta.entries) {
-    if (k == "train.replicas") parse_number(v, s.replicas);
-  }
-  for (std::uint32_t id = 0; id < s.replicas; ++id) {
-    auto r = read_replica(store, id);
-    if (!r) return r.error();
-    if (*r) {
-      s.best_accuracy = std::max(s.best_accuracy, (*r)->best_accuracy);
-      s.reached = s.reached || (*r)->reached;
-    }
-    s.records.push_back(*r);
-  }
-  return s;
+  return d;
 }
 
 }  // namespace emnist
