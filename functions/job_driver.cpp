@@ -38,11 +38,15 @@ constexpr auto notes_heartbeat = std::chrono::seconds(5);
 /// The first pause before a call is made again; it doubles up to
 /// options::max_pause.
 constexpr auto first_pause = std::chrono::milliseconds(500);
+/// A function at capacity (429) is called again soon: the gateway may send
+/// the next call to another pod.
+constexpr auto first_busy_pause = std::chrono::milliseconds(50);
 
 /// What to do after a call's answer.
 struct verdict {
   enum class next { call_again, wait, finished } what = next::wait;
   std::string reason;
+  bool busy = false;  ///< 429: every call slot taken, for now
 };
 
 std::string first_line(const std::string& text, std::size_t max = 300) {
@@ -104,7 +108,7 @@ verdict judge(const expected<http_client_response>& r) {
           " (every call slot of its pods is taken: http.max_inflight, or "
           "fewer pods than replicas)";
     }
-    return {next::wait, why};
+    return {next::wait, why, status == 429};
   }
   // 400, 401, 403, 404, ...: the call is refused for good.
   return {next::finished, "gave up: " + answered + message};
@@ -165,7 +169,8 @@ struct job_driver::impl {
   void note(driven_job& j, std::uint32_t slot, const std::string& state,
             const std::string& reason) {
     auto& n = j.slots[slot];
-    if (n.state != state) n.since_ms = unix_ms();
+    // A call counts from when it was made: every call is a new "calling".
+    if (n.state != state || state == "calling") n.since_ms = unix_ms();
     if (state == "calling") ++n.calls;
     if (n.state == state && n.reason == reason && state != "calling") return;
     n.state = state;
@@ -183,8 +188,7 @@ struct job_driver::impl {
     const std::string url =
         options_.gateway_url + "/function/emnist-train?job=" + j->name +
         "&worker_id=" + std::to_string(slot) + "&job_id=" + j->job_id;
-    auto pause =
-        std::chrono::duration_cast<std::chrono::milliseconds>(first_pause);
+    std::optional<std::chrono::milliseconds> pause;
     while (!stopping_) {
       note(*j, slot, "calling", "");
       auto answer = co_await call(url);
@@ -195,16 +199,20 @@ struct job_driver::impl {
         break;
       }
       if (v.what == verdict::next::call_again) {
-        pause =
-            std::chrono::duration_cast<std::chrono::milliseconds>(first_pause);
+        pause.reset();
         continue;
       }
-      note(*j, slot, "waiting",
-           v.reason + "; called again in " +
-               std::to_string(pause.count() / 1000.0).substr(0, 4) + " s");
-      asio::steady_timer t(io_, pause);
+      if (!pause) {
+        pause = std::chrono::duration_cast<std::chrono::milliseconds>(
+            v.busy ? first_busy_pause : first_pause);
+      }
+      char in[32];
+      std::snprintf(in, sizeof in, "%.2f s",
+                    static_cast<double>(pause->count()) / 1000.0);
+      note(*j, slot, "waiting", v.reason + "; called again in " + in);
+      asio::steady_timer t(io_, *pause);
       co_await t.async_wait(asio::as_tuple(use_awaitable));
-      pause = std::min(pause * 2, options_.max_pause);
+      pause = std::min(*pause * 2, options_.max_pause);
     }
     ++j->finished;
     if (j->wake_notes) j->wake_notes->cancel();

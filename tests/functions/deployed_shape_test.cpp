@@ -9,6 +9,8 @@
 #include <chrono>
 #include <memory>
 #include <numeric>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -106,10 +108,13 @@ TEST_CASE(
     "four replicas train at once, each in a process of its own") {
   // Two-second budgets: each replica's call returns several times, and
   // setup calls it again at once, never through the queue.
+  // One call at a time a process (http.max_inflight = 1, as a train pod
+  // that takes one replica): a call that lands on a busy one gets 429 and
+  // setup calls again, until each replica has a process of its own.
   deployment d(
       4,
       {"--set", "data.train=test[:20000]", "--set", "data.eval=test[110000:]"},
-      {"--set", "train.max_seconds=2"});
+      {"--set", "train.max_seconds=2", "--set", "http.max_inflight=1"});
   auto setup = d.call("POST", "/function/emnist-setup",
                       R"({"train": {"replicas": 4, "target_accuracy": 0.99,
                           "max_epochs": 100000, "eval_every": 200},
@@ -124,21 +129,36 @@ TEST_CASE(
   // was called again after its budget, within a minute.
   std::size_t most_at_once = 0;
   std::vector<std::int64_t> calls(4, 0);
+  double longest_wait = 0;
   boost::json::object last;
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (std::chrono::steady_clock::now() < deadline) {
     last = d.status("ce-four");
     std::size_t training = 0;
+    std::set<std::string> processes;  // host:pid of each training holder
     for (const auto& w : last.at("workers").as_array()) {
       if (w.is_null()) continue;
       const auto age = w.at("heartbeat_age_seconds").to_number<double>();
-      if (!w.at("done").as_bool() && age < 1.5) ++training;
+      if (!w.at("done").as_bool() && age < 1.5) {
+        ++training;
+        const std::string holder(w.at("holder").as_string());
+        processes.insert(holder.substr(0, holder.rfind(':')));
+      }
     }
-    most_at_once = std::max(most_at_once, training);
+    // Replicas training in one process would share its view: not this.
+    if (training == processes.size()) {
+      most_at_once = std::max(most_at_once, training);
+    }
     if (last.contains("driver")) {
       const auto& c = last.at("driver").at("calls").as_array();
       for (std::size_t i = 0; i < c.size() && i < calls.size(); ++i) {
         calls[i] = c[i].at("calls").as_int64();
+        // A call that met a busy process is made again at once: never a
+        // replica left waiting.
+        if (c[i].at("state").as_string() == "waiting") {
+          longest_wait = std::max(longest_wait,
+                                  c[i].at("since_seconds").to_number<double>());
+        }
       }
     }
     if (most_at_once == 4 &&
@@ -153,7 +173,7 @@ TEST_CASE(
     CAPTURE(i);
     CHECK(calls[i] >= 3);  // called again after each budget, at once
   }
-  CHECK(last.at("waiting").as_array().empty());
+  CHECK(longest_wait < 1.0);
   check_every_replica_trained(last);
   // No call went through the queue: setup called every replica directly.
   CHECK(d.gateway->log().find("gateway: async") == std::string::npos);
