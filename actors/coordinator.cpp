@@ -50,6 +50,8 @@ struct coordinator_state {
   simulation_result result;      ///< filled in as the job goes
   std::optional<error> failure;  ///< the first, which ends the job
   double eval_requested_at = 0;
+  std::int64_t eval_requested_unix_ms = 0;
+  std::int64_t reached_at_ms = 0;  ///< eval_requested_unix_ms that reached
   std::uint64_t eval_requested_steps = 0;
   std::uint64_t eval_tag = 0;  ///< of the evaluation running
 
@@ -72,6 +74,10 @@ struct coordinator_state {
     final_eval_sent = final_eval_sent || tag == final_eval_tag;
     eval_tag = tag;
     eval_requested_at = since_start();
+    eval_requested_unix_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count();
     eval_requested_steps = total_steps;
     self->send<caf::message_priority::high>(evaluator, eval_atom::value, tag);
   }
@@ -146,6 +152,7 @@ struct coordinator_state {
       rec.heartbeat_ms = now_ms;
       rec.done = final && r.done;
       rec.reached = result.reached;
+      rec.reached_at_ms = reached_at_ms;
       if (rec.done) rec.stop = stop_reason();
       // A failed run says why, where `emnist status` and /status show it.
       if (rec.done && failure) rec.error = printable(failure->message, 500);
@@ -363,6 +370,7 @@ coordinator_actor::behavior_type coordinator(
         if (!res.reached && accuracy >= st->setup.settings.target_accuracy) {
           res.reached = true;
           res.seconds_to_target = st->since_start();
+          st->reached_at_ms = st->eval_requested_unix_ms;
           res.samples_to_target =
               st->eval_requested_steps *
               static_cast<std::uint64_t>(st->setup.settings.batch_size);

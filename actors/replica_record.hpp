@@ -20,6 +20,10 @@ struct replica_record {
   std::int64_t heartbeat_ms = 0;  ///< Unix time of the write, milliseconds
   bool done = false;              ///< finished (target, epochs or stop)
   bool reached = false;           ///< the target accuracy was reached
+  /// In the process whose evaluation reached the target: Unix ms when that
+  /// evaluation was asked for (the samples of every replica then are the
+  /// job's samples to target); 0 elsewhere.
+  std::int64_t reached_at_ms = 0;
   /// Why it stopped, once done: "target", "max_epochs", "max_seconds",
   /// "interrupted" or "failed"; empty while it runs.
   std::string stop;

@@ -209,6 +209,7 @@ std::string encode_record(const replica_record& r) {
   o["stop"] = r.stop.empty() ? json::value(nullptr) : json::value(r.stop);
   if (!r.error.empty()) o["error"] = r.error;
   if (!r.holder.empty()) o["holder"] = r.holder;
+  if (r.reached_at_ms != 0) o["reached_at_ms"] = r.reached_at_ms;
   return json::serialize(o);
 }
 
@@ -291,6 +292,12 @@ expected<replica_record> decode_record(const std::string& text,
     const auto* text_value = v->if_string();
     if (text_value == nullptr) return bad("error", "expected a string");
     r.error = std::string(*text_value);
+  }
+  if (const auto* v = o->if_contains("reached_at_ms"); v != nullptr) {
+    if (!v->is_int64() || v->get_int64() < 0) {
+      return bad("reached_at_ms", "expected Unix milliseconds");
+    }
+    r.reached_at_ms = v->get_int64();
   }
   if (const auto* v = o->if_contains("holder"); v != nullptr) {
     const auto* text_value = v->if_string();

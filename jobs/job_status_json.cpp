@@ -95,6 +95,7 @@ std::string job_status_json(const std::string& job, const job_status& s,
                                 : boost::json::value(r->stop);
     if (!r->error.empty()) w["error"] = r->error;
     if (!r->holder.empty()) w["holder"] = r->holder;
+    if (r->reached_at_ms != 0) w["reached_at_ms"] = r->reached_at_ms;
     workers.emplace_back(std::move(w));
   }
   o["workers"] = std::move(workers);

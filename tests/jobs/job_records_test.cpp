@@ -30,6 +30,8 @@ TEST_CASE("job_records: a progress record round-trips, bad ones are named") {
   r.best_accuracy = 0.7311;
   r.heartbeat_ms = 1'790'000'000'123;
   r.done = true;
+  r.holder = "pod-3:1:0a1b2c3d";
+  r.reached_at_ms = 1'790'000'000'042;
   const auto text = encode_record(r);
   auto back = decode_record(text, "replica:3");
   REQUIRE_MESSAGE(back.has_value(), back.error().message);
@@ -42,6 +44,8 @@ TEST_CASE("job_records: a progress record round-trips, bad ones are named") {
   CHECK(back->heartbeat_ms == r.heartbeat_ms);
   CHECK(back->done);
   CHECK_FALSE(back->reached);
+  CHECK(back->holder == r.holder);
+  CHECK(back->reached_at_ms == r.reached_at_ms);
 
   CHECK(has(text, "\"format\":\"emnist replica progress\""));
 
@@ -197,4 +201,45 @@ TEST_CASE("job_records: create, join, refuse another config, status") {
   auto cleared = read_replica(records, 1);
   REQUIRE(cleared.has_value());
   CHECK_FALSE(cleared->has_value());
+}
+
+TEST_CASE("job_records: the driver's notes round-trip, bad ones are named") {
+  driver_note d;
+  d.job_id = "00ff00ff00ff00ff";
+  d.host = "setup-0";
+  d.heartbeat_ms = 1'790'000'000'000;
+  d.slots = {{"calling", "", 1'790'000'000'001, 3},
+             {"waiting", "emnist-train answered 429: busy", 1'790'000'000'002,
+              1}};
+  const auto text = encode_driver(d);
+  auto back = decode_driver(text, "driver");
+  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  CHECK(back->job_id == d.job_id);
+  CHECK(back->host == d.host);
+  CHECK(back->heartbeat_ms == d.heartbeat_ms);
+  REQUIRE(back->slots.size() == 2);
+  CHECK(back->slots[1].state == "waiting");
+  CHECK(back->slots[1].reason == d.slots[1].reason);
+  CHECK(back->slots[0].calls == 3);
+  auto bad = decode_driver(R"({"format":"emnist replica driver","version":2,
+      "job_id":"x","host":"h","heartbeat_ms":1,"slots":[{"state":3}]})",
+                           "driver");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().code == errc::data_loss);
+  CHECK(has(bad.error().message, "'driver': a slot's"));
+}
+
+TEST_CASE("job_records: a job's metadata keeps its state and creation id") {
+  job_metadata m = describe_job(job_config{}, shape);
+  m.state = "creating";
+  m.id = "0123456789abcdef";
+  auto back = decode_meta(encode_meta(m), "meta");
+  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  CHECK(back->state == "creating");
+  CHECK(back->id == m.id);
+  auto text = encode_meta(m);
+  text.replace(text.find("\"creating\""), 10, "\"sleeping\"");
+  auto bad = decode_meta(text, "meta");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(has(bad.error().message, "'meta': \"state\" is not"));
 }
