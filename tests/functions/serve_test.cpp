@@ -731,3 +731,68 @@ TEST_CASE("serve: the live page draws a job in headless Chromium") {
   CHECK(has(dom, "emnist job ui-job"));
   CHECK(st.at("reached").as_bool());
 }
+
+TEST_CASE("serve: a setup cannot wipe a job, pick the store or its timeouts") {
+  test::memcached_server mc;
+  test::serve_process s(serve_args(mc));
+  const auto setup_url = s.url("/function/emnist-setup");
+  const std::string body =
+      R"({"train": {"replicas": 1, "target_accuracy": 0.5},
+          "sync": {"job": "kept"}})";
+  auto first = call("POST", setup_url, body);
+  REQUIRE_MESSAGE(first.status == 200, first.body);
+  wait_status(
+      s, "kept", [](const auto& o) { return o.at("reached").as_bool(); }, 60s);
+  // The same name again: refused, naming the job and its state; the job
+  // keeps its progress.
+  auto again = call("POST", setup_url, body);
+  CHECK(again.status == 409);
+  CHECK(has(again.body, "job 'kept' exists: finished"));
+  CHECK(has(again.body, "\"field\":\"job\""));
+  auto kept = json_of(call("GET", s.url("/status?job=kept")));
+  CHECK(kept.at("reached").as_bool());
+  CHECK(kept.at("best_accuracy").as_double() >= 0.5);
+  // Asked for: replaced, from scratch.
+  auto replaced = call("POST", setup_url + "?replace=true", body);
+  REQUIRE_MESSAGE(replaced.status == 200, replaced.body);
+  CHECK(call("POST", setup_url + "?replace=maybe", body).status == 400);
+
+  // Two set-ups of one new name at once: one job.
+  std::vector<int> statuses(2, 0);
+  {
+    std::vector<std::thread> two;
+    for (int i = 0; i < 2; ++i) {
+      two.emplace_back([&, i] {
+        statuses[i] =
+            call(
+                "POST", setup_url,
+                R"({"train": {"target_accuracy": 0.5}, "sync": {"job": "twice"}})")
+                .status;
+      });
+    }
+    for (auto& t : two) t.join();
+  }
+  std::sort(statuses.begin(), statuses.end());
+  CHECK(statuses == std::vector<int>{200, 409});
+
+  // Where the store is, how long to wait for it, the data, the process's
+  // threads: the deployment's, never a request's (setup's body or query,
+  // train's joins).
+  for (const auto& [url, request] :
+       std::vector<std::pair<std::string, std::string>>{
+           {setup_url, R"({"sync": {"servers": ["127.0.0.1:1"]}})"},
+           {setup_url, R"({"sync": {"retry_ms": 3600000}})"},
+           {setup_url, R"({"sync": {"store": "memory"}})"},
+           {setup_url + "?actors.scheduler_threads=1024", ""},
+           {setup_url, R"({"train": {"max_seconds": 100000}})"},
+           {s.url("/function/emnist-train?job=kept&sync.timeout_ms=60000"),
+            ""}}) {
+    CAPTURE(url);
+    CAPTURE(request);
+    auto r = call("POST", url, request);
+    CHECK(r.status == 400);
+    CHECK(has(r.body, "set by the deployment"));
+  }
+  CHECK(has(call("POST", setup_url, R"({"sync": {"servers": ["x:1"]}})").body,
+            "\"field\":\"sync.servers\""));
+}

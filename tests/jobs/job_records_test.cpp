@@ -208,9 +208,9 @@ TEST_CASE("job_records: the driver's notes round-trip, bad ones are named") {
   d.job_id = "00ff00ff00ff00ff";
   d.host = "setup-0";
   d.heartbeat_ms = 1'790'000'000'000;
-  d.slots = {{"calling", "", 1'790'000'000'001, 3},
-             {"waiting", "emnist-train answered 429: busy", 1'790'000'000'002,
-              1}};
+  d.slots = {
+      {"calling", "", 1'790'000'000'001, 3},
+      {"waiting", "emnist-train answered 429: busy", 1'790'000'000'002, 1}};
   const auto text = encode_driver(d);
   auto back = decode_driver(text, "driver");
   REQUIRE_MESSAGE(back.has_value(), back.error().message);
