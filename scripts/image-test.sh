@@ -225,9 +225,9 @@ backends "${train_ports[@]}"
 gateway=http://127.0.0.1:$gw_port
 status_of() { curl -sf "$gateway/function/emnist-setup/status?job=$1"; }
 reached() { [[ "$(status_of "$1" | json 'd["reached"]')" == True ]]; }
-settings() { # JOB TARGET MAX_EPOCHS
-  printf '{"sync": {"job": "%s"}, "data": {"train": "%s", "eval": "%s"}, "train": {"replicas": 2, "target_accuracy": %s, "max_epochs": %s}}' \
-    "$1" "$train_slice" "$eval_slice" "$2" "$3"
+settings() { # JOB TARGET MAX_EPOCHS (the data is the containers': deployment keys)
+  printf '{"sync": {"job": "%s"}, "train": {"replicas": 2, "target_accuracy": %s, "max_epochs": %s}}' \
+    "$1" "$2" "$3"
 }
 
 # Prometheus scrapes every function container from the start, the stopped
