@@ -310,21 +310,29 @@ http_reply function_service::async_reply(const function_call& call,
 
 namespace {
 
+/// A setup's own fields, in its body ({"replace": true}) or query
+/// (?resume=1): not configuration keys.
+bool is_setup_field(const std::string& key) {
+  return key == "replace" || key == "resume";
+}
+
 /// Query parameters that are not configuration keys.
 bool is_call_parameter(const std::string& name) {
   return name == "job" || name == "worker_id" || name == "job_id" ||
-         name == "replace";
+         is_setup_field(name);
 }
 
-/// "replace": true in a setup's body or ?replace=1|true: the one
-/// non-configuration field of a body. Taken out of `overrides`.
-expected<bool> take_replace(const http_request& request,
-                            std::vector<std::string>& overrides) {
+/// The setup field `name` (true|false|1|0), from the query or the body's
+/// overrides (taken out of them); false when absent.
+expected<bool> take_flag(const http_request& request,
+                         std::vector<std::string>& overrides,
+                         const std::string& name) {
   std::optional<std::string> text;
-  if (const auto* q = request.query_value("replace")) text = *q;
+  if (const auto* q = request.query_value(name)) text = *q;
+  const std::string prefix = name + "=";
   for (auto it = overrides.begin(); it != overrides.end();) {
-    if (it->rfind("replace=", 0) == 0) {
-      text = it->substr(8);
+    if (it->rfind(prefix, 0) == 0) {
+      text = it->substr(prefix.size());
       it = overrides.erase(it);
     } else {
       ++it;
@@ -333,8 +341,13 @@ expected<bool> take_replace(const http_request& request,
   if (!text) return false;
   if (*text == "true" || *text == "1") return true;
   if (*text == "false" || *text == "0") return false;
-  return make_error(errc::invalid_argument, "replace = '" + printable(*text) +
+  return make_error(errc::invalid_argument, name + " = '" + printable(*text) +
                                                 "': expected true or false");
+}
+
+/// The key of a "key=value" override.
+std::string key_of(const std::string& o) {
+  return o.substr(0, o.find('='));
 }
 
 }  // namespace
@@ -357,8 +370,8 @@ expected<job_config> function_service::request_config(
   // request's to set: a caller must not point the function at a store of
   // its choosing, or hold its calls for an hour.
   for (const auto& o : overrides) {
-    const std::string key = o.substr(0, o.find('='));
-    if (key == "replace") continue;  // setup's own field: taken later
+    const std::string key = key_of(o);
+    if (is_setup_field(key)) continue;  // taken later
     if (is_deployment_key(key)) {
       field = key;
       return make_error(errc::invalid_argument,
@@ -371,7 +384,7 @@ expected<job_config> function_service::request_config(
   }
   // One at a time first, so that the error names the key at fault.
   for (const auto& o : overrides) {
-    if (o.rfind("replace=", 0) == 0) continue;
+    if (is_setup_field(key_of(o))) continue;
     auto sources = base_;
     sources.overrides.push_back(o);
     if (auto c = load_config(sources); !c) {
@@ -385,7 +398,7 @@ expected<job_config> function_service::request_config(
   sources.overrides.insert(sources.overrides.end(), job_settings.begin(),
                            job_settings.end());
   for (const auto& o : overrides) {
-    if (o.rfind("replace=", 0) != 0) sources.overrides.push_back(o);
+    if (!is_setup_field(key_of(o))) sources.overrides.push_back(o);
   }
   auto cfg = load_config(sources);
   if (!cfg) {
@@ -434,8 +447,10 @@ http_response function_service::setup(const http_request& request) {
   auto cfg = request_config(request, overrides, field);
   if (!cfg)
     return json_error(http_status_of(cfg.error()), cfg.error().message, field);
-  auto replace = take_replace(request, overrides);
+  auto replace = take_flag(request, overrides, "replace");
   if (!replace) return json_error(400, replace.error().message, "replace");
+  auto resume = take_flag(request, overrides, "resume");
+  if (!resume) return json_error(400, resume.error().message, "resume");
   const bool named = std::any_of(
       overrides.begin(), overrides.end(),
       [](const std::string& o) { return o.rfind("sync.job=", 0) == 0; });
@@ -448,6 +463,13 @@ http_response function_service::setup(const http_request& request) {
   // This process serves the replicas itself: it must be able to run them
   // all at once (a platform that cannot is said so, not left to train
   // with fewer).
+  if (*resume) {
+    if (!named) {
+      return json_error(400, "resume needs the job's name (sync.job)",
+                        "sync.job");
+    }
+    return resume_job(cfg->sync.job);
+  }
   const auto replicas = static_cast<std::uint32_t>(cfg->train.replicas);
   if (function_ == "all" && cfg->train.replicas > config_.http.max_inflight) {
     return json_error(
@@ -481,6 +503,44 @@ http_response function_service::setup(const http_request& request) {
   for (auto& [k, v] : outcomes) o[k] = std::move(v);
   // 200: the job exists and its replicas are called. (faas-cli shows a
   // body only on 200; the async route answers 202 before this runs.)
+  return json_response(200, o);
+}
+
+http_response function_service::resume_job(const std::string& job) {
+  auto s = jobs_.status(job, std::chrono::milliseconds(0));
+  if (!s) {
+    return json_error(http_status_of(s.error()), s.error().message,
+                      s.error().code == errc::not_found ? "job" : "sync");
+  }
+  const auto now = unix_ms();
+  const auto state = job_state_of(*s, now);
+  if (state == "finished" || state == "creating") {
+    return json_error(409, "job '" + job + "' is " + state + ": not resumed",
+                      "job");
+  }
+  // One driver a job: another setup that still calls its replicas (its
+  // notes are fresh) keeps them.
+  if (s->driver && now - s->driver->heartbeat_ms < abandoned_after_ms) {
+    return json_error(
+        409,
+        "job '" + job + "' is driven by emnist-setup on " + s->driver->host +
+            " (its notes are " +
+            std::to_string((now - s->driver->heartbeat_ms) / 1000) +
+            " s old): not resumed twice",
+        "job");
+  }
+  if (auto driving = driver_.drive(job, s->meta.id, s->replicas); !driving) {
+    return json_error(http_status_of(driving.error()), driving.error().message,
+                      "sync");
+  }
+  std::fprintf(stderr, "emnist-setup: job %s resumed: %u replicas\n",
+               job.c_str(), s->replicas);
+  boost::json::object o{{"job", job},
+                        {"replicas", s->replicas},
+                        {"resumed", true},
+                        {"status_url", status_url(job)}};
+  auto outcomes = first_outcomes(job, s->replicas);
+  for (auto& [k, v] : outcomes) o[k] = std::move(v);
   return json_response(200, o);
 }
 

@@ -119,6 +119,9 @@ class function_service {
   http_reply async_reply(const function_call& call, const http_request& request,
                          http_reply reply);
   http_response setup(const http_request& request);
+  /// Drives an existing job's replicas again (its setup process was
+  /// restarted): refused while another setup drives it.
+  http_response resume_job(const std::string& job);
   /// Waits a moment for the replicas of a job just set up to start, and
   /// says which did not and why (a platform that cannot run them all).
   boost::json::object first_outcomes(const std::string& job,

@@ -796,3 +796,56 @@ TEST_CASE("serve: a setup cannot wipe a job, pick the store or its timeouts") {
   CHECK(has(call("POST", setup_url, R"({"sync": {"servers": ["x:1"]}})").body,
             "\"field\":\"sync.servers\""));
 }
+
+TEST_CASE("serve: a setup restarted mid-job resumes driving it") {
+  test::memcached_server mc;
+  const std::vector<std::string> long_job = {
+      "--set", "train.target_accuracy=0.99", "--set", "train.max_epochs=1000"};
+  std::int64_t samples_before = 0;
+  {
+    test::serve_process s(serve_args(mc, long_job));
+    auto setup =
+        call("POST", s.url("/function/emnist-setup"),
+             R"({"train": {"replicas": 2}, "sync": {"job": "orphan"}})");
+    REQUIRE_MESSAGE(setup.status == 200, setup.body);
+    auto st = wait_status(
+        s, "orphan",
+        [](const auto& o) {
+          for (const auto& w : o.at("workers").as_array()) {
+            if (w.is_null() || w.at("samples").as_int64() == 0) return false;
+          }
+          return true;
+        },
+        60s);
+    for (const auto& w : st.at("workers").as_array()) {
+      samples_before += w.at("samples").as_int64();
+    }
+    s.kill();  // setup, its driver and the replicas' calls: gone
+  }
+  test::serve_process again(serve_args(mc, long_job));
+  const auto resume_url = again.url("/function/emnist-setup");
+  const std::string resume = R"({"sync": {"job": "orphan"}, "resume": true})";
+  // The old driver's notes are fresh: it might still run somewhere.
+  auto early = call("POST", resume_url, resume);
+  CHECK(early.status == 409);
+  CHECK(has(early.body, "is driven by emnist-setup on"));
+  CHECK(call("POST", resume_url, R"({"resume": true})").status == 400);
+  // Once they are abandoned_after_ms old, a setup takes the job over; its
+  // calls wait for the replicas' slots to be abandoned too, then resume.
+  std::this_thread::sleep_for(std::chrono::milliseconds(abandoned_after_ms));
+  auto resumed = call("POST", resume_url, resume);
+  REQUIRE_MESSAGE(resumed.status == 200, resumed.body);
+  CHECK(json_of(resumed).at("resumed").as_bool());
+  wait_status(
+      again, "orphan",
+      [&](const auto& o) {
+        std::int64_t samples = 0;
+        std::size_t training = 0;
+        for (const auto& w : o.at("workers").as_array()) {
+          samples += w.at("samples").as_int64();
+          training += w.at("done").as_bool() ? 0 : 1;
+        }
+        return samples > samples_before && training == 2;
+      },
+      60s);
+}
