@@ -620,6 +620,26 @@ TEST_CASE("serve: emnist-predict answers PNGs and pixels, from a file or job") {
   auto empty = call("POST", predictor.url("/"), "", as_png);
   CHECK(empty.status == 400);
   CHECK(has(error_of(empty), "empty body"));
+  // A decompression bomb (3 KB, 3 MiB inflated, for 28x28 pixels) is
+  // refused once its rows are inflated, and the refusals are logged: one
+  // line, then a count of those left out.
+  const std::string bomb = test::png_bomb({28, 28, 8, 0, 0}, 3);
+  REQUIRE(bomb.size() < 4000);
+  for (int i = 0; i < 5; ++i) {
+    auto refused = call("POST", predictor.url("/"), bomb, as_png);
+    CHECK(refused.status == 400);
+    CHECK(has(error_of(refused), "the body: too much image data"));
+  }
+  // The first refusal was logged ("not a PNG" above), those within the
+  // next second were counted; the first one after is logged with the
+  // count.
+  CHECK(says("emnist-predict: refused an image (400): the body: not a PNG"));
+  std::this_thread::sleep_for(1100ms);
+  CHECK(call("POST", predictor.url("/"), bomb, as_png).status == 400);
+  CHECK(
+      says("emnist-predict: refused an image (400): the body: too much "
+           "image data"));
+  CHECK(has(predictor.log(), " more in the last "));
   // Noise does not compress: a PNG of about 10 kB.
   std::vector<std::uint8_t> noise(100 * 100);
   std::minstd_rand rng(5);
