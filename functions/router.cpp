@@ -82,6 +82,8 @@ std::variant<http_response, function_call> too_busy(const route_context& c,
 }
 
 bool full(const std::string& which, const route_context& c) {
+  // Predictions are not counted: emnist-predict is never full.
+  if (which == "predict") return false;
   return (which == "setup" ? c.running_setup : c.running_train) >=
          c.max_inflight;
 }
@@ -109,10 +111,12 @@ std::variant<http_response, function_call> route_path(const std::string& path,
   if (path == "/_/health") return json_ok(200, "status", "ok");
   if (path == "/_/ready") {
     if (c.stopping) return json_error(503, "shutting down", "ready");
-    // The process takes no more of its (long) function: train for "all".
-    if (full(c.function == "setup" ? "setup" : "train", c)) {
-      return too_busy(c, "reached");
-    }
+    // Saturated: a call of the function it serves would get 429. For
+    // "all", a call of either (setup's slots full was answered 200).
+    const bool saturated = c.function == "all"
+                               ? full("setup", c) || full("train", c)
+                               : full(c.function, c);
+    if (saturated) return too_busy(c, "reached");
     return json_ok(200, "status", "ready");
   }
   if (!c.token.empty()) {
