@@ -219,6 +219,10 @@ void job_runner::prepare(std::shared_ptr<job> j) {
   auto store = store_for(cfg, *shape);
   if (!store) return fail(store.error());
   j->store = *store;
+  // The job's counters start here, before its set-up talks to the store:
+  // a server lost while the job is created is the job's failover too (it
+  // was subtracted away when they started after).
+  j->stats_before = j->store->parameters->stats();
   for (auto id : *ids) {
     j->starts.emplace_back();
     j->starts.back().id = id;
@@ -253,7 +257,6 @@ void job_runner::prepare(std::shared_ptr<job> j) {
       }
     }
   }
-  j->stats_before = j->store->parameters->stats();
 
   // The watcher: the coordinator's listener, the job's cancellation and
   // its end. The job goes in as an argument: CAF 0.17 dereferences a null
