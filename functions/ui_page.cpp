@@ -179,7 +179,7 @@ async function tick() {
     const token = sessionStorage.getItem(tokenKey);
     const r = await fetch("status?job=" + encodeURIComponent(job) + "&history=1",
                           {headers: token ? {Authorization: "Bearer " + token} : {},
-                           credentials: "omit", cache: "no-store"});
+                           cache: "no-store"});
     if (r.status === 401) {
       sessionStorage.removeItem(tokenKey);
       askForToken(token
