@@ -1,6 +1,7 @@
 // Prometheus text exposition of the function metrics.
 #include "functions/metrics.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace emnist {
@@ -41,11 +42,25 @@ void function_metrics::count_request(const std::string& route, int status) {
 
 void function_metrics::set_replica(const std::string& job,
                                    std::uint32_t replica, std::uint64_t samples,
-                                   double accuracy) {
+                                   double accuracy, clock::time_point now) {
   std::lock_guard guard(mutex_);
   auto& r = replicas_[{job, replica}];
   r.samples = samples;
   if (accuracy >= 0) r.accuracy = accuracy;
+  r.updated = std::max(r.updated, now);
+  expire(now);
+}
+
+void function_metrics::expire(clock::time_point now) const {
+  std::erase_if(replicas_, [&](const auto& entry) {
+    return now - entry.second.updated > series_ttl;
+  });
+  while (replicas_.size() > max_series) {
+    replicas_.erase(std::min_element(
+        replicas_.begin(), replicas_.end(), [](const auto& a, const auto& b) {
+          return a.second.updated < b.second.updated;
+        }));
+  }
 }
 
 void function_metrics::add_run(const store_stats& sync,
@@ -60,8 +75,10 @@ void function_metrics::add_run(const store_stats& sync,
   sync_wait_seconds_ += sync_wait_seconds;
 }
 
-std::string function_metrics::render(std::size_t in_flight) const {
+std::string function_metrics::render(std::size_t in_flight,
+                                     clock::time_point now) const {
   std::lock_guard guard(mutex_);
+  expire(now);
   std::string out;
   family(out, "emnist_http_requests_total", "counter",
          "HTTP requests answered, by route and status code");
@@ -73,7 +90,8 @@ std::string function_metrics::render(std::size_t in_flight) const {
   family(out, "emnist_http_in_flight", "gauge", "requests being handled");
   out += "emnist_http_in_flight " + std::to_string(in_flight) + "\n";
   family(out, "emnist_training_samples_total", "counter",
-         "samples trained by the replicas of this process");
+         "samples trained by the replicas of this process (a replica's "
+         "series ends 10 minutes after its last report)");
   for (const auto& [key, r] : replicas_) {
     out += "emnist_training_samples_total{job=\"" + label(key.first) +
            "\",replica=\"" + std::to_string(key.second) + "\"} " +

@@ -24,11 +24,22 @@ constexpr std::size_t cached_jobs = 8;
 /// The most pixels a PNG may have: as large as a 1 MiB body could sensibly
 /// decode to, and never gigabytes from a tiny file.
 constexpr std::size_t max_png_pixels = 4096 * 4096;
+/// The most CPU time one image's decode may take. A photo-sized PNG takes
+/// about 1 ms, the largest that fit a 1 MiB body and the pixel limit tens
+/// of milliseconds on the fast path, and more on libpng's (16 bits, a
+/// palette, interlaced): past this, a request costs the other clients more
+/// than any image is worth.
+constexpr auto max_decode_cpu = std::chrono::milliseconds(250);
 
 }  // namespace
 
 predict_service::predict_service(job_config config, class_mapping mapping)
-    : config_(std::move(config)), mapping_(std::move(mapping)) {}
+    : config_(std::move(config)),
+      mapping_(std::move(mapping)),
+      // One line a second at most: a client sending bad images in a loop
+      // must not fill the log.
+      refusals_("emnist-predict: refused an image (400)",
+                std::chrono::seconds(1)) {}
 
 expected<void> predict_service::load_file_model() {
   if (config_.predict.model.empty()) return {};
@@ -117,12 +128,16 @@ http_response predict_service::predict(const http_request& request) {
   }
   const std::string* type = request.header("content-type");
   const bool png = type != nullptr && type->rfind("image/png", 0) == 0;
+  const cpu_budget budget(max_decode_cpu);
   auto sample =
       png ? sample_of_png(std::as_bytes(std::span(request.body.data(),
                                                   request.body.size())),
-                          "the body", max_png_pixels)
+                          "the body", max_png_pixels, budget)
           : sample_of_pixels_json(request.body);
-  if (!sample) return json_error(400, sample.error().message, "body");
+  if (!sample) {
+    refusals_.note(sample.error().message);
+    return json_error(400, sample.error().message, "body");
+  }
   boost::json::object answer{
       {"predictions", predictions_of(*model, *sample, 5)}};
   if (job != nullptr) answer["job"] = *job;

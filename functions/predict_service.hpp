@@ -4,7 +4,9 @@
 // The model is predict.model (a file, read at start), or with ?job=J the
 // job's parameters in the store: cached per job, and refreshed when the
 // job has changed (a fetch that answers "not modified" while it has not),
-// at most once a second.
+// at most once a second. A PNG's decode is bounded (pixels, its rows'
+// bytes inflated, 250 ms of CPU), and refusals are logged at most once a
+// second, with a count of those left out.
 //
 //   predict_service p(config, mapping);
 //   if (auto ok = p.load_file_model(); !ok) fail(ok.error());
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "base/expected.hpp"
+#include "functions/rate_limited_log.hpp"
 #include "model/dataset.hpp"
 #include "runtime/config/config.hpp"
 #include "runtime/data/model_file.hpp"
@@ -54,6 +57,7 @@ class predict_service {
   std::shared_ptr<const saved_model> file_model_;
   std::mutex jobs_mutex_;
   std::map<std::string, job_entry> jobs_;
+  rate_limited_log refusals_;  ///< bad images, logged at most once a second
 };
 
 }  // namespace emnist

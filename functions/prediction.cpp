@@ -35,8 +35,9 @@ boost::json::array predictions_of(const saved_model& model,
 
 expected<emnist_sample> sample_of_png(std::span<const std::byte> file,
                                       const std::string& name,
-                                      std::size_t max_pixels) {
-  auto image = decode_png(file, name, max_pixels);
+                                      std::size_t max_pixels,
+                                      const cpu_budget& budget) {
+  auto image = decode_png(file, name, max_pixels, budget);
   if (!image) return image.error();
   auto sample = to_emnist_sample(*image);
   if (!sample) {

@@ -12,6 +12,7 @@
 
 #include "base/expected.hpp"
 #include "model/emnist_image.hpp"
+#include "runtime/data/cpu_budget.hpp"
 #include "runtime/data/model_file.hpp"
 
 namespace emnist {
@@ -21,10 +22,11 @@ namespace emnist {
                                                 const emnist_sample& sample,
                                                 std::size_t top);
 
-/// A PNG file brought to EMNIST's form; errors name `name`.
+/// A PNG file brought to EMNIST's form; errors name `name`. The decode
+/// stops once `budget` is spent.
 [[nodiscard]] expected<emnist_sample> sample_of_png(
     std::span<const std::byte> file, const std::string& name,
-    std::size_t max_pixels);
+    std::size_t max_pixels, const cpu_budget& budget = {});
 
 /// {"pixels": [784 numbers 0-255]}: an upright 28x28 image, row by row
 /// (a drawing canvas's), brought to EMNIST's form like a PNG.

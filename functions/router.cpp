@@ -82,8 +82,25 @@ std::variant<http_response, function_call> too_busy(const route_context& c,
 }
 
 bool full(const std::string& which, const route_context& c) {
+  // Predictions are not counted: emnist-predict is never full.
+  if (which == "predict") return false;
   return (which == "setup" ? c.running_setup : c.running_train) >=
          c.max_inflight;
+}
+
+/// The page through the gateway's path (/function/emnist-setup/ui): the
+/// one route under /function/ that needs no token (see /ui below).
+bool gateway_page(const std::string& path, bool gateway,
+                  const route_context& c) {
+  if (!gateway || c.function != "all") return false;
+  constexpr std::string_view prefix = "/function/";
+  if (path.rfind(prefix, 0) != 0) return false;
+  const auto rest_at = path.find('/', prefix.size());
+  if (rest_at == std::string::npos || path.substr(rest_at) != "/ui") {
+    return false;
+  }
+  return !function_of(path.substr(prefix.size(), rest_at - prefix.size()))
+              .empty();
 }
 
 /// A synchronous call of function `which` ("setup", "train" or "predict").
@@ -109,26 +126,29 @@ std::variant<http_response, function_call> route_path(const std::string& path,
   if (path == "/_/health") return json_ok(200, "status", "ok");
   if (path == "/_/ready") {
     if (c.stopping) return json_error(503, "shutting down", "ready");
-    // The process takes no more of its (long) function: train for "all".
-    if (full(c.function == "setup" ? "setup" : "train", c)) {
-      return too_busy(c, "reached");
-    }
+    // Saturated: a call of the function it serves would get 429. For
+    // "all", a call of either (setup's slots full was answered 200).
+    const bool saturated = c.function == "all"
+                               ? full("setup", c) || full("train", c)
+                               : full(c.function, c);
+    if (saturated) return too_busy(c, "reached");
     return json_ok(200, "status", "ready");
-  }
-  if (!c.token.empty()) {
-    const std::string* h = r.header("authorization");
-    if (h == nullptr || !bearer_matches(*h, c.token)) {
-      return json_error(401, "missing or wrong bearer token", "authorization");
-    }
   }
   if (path == "/ui") {
     if (r.method != "GET" && r.method != "HEAD") {
       return json_error(405, printable(r.method) + " on /ui: use GET",
                         "method");
     }
-    // Static: the page reads the job from its own URL.
-    return http_response{
-        200, "text/html; charset=utf-8", std::string(ui_page_html()), {}};
+    // Static, no job data, and no token: a browser opening a link cannot
+    // send one. The page reads the job from its own URL, and asks for the
+    // token when the status route it polls answers 401.
+    return ui_page_response();
+  }
+  if (!c.token.empty() && !gateway_page(path, gateway, c)) {
+    const std::string* h = r.header("authorization");
+    if (h == nullptr || !bearer_matches(*h, c.token)) {
+      return json_error(401, "missing or wrong bearer token", "authorization");
+    }
   }
   if (path == "/metrics" || path == "/status" || path == "/model") {
     if (r.method != "GET" && r.method != "HEAD") {

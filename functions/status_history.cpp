@@ -1,5 +1,6 @@
 #include "functions/status_history.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 namespace emnist {
@@ -8,10 +9,18 @@ void status_history::note(const std::string& job, const job_status& s) {
   std::lock_guard lock(mutex_);
   auto it = jobs_.find(job);
   if (it == jobs_.end()) {
-    if (jobs_.size() >= max_jobs) jobs_.clear();
-    it = jobs_.emplace(job, std::vector<std::deque<point>>{}).first;
+    if (jobs_.size() >= max_jobs) {
+      // The job looked at longest ago makes room; the others keep their
+      // charts (clearing them all blanked every open page).
+      jobs_.erase(std::min_element(
+          jobs_.begin(), jobs_.end(), [](const auto& a, const auto& b) {
+            return a.second.looked_at < b.second.looked_at;
+          }));
+    }
+    it = jobs_.emplace(job, job_points{}).first;
   }
-  auto& replicas = it->second;
+  it->second.looked_at = ++looks_;
+  auto& replicas = it->second.replicas;
   replicas.resize(std::max(replicas.size(), s.records.size()));
   for (std::size_t i = 0; i < s.records.size(); ++i) {
     const auto& r = s.records[i];
@@ -29,7 +38,8 @@ boost::json::array status_history::of(const std::string& job) const {
   boost::json::array out;
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return out;
-  for (const auto& points : it->second) {
+  it->second.looked_at = ++looks_;
+  for (const auto& points : it->second.replicas) {
     boost::json::array line;
     for (const auto& p : points) {
       line.push_back(boost::json::array{p.unix_ms, p.accuracy, p.samples});

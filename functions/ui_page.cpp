@@ -1,17 +1,19 @@
-// The page as one literal: HTML, CSS and the script that polls the status
+// The page as literals: HTML, CSS and the script that polls the status
 // route. Relative URLs, so it works at /ui and behind the gateway at
-// /function/emnist-setup/ui alike.
+// /function/emnist-setup/ui alike. The style and the script are literals
+// of their own so that the Content-Security-Policy can name them by their
+// SHA-256, computed here once: edit them freely, the policy follows.
 #include "functions/ui_page.hpp"
 
-namespace emnist {
+#include <array>
+#include <cstdint>
 
-std::string_view ui_page_html() {
-  static constexpr std::string_view page = R"html(<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>emnist job</title>
-<style>
+#include "runtime/data/sha256.hpp"
+
+namespace emnist {
+namespace {
+
+constexpr std::string_view style = R"css(
   body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; }
   h1 { font-size: 18px; margin: 0 0 4px; }
   #summary { color: #555; margin-bottom: 16px; }
@@ -24,12 +26,19 @@ std::string_view ui_page_html() {
   .target { stroke: #c00; stroke-dasharray: 6 4; }
   .replica { fill: none; stroke-width: 2; }
   #error { color: #c00; }
-</style>
-</head>
-<body>
+  #token-form { margin-bottom: 16px; }
+  #token-form input { width: 28em; }
+)css";
+
+constexpr std::string_view body = R"html(
 <h1 id="title">emnist job</h1>
 <div id="summary">loading...</div>
 <div id="error"></div>
+<form id="token-form" hidden>
+  <label for="token">Token (the emnist-token secret):</label>
+  <input id="token" type="password" autocomplete="off" spellcheck="false">
+  <button type="submit">Use it</button>
+</form>
 <table id="replicas">
   <thead><tr><th>replica</th><th>epoch</th><th>samples</th><th>samples/s</th>
   <th>accuracy</th><th>best</th><th>heartbeat</th><th>state</th></tr></thead>
@@ -38,13 +47,23 @@ std::string_view ui_page_html() {
 <svg id="chart" width="760" height="360" viewBox="0 0 760 360"
      xmlns="http://www.w3.org/2000/svg" role="img"
      aria-label="test accuracy against time, one line per replica"></svg>
-<script>
+)html";
+
+// The token, when the functions have one: asked for once, on the first
+// 401, kept in this tab's sessionStorage (never in the URL or a cookie),
+// sent as a bearer header on every poll. A refused one is forgotten, and
+// the page says so and asks again, polling nothing meanwhile.
+constexpr std::string_view script = R"js(
 "use strict";
 const job = new URLSearchParams(location.search).get("job") || "";
 const colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
                  "#e377c2", "#17becf", "#bcbd22"];
 const last = {};  // replica -> [samples, time] at the previous poll
 const svg = "http://www.w3.org/2000/svg";
+const tokenKey = "emnist-token";
+const form = document.getElementById("token-form");
+const tokenInput = document.getElementById("token");
+let waitingForToken = false;
 
 function el(name, attrs, text) {
   const e = document.createElementNS(svg, name);
@@ -59,6 +78,9 @@ function table(s) {
   const body = document.querySelector("#replicas tbody");
   body.textContent = "";
   const now = Date.now();
+  // Replicas that should train and do not, and why (setup's calls).
+  const waiting = {};
+  for (const v of s.waiting || []) waiting[v.replica] = v.reason;
   s.workers.forEach((w, i) => {
     const tr = document.createElement("tr");
     let rate = "-";
@@ -69,12 +91,15 @@ function table(s) {
       }
       last[i] = [w.samples, now];
     }
+    const wait = i in waiting ? "waiting: " + waiting[i] : null;
     const cells = w ? [i, w.epochs, w.samples, rate, pct(w.accuracy),
                        pct(w.best_accuracy),
                        w.heartbeat_age_seconds.toFixed(1) + " s ago",
-                       w.done ? (w.reached ? "reached" : (w.stop || "done"))
-                              : "training"]
-                    : [i, "-", "-", "-", "-", "-", "-", "no progress yet"];
+                       wait || (w.done ? (w.reached ? "reached"
+                                                    : (w.stop || "done"))
+                                       : "training")]
+                    : [i, "-", "-", "-", "-", "-", "-",
+                       wait || "no progress yet"];
     for (const c of cells) {
       const td = document.createElement("td");
       td.textContent = c;
@@ -123,16 +148,53 @@ function chart(s) {
   }
   lines.forEach((line, i) => {
     const points = line.map(([t, a]) => x(t).toFixed(1) + "," + y(a).toFixed(1)).join(" ");
+    const colour = colours[i % colours.length];
     g.appendChild(el("polyline", {class: "replica", "data-replica": i,
-                     stroke: colours[i % colours.length], points: points}));
-    g.appendChild(el("text", {x: L + 10 + 90 * i, y: T + 4,
-                     style: "fill: " + colours[i % colours.length]}, "replica " + i));
+                     stroke: colour, points: points}));
+    // A fill attribute, not a style one: the policy allows no inline style.
+    g.appendChild(el("text", {x: L + 10 + 90 * i, y: T + 4, fill: colour},
+                     "replica " + i));
   });
 }
 
+function askForToken(message) {
+  waitingForToken = true;
+  document.getElementById("error").textContent = message;
+  document.getElementById("summary").textContent = "waiting for the token";
+  form.hidden = false;
+  tokenInput.value = "";
+  tokenInput.focus();
+}
+
+form.addEventListener("submit", event => {
+  event.preventDefault();
+  const token = tokenInput.value.trim();
+  if (!token) return;
+  sessionStorage.setItem(tokenKey, token);
+  tokenInput.value = "";
+  form.hidden = true;
+  waitingForToken = false;
+  document.getElementById("error").textContent = "";
+  document.getElementById("summary").textContent = "loading...";
+  tick();
+});
+
 async function tick() {
+  if (waitingForToken) return;
   try {
-    const r = await fetch("status?job=" + encodeURIComponent(job) + "&history=1");
+    const token = sessionStorage.getItem(tokenKey);
+    const r = await fetch("status?job=" + encodeURIComponent(job) + "&history=1",
+                          {headers: token ? {Authorization: "Bearer " + token} : {},
+                           cache: "no-store"});
+    if (r.status === 401) {
+      sessionStorage.removeItem(tokenKey);
+      askForToken(token
+          ? "The token was refused (401): it is not this deployment's " +
+            "emnist-token. Enter it again."
+          : "This deployment needs a token (the emnist-token secret) to " +
+            "show the job.");
+      return;
+    }
     const s = await r.json();
     if (!r.ok) throw new Error(s.error || r.statusText);
     document.getElementById("error").textContent = "";
@@ -149,11 +211,68 @@ async function tick() {
 }
 tick();
 setInterval(tick, 1000);
-</script>
-</body>
-</html>
-)html";
+)js";
+
+/// `'sha256-...'`, a CSP source naming `text` by its digest (base64).
+std::string csp_hash(std::string_view text) {
+  const auto hex =
+      sha256_hex(std::as_bytes(std::span(text.data(), text.size())));
+  // Only fails when OpenSSL does (out of memory): the page then runs no
+  // script, which is safe, and its test fails.
+  if (!hex) return "'none'";
+  std::array<std::uint8_t, 32> digest{};
+  const auto nibble = [](char c) {
+    return static_cast<std::uint8_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+  };
+  for (std::size_t i = 0; i < digest.size(); ++i) {
+    digest[i] = static_cast<std::uint8_t>(nibble((*hex)[2 * i]) << 4 |
+                                          nibble((*hex)[2 * i + 1]));
+  }
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out = "'sha256-";
+  for (std::size_t i = 0; i < digest.size(); i += 3) {
+    const std::uint32_t n =
+        std::uint32_t(digest[i]) << 16 |
+        (i + 1 < digest.size() ? std::uint32_t(digest[i + 1]) << 8 : 0) |
+        (i + 2 < digest.size() ? std::uint32_t(digest[i + 2]) : 0);
+    out += alphabet[n >> 18 & 63];
+    out += alphabet[n >> 12 & 63];
+    out += i + 1 < digest.size() ? alphabet[n >> 6 & 63] : '=';
+    out += i + 2 < digest.size() ? alphabet[n & 63] : '=';
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+std::string_view ui_page_html() {
+  static const std::string page =
+      std::string(
+          "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+          "<meta charset=\"utf-8\">\n<title>emnist job</title>\n"
+          "<style>") +
+      std::string(style) + "</style>\n</head>\n<body>" + std::string(body) +
+      "<script>" + std::string(script) + "</script>\n</body>\n</html>\n";
   return page;
+}
+
+const std::string& ui_page_csp() {
+  static const std::string policy =
+      "default-src 'none'; script-src " + csp_hash(script) + "; style-src " +
+      csp_hash(style) +
+      "; connect-src 'self'; img-src 'none'; base-uri 'none'; "
+      "form-action 'none'; frame-ancestors 'none'";
+  return policy;
+}
+
+http_response ui_page_response() {
+  return {200,
+          "text/html; charset=utf-8",
+          std::string(ui_page_html()),
+          {{"Content-Security-Policy", ui_page_csp()},
+           {"X-Content-Type-Options", "nosniff"},
+           {"Referrer-Policy", "no-referrer"}}};
 }
 
 }  // namespace emnist

@@ -289,6 +289,10 @@ void job_runner::prepare(std::shared_ptr<job> j) {
   auto store = store_for(cfg, *shape);
   if (!store) return fail(store.error());
   j->store = *store;
+  // The job's counters start here, before its set-up talks to the store:
+  // a server lost while the job is created is the job's failover too (it
+  // was subtracted away when they started after).
+  j->stats_before = j->store->parameters->stats();
   j->holder = new_holder();
   auto& records = *j->store->records;
   if (j->options.start == job_start::create) {
@@ -316,7 +320,6 @@ void job_runner::prepare(std::shared_ptr<job> j) {
   // Each replica's slot, claimed: a replica never runs in two calls.
   auto claimed = claim_replicas(j, *ids);
   if (!claimed) return fail(claimed.error());
-  j->stats_before = j->store->parameters->stats();
 
   // The watcher: the coordinator's listener, the job's cancellation and
   // its end. The job goes in as an argument: CAF 0.17 dereferences a null

@@ -280,7 +280,8 @@ const std::vector<key_spec>& specs() {
                          "through"));
     t.push_back(text_key("http.secret_file", EMNIST_FIELD(http.secret_file), {},
                          "a bearer token file; when it exists, every "
-                         "route but health and ready needs the token"));
+                         "route but health, ready and the live page "
+                         "needs the token"));
     t.push_back(integer_key("http.shutdown_seconds",
                             EMNIST_FIELD(http.shutdown_seconds), 0, 3600,
                             "on SIGTERM: time to push and save progress"));

@@ -171,14 +171,18 @@ bool unfilter_row(std::uint8_t filter, const std::uint8_t* in,
   }
 }
 
+/// False for an unknown filter, or once `budget` is spent (checked every
+/// 64 rows: a clock read costs what a few hundred bytes of a row do).
 template <std::size_t Bpp>
-bool unfilter(const std::uint8_t* filtered, png_pixels& px) {
+bool unfilter(const std::uint8_t* filtered, png_pixels& px,
+              const cpu_budget& budget) {
   const std::size_t row = px.width * Bpp;
   const std::vector<std::uint8_t> zeros(row + 4);  // a byte past, read
   const std::uint8_t* up = zeros.data();
   std::uint8_t* out = px.samples.data();
   for (std::size_t y = 0; y < px.height; ++y, filtered += row + 1) {
-    if (!unfilter_row<Bpp>(filtered[0], filtered + 1, up, out, row)) {
+    if (!unfilter_row<Bpp>(filtered[0], filtered + 1, up, out, row) ||
+        (y % 64 == 63 && budget.spent())) {
       return false;
     }
     up = out;
@@ -190,7 +194,8 @@ bool unfilter(const std::uint8_t* filtered, png_pixels& px) {
 }  // namespace
 
 std::optional<png_pixels> read_png_fast(std::span<const std::byte> file,
-                                        std::size_t max_pixels) {
+                                        std::size_t max_pixels,
+                                        const cpu_budget& budget) {
   png_pixels px;
   // The IDAT chunks' data: one span where they are one chunk (no copy),
   // else their concatenation.
@@ -267,18 +272,21 @@ std::optional<png_pixels> read_png_fast(std::span<const std::byte> file,
   const std::unique_ptr<std::uint8_t[]> filtered(
       new std::uint8_t[filtered_size + 4]);
   std::memset(filtered.get() + filtered_size, 0, 4);
+  // The inflater stops at the rows' end: a stream with more to give (a
+  // bomb: 1 GB from 1 MB) costs no more than the rows, and libpng's path
+  // then refuses it.
   std::size_t read = 0, written = 0;
   if (libdeflate_zlib_decompress_ex(inflater, stream.data(), stream.size(),
                                     filtered.get(), filtered_size, &read,
                                     &written) != LIBDEFLATE_SUCCESS ||
-      read != stream.size() || written != filtered_size) {
+      read != stream.size() || written != filtered_size || budget.spent()) {
     return std::nullopt;  // damaged, short or with data to spare
   }
   px.samples.resize(px.height * row);
-  const bool ok = bpp == 1   ? unfilter<1>(filtered.get(), px)
-                  : bpp == 2 ? unfilter<2>(filtered.get(), px)
-                  : bpp == 3 ? unfilter<3>(filtered.get(), px)
-                             : unfilter<4>(filtered.get(), px);
+  const bool ok = bpp == 1   ? unfilter<1>(filtered.get(), px, budget)
+                  : bpp == 2 ? unfilter<2>(filtered.get(), px, budget)
+                  : bpp == 3 ? unfilter<3>(filtered.get(), px, budget)
+                             : unfilter<4>(filtered.get(), px, budget);
   if (!ok) return std::nullopt;
   return px;
 }

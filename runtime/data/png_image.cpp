@@ -1,14 +1,23 @@
 // libpng's simplified read API: it handles every colour type and bit depth,
 // and reports errors in `message` instead of longjmp-ing through our code.
+// It reads from a FILE of our own (fopencookie) whose reads stop once the
+// decode's CPU budget is spent: the simplified API takes no callback, and
+// it reads every few KB of compressed pixels, so that is where a decode
+// can be stopped.
 #include "runtime/data/png_image.hpp"
 
 #include <png.h>
+#include <stdio.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "runtime/data/png_chunks.hpp"
 #include "runtime/data/png_fast_reader.hpp"
+#include "runtime/data/png_stream.hpp"
 
 namespace emnist {
 namespace {
@@ -34,6 +43,75 @@ bool has_signature(std::span<const std::byte> file) {
 error no_signature(const std::string& name) {
   return bad(name, "not a PNG (the file does not start with PNG's signature)");
 }
+
+error over_budget(const std::string& name, const cpu_budget& budget) {
+  return bad(
+      name,
+      "decoding took more than " +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             budget.limit())
+                             .count()) +
+          " ms of CPU, the most one image may take");
+}
+
+/// Bytes in memory as a read-only FILE whose reads fail once `budget` is
+/// spent.
+class budgeted_file {
+ public:
+  budgeted_file(std::span<const char> bytes, const cpu_budget& budget)
+      : bytes_(bytes), budget_(budget) {
+    file_ = ::fopencookie(this, "r",
+                          {&budgeted_file::read, nullptr, nullptr, nullptr});
+    // Unbuffered: each of libpng's reads reaches read() and the budget.
+    if (file_ != nullptr) ::setvbuf(file_, nullptr, _IONBF, 0);
+  }
+  ~budgeted_file() {
+    if (file_ != nullptr) ::fclose(file_);
+  }
+  budgeted_file(const budgeted_file&) = delete;
+  budgeted_file& operator=(const budgeted_file&) = delete;
+
+  FILE* get() const { return file_; }
+  bool stopped() const { return stopped_; }
+  /// libpng's message, in the words its memory reader uses for a file
+  /// that ends too soon ("Read Error" is what a short fread gets).
+  std::string message(const char* libpng_says) const {
+    if (ran_out_ && std::strcmp(libpng_says, "Read Error") == 0) {
+      return "read beyond end of data";
+    }
+    return libpng_says;
+  }
+
+ private:
+  /// The clock is read (a system call) once 8 KB or 64 reads have gone
+  /// by since it last was, and at the first read: libpng reads each
+  /// chunk's header and CRC apart, and its pixels 8 KB at a time.
+  static ssize_t read(void* cookie, char* out, std::size_t size) {
+    auto* self = static_cast<budgeted_file*>(cookie);
+    if (self->unchecked_bytes_ >= 8192 || self->unchecked_reads_ >= 64) {
+      self->unchecked_bytes_ = self->unchecked_reads_ = 0;
+      if (self->budget_.spent()) {
+        self->stopped_ = true;
+        errno = ETIMEDOUT;
+        return -1;
+      }
+    }
+    const std::size_t n = std::min(size, self->bytes_.size() - self->at_);
+    std::memcpy(out, self->bytes_.data() + self->at_, n);
+    self->at_ += n;
+    self->unchecked_bytes_ += n;
+    ++self->unchecked_reads_;
+    if (n < size) self->ran_out_ = true;
+    return static_cast<ssize_t>(n);
+  }
+
+  std::span<const char> bytes_;
+  const cpu_budget& budget_;
+  std::size_t at_ = 0;
+  std::size_t unchecked_bytes_ = 0, unchecked_reads_ = 64;
+  bool stopped_ = false, ran_out_ = false;
+  FILE* file_ = nullptr;
+};
 
 /// One grey shade a pixel: Rec. 601 luma of colour, and transparent pixels
 /// laid on the shade that contrasts with the opaque ones.
@@ -126,14 +204,20 @@ expected<std::string> chunks_for_libpng(std::span<const std::byte> file,
 
 expected<png_pixels> read_png_with_libpng(std::span<const std::byte> file,
                                           const std::string& name,
-                                          std::size_t max_pixels) {
+                                          std::size_t max_pixels,
+                                          const cpu_budget& budget) {
   if (!has_signature(file)) return no_signature(name);
   const auto chunks = chunks_for_libpng(file, name);
   if (!chunks) return chunks.error();
+  // Declared before libpng's state, which reads it until it is freed.
+  budgeted_file in(std::span(chunks->data(), chunks->size()), budget);
+  if (in.get() == nullptr) {
+    return make_error(errc::internal, name + ": cannot read: out of memory");
+  }
   png_reading r;
-  if (png_image_begin_read_from_memory(&r.image, chunks->data(),
-                                       chunks->size()) == 0) {
-    return bad(name, std::string("not a readable PNG: ") + r.image.message);
+  if (png_image_begin_read_from_stdio(&r.image, in.get()) == 0) {
+    if (in.stopped()) return over_budget(name, budget);
+    return bad(name, "not a readable PNG: " + in.message(r.image.message));
   }
   const std::size_t w = r.image.width, h = r.image.height;
   if (w == 0 || h == 0) return bad(name, "the image has zero size");
@@ -141,6 +225,27 @@ expected<png_pixels> read_png_with_libpng(std::span<const std::byte> file,
     return bad(name, "too large: " + std::to_string(w) + "x" +
                          std::to_string(h) + " pixels, at most " +
                          std::to_string(max_pixels));
+  }
+  // libpng inflates the whole stream, whatever follows the last row (a
+  // 1 MB file inflated 1 GB for a 28x28 image): the stream may inflate to
+  // the rows IHDR (first, as libpng has checked) declares, and no more.
+  const auto kept = std::as_bytes(std::span(chunks->data(), chunks->size()));
+  const auto ihdr = png_chunk_at(kept, png_signature_size);
+  if (const auto rows = ihdr ? png_inflated_size(ihdr->data) : std::nullopt) {
+    switch (check_png_stream(kept, *rows, budget)) {
+      case png_stream::excess:
+        return bad(name,
+                   "too much image data: the pixels inflate to more "
+                   "than the " +
+                       std::to_string(*rows) + " bytes of its " +
+                       std::to_string(w) + "x" + std::to_string(h) +
+                       " rows (a decompression bomb, or a damaged "
+                       "file)");
+      case png_stream::over_budget:
+        return over_budget(name, budget);
+      case png_stream::fits:
+        break;
+    }
   }
   // Read in the file's own colour layout, 8 bits a channel: asking libpng
   // to make grey of colour runs its gamma-correct conversion, ten times
@@ -155,18 +260,21 @@ expected<png_pixels> read_png_with_libpng(std::span<const std::byte> file,
   px.samples.resize(PNG_IMAGE_SIZE(r.image));
   if (png_image_finish_read(&r.image, nullptr, px.samples.data(), 0, nullptr) ==
       0) {
+    if (in.stopped()) return over_budget(name, budget);
     return bad(name,
-               std::string("damaged or truncated PNG: ") + r.image.message);
+               "damaged or truncated PNG: " + in.message(r.image.message));
   }
   return px;
 }
 
 expected<grey_image> decode_png(std::span<const std::byte> file,
-                                const std::string& name,
-                                std::size_t max_pixels) {
+                                const std::string& name, std::size_t max_pixels,
+                                const cpu_budget& budget) {
   if (!has_signature(file)) return no_signature(name);
-  if (auto fast = read_png_fast(file, max_pixels)) return to_grey(*fast);
-  auto px = read_png_with_libpng(file, name, max_pixels);
+  if (auto fast = read_png_fast(file, max_pixels, budget)) {
+    return to_grey(*fast);
+  }
+  auto px = read_png_with_libpng(file, name, max_pixels, budget);
   if (!px) return px.error();
   return to_grey(*px);
 }

@@ -139,6 +139,9 @@ struct http_server::impl {
                          bool keep_alive) {
     res.set(http::field::server, "emnist");
     res.set(http::field::content_type, r.content_type);
+    // A browser takes each answer for what its Content-Type says: a JSON
+    // error naming a client's text is never sniffed into a page.
+    res.set("X-Content-Type-Options", "nosniff");
     for (const auto& [k, v] : r.headers) res.set(k, v);
     res.keep_alive(keep_alive);
   }

@@ -130,6 +130,31 @@ TEST_CASE("memcached job: a replica with another config is refused") {
   CHECK(missing.error().code == errc::not_found);
 }
 
+TEST_CASE("memcached job: a server lost while the job is set up is counted") {
+  // The server that holds the job's metadata is gone before the job
+  // starts (killed while the data loaded): creating the job fails it over.
+  // The log said so, and the summary said servers_failed_over = 0 (its
+  // counters started after the set-up).
+  test::memcached_server a, b, c;
+  test::memcached_server* servers[] = {&a, &b, &c};
+  const std::vector<std::uint16_t> ports{a.port(), b.port(), c.port()};
+  const std::string job = "prep-failover";
+  auto* victim = servers[server_of(ports, "emnist:" + job + ":meta")];
+  victim->stop();
+  auto cfg = memcached_job({a.address(), b.address(), c.address()}, job);
+  cfg.train.replicas = 1;
+  cfg.train.max_epochs = 1;
+  cfg.train.target_accuracy = 0.3;
+  cfg.sync.retry_ms = 300;
+  cfg.sync.on_server_failure = server_failure_setting::failover;
+  const auto& data = test::bymerge_data(20000);
+  auto r = run_simulation(cfg, data);
+  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  CHECK(r->reached);
+  CHECK(r->sync.servers_failed_over == 1);
+  CHECK(r->sync.server_retries >= 1);
+}
+
 TEST_CASE("memcached job: a pool of three loses a server mid-run") {
   test::memcached_server a, b, c;
   test::memcached_server* servers[] = {&a, &b, &c};

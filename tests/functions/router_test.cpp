@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "functions/ui_page.hpp"
+
 using namespace emnist;
 
 namespace {
@@ -118,7 +120,16 @@ TEST_CASE("router: readiness, the in-flight limit and shutdown") {
   CHECK(
       call_of(route(request("POST", "/async-function/emnist-train"), c)).what ==
       function_call::kind::train);
+  // Saturated for setup calls: OpenFaaS's contract says 429 (it said 200).
+  CHECK(status_of(route(request("GET", "/_/ready"), c)) == 429);
+  c.function = "setup";
+  CHECK(status_of(route(request("GET", "/_/ready"), c)) == 429);
+  c.function = "train";  // a train process is not full of setups
   CHECK(status_of(route(request("GET", "/_/ready"), c)) == 200);
+  c.function = "predict";  // predictions are never counted
+  c.running_train = 2;
+  CHECK(status_of(route(request("GET", "/_/ready"), c)) == 200);
+  c.function = "all";
   c.running_setup = 0;
   c.running_train = 2;  // = max_inflight
   CHECK(status_of(route(request("GET", "/_/ready"), c)) == 429);
@@ -161,6 +172,60 @@ TEST_CASE("router: a bearer token guards everything but health") {
   CHECK(status_of(route(request("GET", "/metrics", "Bearer S3CRET"), c)) ==
         401);
   CHECK(status_of(route(request("GET", "/metrics", "Basic s3cret"), c)) == 401);
+}
+
+TEST_CASE("router: the live page needs no token, its job data does") {
+  // A browser opening the page's link cannot send a header: the page (no
+  // job data in it) comes without the token, and asks for it when the
+  // status route it polls answers 401.
+  auto c = all();
+  c.token = "s3cret";
+  for (const char* page : {"/ui", "/function/emnist-setup/ui"}) {
+    CAPTURE(page);
+    const auto r = route(request("GET", page), c);
+    CHECK(status_of(r) == 200);
+    const auto& answer = std::get<http_response>(r.action);
+    CHECK(answer.body == ui_page_html());
+    CHECK(status_of(route(request("POST", page), c)) == 405);
+  }
+  // Everything else under the gateway's path and beside it stays shut.
+  for (const char* path :
+       {"/status", "/model", "/metrics", "/function/emnist-setup/status",
+        "/function/emnist-setup/model", "/function/emnist-setup/metrics",
+        "/function/emnist-setup", "/function/emnist-setup/ui/status",
+        "/function/emnist-guess/ui", "/async-function/emnist-setup/ui"}) {
+    CAPTURE(path);
+    CHECK(status_of(route(request("GET", path), c)) == 401);
+  }
+  CHECK(call_of(route(request("GET", "/function/emnist-setup/status",
+                              "Bearer s3cret"),
+                      c))
+            .what == function_call::kind::status);
+}
+
+TEST_CASE("router: the page comes with a strict Content-Security-Policy") {
+  const auto r = route(request("GET", "/ui"), all());
+  const auto& answer = std::get<http_response>(r.action);
+  const auto header = [&](const std::string& name) -> std::string {
+    for (const auto& [k, v] : answer.headers) {
+      if (k == name) return v;
+    }
+    return "(none)";
+  };
+  CHECK(header("X-Content-Type-Options") == "nosniff");
+  const std::string csp = header("Content-Security-Policy");
+  // Nothing loads or runs but the page's own script and style, named by
+  // their SHA-256, and it connects to its own origin only: a token typed
+  // into it cannot be sent anywhere else.
+  for (const char* part :
+       {"default-src 'none'", "script-src 'sha256-", "style-src 'sha256-",
+        "connect-src 'self'", "form-action 'none'", "frame-ancestors 'none'",
+        "base-uri 'none'"}) {
+    CAPTURE(part);
+    CHECK(csp.find(part) != std::string::npos);
+  }
+  CHECK(csp.find("unsafe") == std::string::npos);
+  CHECK(csp == ui_page_csp());
 }
 
 TEST_CASE("router: the function a process serves is checked at start") {

@@ -23,8 +23,10 @@
 #include "runtime/net/http_client.hpp"
 #include "runtime/net/http_server.hpp"
 #include "runtime/store/store_factory.hpp"
+#include "support/headless_chromium.hpp"
 #include "support/memcached_server.hpp"
 #include "support/png_writer.hpp"
+#include "support/ports.hpp"
 #include "support/serve_process.hpp"
 #include "test_support.hpp"
 
@@ -637,6 +639,26 @@ TEST_CASE("serve: emnist-predict answers PNGs and pixels, from a file or job") {
   auto empty = call("POST", predictor.url("/"), "", as_png);
   CHECK(empty.status == 400);
   CHECK(has(error_of(empty), "empty body"));
+  // A decompression bomb (3 KB, 3 MiB inflated, for 28x28 pixels) is
+  // refused once its rows are inflated, and the refusals are logged: one
+  // line, then a count of those left out.
+  const std::string bomb = test::png_bomb({28, 28, 8, 0, 0}, 3);
+  REQUIRE(bomb.size() < 4000);
+  for (int i = 0; i < 5; ++i) {
+    auto refused = call("POST", predictor.url("/"), bomb, as_png);
+    CHECK(refused.status == 400);
+    CHECK(has(error_of(refused), "the body: too much image data"));
+  }
+  // The first refusal was logged ("not a PNG" above), those within the
+  // next second were counted; the first one after is logged with the
+  // count.
+  CHECK(says("emnist-predict: refused an image (400): the body: not a PNG"));
+  std::this_thread::sleep_for(1100ms);
+  CHECK(call("POST", predictor.url("/"), bomb, as_png).status == 400);
+  CHECK(
+      says("emnist-predict: refused an image (400): the body: too much "
+           "image data"));
+  CHECK(has(predictor.log(), " more in the last "));
   // Noise does not compress: a PNG of about 10 kB.
   std::vector<std::uint8_t> noise(100 * 100);
   std::minstd_rand rng(5);
@@ -695,6 +717,11 @@ TEST_CASE("serve: the live page draws a job in headless Chromium") {
   auto page = call("GET", s.url("/function/emnist-setup/ui?job=ui-job"));
   REQUIRE(page.status == 200);
   CHECK(page.header("content-type") == "text/html; charset=utf-8");
+  // It runs under a strict policy (the DOM below shows that its script
+  // ran), and is never sniffed as anything else.
+  CHECK(page.header("content-security-policy").rfind("default-src 'none'", 0) ==
+        0);
+  CHECK(page.header("x-content-type-options") == "nosniff");
   // Self-contained: nothing loaded from elsewhere (the one URL in it is
   // SVG's namespace name, which nothing fetches).
   for (const char* external :
@@ -848,4 +875,135 @@ TEST_CASE("serve: a setup restarted mid-job resumes driving it") {
         return samples > samples_before && training == 2;
       },
       60s);
+}
+
+TEST_CASE("serve: the live page takes the token in headless Chromium") {
+  // With a token set, a browser opening the page's link gets the page (no
+  // job data in it) without one; its first status poll answers 401, and
+  // it asks for the token, keeps it in sessionStorage and sends it on
+  // every poll. A wrong one is refused on the page, in words.
+  test::memcached_server mc;
+  test::scratch_dir dir;
+  test::write_file(dir.path() / "token", "s3cret\n");
+  auto args = serve_args(mc, {"--set", "train.target_accuracy=0.6"});
+  args.push_back("--set");
+  args.push_back("http.secret_file=" + (dir.path() / "token").string());
+  test::serve_process s(args);
+  const header_list auth = {{"Authorization", "Bearer s3cret"}};
+  auto setup = call("POST", s.url("/function/emnist-setup"),
+                    R"({"train": {"replicas": 2}, "sync": {"job": "tk-job"}})",
+                    {{"Content-Type", "application/json"}, auth[0]});
+  REQUIRE_MESSAGE(setup.status == 200, setup.body);
+  wait_status(
+      s, "tk-job",
+      [](const boost::json::object& o) { return o.at("reached").as_bool(); },
+      60s, auth);
+
+  // The page without the token; nothing about the job without it.
+  const std::string page_url = s.url("/function/emnist-setup/ui?job=tk-job");
+  auto page = call("GET", page_url);
+  REQUIRE(page.status == 200);
+  CHECK(!has(page.body, "tk-job"));
+  for (const char* route :
+       {"/function/emnist-setup/status?job=tk-job&history=1",
+        "/status?job=tk-job", "/function/emnist-setup/model?job=tk-job",
+        "/model?job=tk-job", "/metrics"}) {
+    CAPTURE(route);
+    CHECK(call("GET", s.url(route)).status == 401);
+  }
+
+  test::headless_chromium browser(page_url);
+  const auto text_of = [&](const std::string& id) {
+    const auto v = browser.evaluate("(document.getElementById('" + id +
+                                    "') || {}).textContent");
+    return v.is_string() ? std::string(v.as_string()) : std::string();
+  };
+  const std::string form_shown =
+      "!document.getElementById('token-form').hidden";
+  const std::string lines = "document.querySelectorAll('polyline.replica')";
+  REQUIRE_MESSAGE(browser.wait_for(form_shown, 20s), text_of("error"));
+  CHECK(has(text_of("error"), "needs a token"));
+  CHECK(browser.evaluate(lines + ".length") == 0);
+
+  // A wrong token: the page says so and asks again; it keeps nothing.
+  browser.type_and_enter("nope");
+  REQUIRE_MESSAGE(browser.wait_for("document.getElementById('error')"
+                                   ".textContent.includes('refused')",
+                                   20s),
+                  text_of("error"));
+  CHECK(browser.wait_for(form_shown, 5s));
+  CHECK(has(text_of("error"), "not this deployment's emnist-token"));
+  CHECK(browser.evaluate(lines + ".length") == 0);
+  CHECK(browser.evaluate("sessionStorage.getItem('emnist-token')").is_null());
+
+  // The right one: both replicas' lines, the table, the target reached.
+  browser.type_and_enter("s3cret");
+  REQUIRE_MESSAGE(browser.wait_for(lines + ".length === 2", 20s),
+                  text_of("error") << " / " << text_of("summary"));
+  CHECK(browser.evaluate("document.querySelectorAll('#replicas tbody tr')"
+                         ".length") == 2);
+  CHECK(browser.evaluate("document.querySelectorAll('.target').length") == 1);
+  CHECK(has(text_of("summary"), "target reached"));
+  CHECK(text_of("title") == "emnist job tk-job");
+  CHECK(text_of("error").empty());
+  CHECK(browser.evaluate("document.getElementById('token-form').hidden") ==
+        true);
+  // Kept in this tab's sessionStorage: not in the URL, not in a cookie.
+  CHECK(browser.evaluate("sessionStorage.getItem('emnist-token')") == "s3cret");
+  CHECK(!has(std::string(browser.evaluate("location.href").as_string()),
+             "s3cret"));
+  CHECK(browser.evaluate("document.cookie") == "");
+  // And it goes on polling with it: the next polls update the summary.
+  const std::string updated = text_of("summary");
+  CHECK(
+      browser.wait_for("document.getElementById('summary').textContent !== " +
+                           boost::json::serialize(boost::json::value(updated)),
+                       10s));
+  CHECK(text_of("error").empty());
+  // The policy keeps it in: the page may connect to its own origin only.
+  const auto sent = browser.evaluate(
+      "fetch('http://127.0.0.1:" + std::to_string(mc.port()) +
+      "/', {method: 'POST', body: sessionStorage.getItem('emnist-token')})"
+      ".then(() => 'sent', () => 'blocked')");
+  CHECK(sent == "blocked");
+}
+
+TEST_CASE(
+    "serve: a replica that cannot start is shown waiting, with the reason, "
+    "in the status and on the live page") {
+  test::memcached_server mc;
+  // A setup whose gateway is not there: its calls of the replicas fail.
+  const auto nowhere = test::free_port();
+  auto args = serve_args(mc);
+  for (auto& a : args) {
+    if (a.rfind("http.gateway_url=", 0) == 0) {
+      a = "http.gateway_url=http://127.0.0.1:" + std::to_string(nowhere);
+    }
+  }
+  args[1] = "setup";  // --function setup
+  test::serve_process s(args);
+  auto setup = call("POST", s.url("/"),
+                    R"({"train": {"replicas": 2}, "sync": {"job": "stuck"}})");
+  REQUIRE_MESSAGE(setup.status == 200, setup.body);
+  // Its answer says so already: no replica started, and why.
+  const auto answer = json_of(setup);
+  CHECK(answer.at("started").as_int64() == 0);
+  REQUIRE(answer.contains("waiting"));
+  CHECK(has(boost::json::serialize(answer.at("waiting")),
+            "the gateway did not answer"));
+  auto st = wait_status(
+      s, "stuck",
+      [](const auto& o) { return o.at("waiting").as_array().size() == 2; },
+      20s);
+  for (const auto& w : st.at("waiting").as_array()) {
+    CHECK(has(std::string(w.at("reason").as_string()),
+              "the gateway did not answer"));
+  }
+  CHECK(st.at("driver").at("calls").as_array()[0].at("calls").as_int64() >= 1);
+  test::headless_chromium browser(s.url("/ui?job=stuck"));
+  CHECK(browser.wait_for(
+      "document.querySelectorAll('#replicas tbody tr').length === 2 && "
+      "document.querySelector('#replicas tbody').textContent"
+      ".includes('waiting: the gateway did not answer')",
+      20s));
 }

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "functions/router.hpp"
+#include "functions/ui_page.hpp"
 #include "fuzz/fuzz_target.hpp"
 #include "runtime/config/config_overrides.hpp"
 #include "runtime/net/http_server.hpp"
@@ -32,6 +33,14 @@ EMNIST_FUZZ_TARGET(http) {
                       request->header("authorization") != nullptr ||
                       r.label == "/_/health" || r.label == "/_/ready",
                   "no call runs without the token");
+      // What a request without the token may read: health, readiness and
+      // the live page, which holds no job data.
+      const auto* answer = std::get_if<http_response>(&r.action);
+      fuzz::check(*token == 0 || answer == nullptr || answer->status != 200 ||
+                      request->header("authorization") != nullptr ||
+                      r.label == "/_/health" || r.label == "/_/ready" ||
+                      answer->body == ui_page_html(),
+                  "nothing but the page is read without the token");
     }
   }
   (void)overrides_from_body(request->body);

@@ -5,15 +5,18 @@
 #include <doctest/doctest.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "runtime/data/cpu_budget.hpp"
 #include "runtime/data/file_io.hpp"
 #include "runtime/data/png_chunks.hpp"
 #include "runtime/data/png_fast_reader.hpp"
 #include "runtime/data/png_image.hpp"
+#include "runtime/data/png_stream.hpp"
 #include "support/png_writer.hpp"
 
 namespace emnist {
@@ -150,6 +153,121 @@ TEST_CASE("png fast reader: a damaged file is left to libpng, which names it") {
   CHECK_FALSE(read_png_fast(bytes(no_end), default_max_png_pixels));
   CHECK(decode_png(bytes(no_end), "t.png").has_value() ==
         read_png_with_libpng(bytes(no_end), "t.png").has_value());
+}
+
+TEST_CASE("png: a stream that inflates past its rows is refused after them") {
+  // Decompression bombs: 28x28 images whose pixel stream inflates to
+  // 256 MiB (260 KB of file). libpng inflated all of it, to find the
+  // stream's end: 0.6 s of CPU for one request (1 GB: 2.6 s). Each reader
+  // now stops at the rows the header declares, and the file is refused.
+  struct bomb_case {
+    const char* what;
+    test::png_header header;
+    std::uint64_t rows;  // the bytes its rows inflate to
+  };
+  const bomb_case cases[] = {
+      {"8-bit grey (the fast reader's)", {28, 28, 8, 0, 0}, 28 * 29},
+      {"8-bit RGBA (the fast reader's)", {28, 28, 8, 6, 0}, 28 * (1 + 112)},
+      {"16-bit grey (libpng's)", {28, 28, 16, 0, 0}, 28 * (1 + 56)},
+      {"a palette (libpng's)", {28, 28, 8, 3, 0}, 28 * 29},
+      // Adam7's seven passes: rows x (a filter byte + their pixels).
+      {"interlaced (libpng's)",
+       {28, 28, 8, 0, 1},
+       4 * 5 + 4 * 4 + 3 * 8 + 7 * 8 + 7 * 15 + 14 * 15 + 14 * 29},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    const std::string bomb = test::png_bomb(c.header, 256);
+    CHECK(bomb.size() < 300'000);
+    std::string ihdr_data = bomb.substr(16, 13);
+    CHECK(png_inflated_size(bytes(ihdr_data)) == c.rows);
+    const cpu_budget clock(std::chrono::hours(1));
+    auto image = decode_png(bytes(bomb), "bomb.png");
+    const auto spent = clock.used();
+    REQUIRE_FALSE(image.has_value());
+    CHECK(image.error().message ==
+          "bomb.png: too much image data: the pixels inflate to more than "
+          "the " +
+              std::to_string(c.rows) +
+              " bytes of its 28x28 rows (a decompression bomb, or a damaged "
+              "file)");
+    // The rows and a 32 KB buffer inflated, twice at most: far under a
+    // millisecond, where the whole stream took over half a second.
+    CHECK(spent < std::chrono::milliseconds(50));
+    auto reference = read_png_with_libpng(bytes(bomb), "bomb.png");
+    REQUIRE_FALSE(reference.has_value());
+    CHECK(reference.error().message == image.error().message);
+    CHECK_FALSE(read_png_fast(bytes(bomb), default_max_png_pixels));
+  }
+  // One byte to spare is more than the rows too; the rows alone read.
+  const std::string rows(28 * 29, '\0');
+  const auto zlib_of = [](const std::string& raw) {
+    uLongf size = compressBound(static_cast<uLong>(raw.size()));
+    std::string out(size, '\0');
+    REQUIRE(compress(reinterpret_cast<Bytef*>(out.data()), &size,
+                     reinterpret_cast<const Bytef*>(raw.data()),
+                     static_cast<uLong>(raw.size())) == Z_OK);
+    out.resize(size);
+    return out;
+  };
+  const test::png_header grey{28, 28, 8, 0, 0};
+  const std::string exact = test::png_with_stream(grey, zlib_of(rows));
+  CHECK(read_png_fast(bytes(exact), default_max_png_pixels).has_value());
+  CHECK(decode_png(bytes(exact), "exact.png").has_value());
+  const std::string spare =
+      test::png_with_stream(grey, zlib_of(rows + std::string(1, '\0')));
+  auto refused = decode_png(bytes(spare), "spare.png");
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().message.find("too much image data") !=
+        std::string::npos);
+}
+
+TEST_CASE("png: a decode stops once its CPU budget is spent") {
+  // Both readers, the fast one ("rgb.png") and libpng ("grey16.png"). A
+  // budget spent before the decode starts is the same as one spent inside
+  // it, and does not depend on the machine's speed.
+  for (const char* name : {"rgb.png", "grey16.png", "filters-rgba.png"}) {
+    CAPTURE(name);
+    const std::string file = seed(name);
+    const cpu_budget budget(std::chrono::milliseconds(1));
+    while (!budget.spent()) {
+    }
+    auto image =
+        decode_png(bytes(file), "t.png", default_max_png_pixels, budget);
+    REQUIRE_FALSE(image.has_value());
+    CHECK(image.error().message ==
+          "t.png: decoding took more than 1 ms of CPU, the most one image "
+          "may take");
+    // A budget not spent changes nothing.
+    const cpu_budget ample(std::chrono::seconds(60));
+    CHECK(decode_png(bytes(file), "t.png", default_max_png_pixels, ample)
+              .has_value());
+  }
+}
+
+TEST_CASE("png: what follows the pixels is not read, by choice") {
+  // libpng's simplified API stops after the last row, and so does the
+  // fast reader: a file without IEND, with a damaged IEND or with bytes
+  // after it reads as the whole file does (docs/reliability.md). None of
+  // them changes a pixel.
+  for (const char* name : {"grey.png", "grey16.png"}) {
+    CAPTURE(name);
+    const std::string whole = seed(name);
+    const auto expected = decode_png(bytes(whole), "t.png");
+    REQUIRE(expected.has_value());
+    REQUIRE(whole.substr(whole.size() - 8, 4) == "IEND");
+    std::string bad_crc = whole;
+    bad_crc.back() = static_cast<char>(bad_crc.back() ^ 0x01);
+    for (const auto& [what, file] :
+         {std::pair{"no IEND", whole.substr(0, whole.size() - 12)},
+          std::pair{"IEND's CRC wrong", bad_crc},
+          std::pair{"bytes after IEND", whole + "trailing bytes"}}) {
+      CAPTURE(what);
+      const auto image = decode_png(bytes(file), "t.png");
+      REQUIRE_MESSAGE(image.has_value(), image.error().message);
+      CHECK(image->pixels == expected->pixels);
+    }
+  }
 }
 
 }  // namespace emnist

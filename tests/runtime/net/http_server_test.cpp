@@ -99,6 +99,8 @@ TEST_CASE("http_server: requests reach the handler, query decoded") {
   REQUIRE_MESSAGE(r.has_value(), r.error().message);
   CHECK(r->status == 200);
   CHECK(r->body == "GET /a b x=1;y=two words;z=/; 0");
+  // Every answer is what its Content-Type says, never sniffed into a page.
+  CHECK(r->header("x-content-type-options") == "nosniff");
   auto slow = http_request_to("POST", base + "/slow", "12345", {}, 5s);
   REQUIRE(slow.has_value());
   CHECK(slow->body == "POST /slow  5");
