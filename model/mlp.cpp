@@ -103,6 +103,14 @@ struct mlp_evaluator::buffers {
   std::vector<const std::uint8_t*> images;
   math::matrix<float> hidden, logits;
   std::vector<std::uint8_t> predicted;
+  // The rows of the chunks evaluated before, kept: an evaluator scores the
+  // same data every time, and finding a chunk's nonzero pixels cost about
+  // as much as the product itself. Kept in order from the first chunk, up
+  // to kept_bytes_max; `kept_first` and `kept_size` say which data.
+  const std::uint8_t* kept_first = nullptr;
+  std::size_t kept_size = 0;
+  std::vector<sparse_batch> kept;
+  std::size_t kept_bytes = 0;
   buffers(const mlp_shape& s, std::size_t rows)
       : images(rows),
         hidden(math::matrix<float>::Zero(rows, padded_hidden(s.hidden))),
@@ -119,13 +127,50 @@ mlp_evaluator::mlp_evaluator(const mlp_shape& shape, std::size_t chunk_rows)
 
 mlp_evaluator::~mlp_evaluator() = default;
 
+const sparse_batch& mlp_evaluator::rows_of(const data_view& data,
+                                           std::size_t at, std::size_t rows) {
+  auto& b = *buf_;
+  const std::uint8_t* first = data.size() > 0 ? data.image(0) : nullptr;
+  if (first != b.kept_first || data.size() != b.kept_size) {
+    b.kept.clear();
+    b.kept_bytes = 0;
+    b.kept_first = first;
+    b.kept_size = data.size();
+  }
+  const std::size_t k = at / chunk_rows_;
+  const bool aligned = at % chunk_rows_ == 0;
+  if (aligned && k < b.kept.size() && b.kept[k].rows == rows) return b.kept[k];
+  for (std::size_t r = 0; r < rows; ++r) b.images[r] = data.image(at + r);
+  b.x.assign_rows(b.images.data(), rows, data.features());
+  const std::size_t nonzeros = b.x.row_starts[rows];
+  const std::size_t bytes = (rows + 1) * sizeof(std::uint32_t) +
+                            nonzeros * (sizeof(std::uint16_t) + sizeof(float));
+  if (!aligned || k != b.kept.size() || b.kept_bytes + bytes > kept_bytes_max) {
+    return b.x;
+  }
+  // A compact copy: the rows only, as long as they are.
+  sparse_batch c;
+  c.rows = rows;
+  c.features = b.x.features;
+  c.row_starts.assign(
+      b.x.row_starts.begin(),
+      b.x.row_starts.begin() + static_cast<std::ptrdiff_t>(rows + 1));
+  c.row_pixels.assign(
+      b.x.row_pixels.begin(),
+      b.x.row_pixels.begin() + static_cast<std::ptrdiff_t>(nonzeros));
+  c.row_values.assign(
+      b.x.row_values.begin(),
+      b.x.row_values.begin() + static_cast<std::ptrdiff_t>(nonzeros));
+  b.kept.push_back(std::move(c));
+  b.kept_bytes += bytes;
+  return b.kept.back();
+}
+
 void mlp_evaluator::predict_chunk(std::span<const float> params,
                                   const data_view& data, std::size_t at,
                                   std::size_t rows) {
-  for (std::size_t r = 0; r < rows; ++r) buf_->images[r] = data.image(at + r);
-  buf_->x.assign_rows(buf_->images.data(), rows, data.features());
-  kernels::first_layer_forward(buf_->x, params.data(), shape_.hidden,
-                               buf_->hidden.data());
+  kernels::first_layer_forward(rows_of(data, at, rows), params.data(),
+                               shape_.hidden, buf_->hidden.data());
   math::predict_from_hidden<float>(shape_, params.data() + shape_.w1_size(),
                                    rows, buf_->hidden, buf_->logits,
                                    buf_->predicted.data());

@@ -98,6 +98,14 @@ class mlp_evaluator {
 
  private:
   struct buffers;
+  /// The nonzero pixels of samples [at, at + rows) of `data`: kept from an
+  /// earlier evaluation of the same data, or found now (and kept, while
+  /// they fit in kept_bytes_max).
+  const sparse_batch& rows_of(const data_view& data, std::size_t at,
+                              std::size_t rows);
+  /// Rows kept between evaluations: the standard split's 16,323 rows take
+  /// about 20 MB; a larger evaluation set keeps its first chunks only.
+  static constexpr std::size_t kept_bytes_max = std::size_t{64} << 20;
   /// Predicts `rows` samples from `at` into buf_->predicted.
   void predict_chunk(std::span<const float> params, const data_view& data,
                      std::size_t at, std::size_t rows);
