@@ -18,6 +18,7 @@ One process: `emnist simulate` with the same N, on the same memcached.
   bench/processes_bench.py                               # N=2,4,8, 3 rounds
   bench/processes_bench.py --replicas 2,3,4,6,8 --repeat 3 --pools 1,3
   bench/processes_bench.py --defaults                    # eval_every = 0
+  bench/processes_bench.py --queue-workers 8             # a scaled queue-worker
   bench/processes_bench.py --json > processes.json       # table on stderr
   (also: bench/scaling_bench.py --processes ARGS...)
 
@@ -108,7 +109,8 @@ class Deployment:
                    "emnist-setup": [f"127.0.0.1:{setup_port}"]}, backends)
         backends.close()
         self.backends = backends.name
-        self.start(["/usr/bin/python3", str(STANDIN), str(self.gateway_port), self.backends],
+        self.start(["/usr/bin/python3", str(STANDIN), str(self.gateway_port), self.backends,
+                    "--queue-workers", str(args.queue_workers)],
                    self.gateway_port, "gateway")
 
     def start(self, cmd, port, what):
@@ -239,6 +241,9 @@ def main(argv=None):
     p.add_argument("--defaults", action="store_true",
                    help="the shipped evaluation schedule (eval_every = 0, after each pass)")
     p.add_argument("--max-epochs", type=int, default=20)
+    p.add_argument("--queue-workers", type=int, default=1,
+                   help="the stand-in's queue-workers (1: OpenFaaS CE's; setup's calls "
+                        "of the replicas are synchronous and never queue)")
     p.add_argument("--run-timeout", type=float, default=300)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
