@@ -12,6 +12,8 @@ with one replica, 541 s with three, 1288 s with six.
   bench/scaling_bench.py --replicas 1,3,6,8 --repeat 7 --peer none
   bench/scaling_bench.py --defaults --replicas 2 --repeat 12
   bench/scaling_bench.py --json > result.json         # table on stderr
+  bench/scaling_bench.py --processes --replicas 2,4,8   # one process per replica
+                                                      # (bench/processes_bench.py)
   bench/scaling_bench.py --svg docs/throughput_vs_replicas.svg \
       --svg-time docs/time_vs_replicas.svg
 
@@ -158,6 +160,11 @@ def median(values):
 
 
 def main():
+    # Replicas in processes of their own against one process: another
+    # bench, with its own options (bench/processes_bench.py --help).
+    if "--processes" in sys.argv[1:]:
+        import processes_bench
+        return processes_bench.main([a for a in sys.argv[1:] if a != "--processes"])
     shared = REPO.parent / "shared" / "data" / "emnist"
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--emnist", default=str(REPO / "build" / "emnist"))
