@@ -63,7 +63,7 @@ TEST_CASE(
     cfg.sync.servers = {server.address()};
     cfg.sync.job = "busy-" + std::to_string(run);
     auto r = run_simulation(cfg, data);
-    REQUIRE_MESSAGE(r.has_value(), r.error().message);
+    REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
     CHECK(r->reached);
     CHECK(r->sync.pushes_applied == r->sync.pushes);
     retries += r->sync.server_retries;

@@ -68,14 +68,14 @@ TEST_CASE("memcached job: a resumed job goes on from its stored progress") {
   cfg.train.max_epochs = 1;
   const auto& data = test::bymerge_data(20000);
   auto first = run_simulation(cfg, data);
-  REQUIRE_MESSAGE(first.has_value(), first.error().message);
+  REQUIRE_MESSAGE(first.has_value(), test::error_text(first));
   CHECK_FALSE(first->resumed);
   CHECK(first->workers[0].iterations == 1);
   CHECK(first->accuracy > 0.5);
 
   cfg.train.max_epochs = 2;
   auto second = run_simulation(cfg, data, {}, job_start::resume);
-  REQUIRE_MESSAGE(second.has_value(), second.error().message);
+  REQUIRE_MESSAGE(second.has_value(), test::error_text(second));
   CHECK(second->resumed);
   CHECK(second->workers[0].iterations == 2);
   CHECK(second->workers[1].iterations == 2);
@@ -90,7 +90,7 @@ TEST_CASE("memcached job: a resumed job goes on from its stored progress") {
   auto store = make_store(store_options_of(cfg, mlp_shape{}), 0);
   REQUIRE(store.has_value());
   auto status = read_job_status(*store->records, "resume-test");
-  REQUIRE_MESSAGE(status.has_value(), status.error().message);
+  REQUIRE_MESSAGE(status.has_value(), test::error_text(status));
   REQUIRE(status->records.size() == 2);
   for (const auto& r : status->records) {
     REQUIRE(r.has_value());
@@ -101,7 +101,7 @@ TEST_CASE("memcached job: a resumed job goes on from its stored progress") {
 
   // Resuming a job whose passes are all done trains nothing more.
   auto third = run_simulation(cfg, data, {}, job_start::resume);
-  REQUIRE_MESSAGE(third.has_value(), third.error().message);
+  REQUIRE_MESSAGE(third.has_value(), test::error_text(third));
   CHECK(third->samples == 0);
   CHECK(third->workers[0].iterations == 2);
 }
@@ -188,7 +188,7 @@ TEST_CASE("memcached job: a pool of three loses a server mid-run") {
       CHECK(r.error().message.find("sync.on_server_failure = \"fail\"") !=
             std::string::npos);
     } else {
-      REQUIRE_MESSAGE(r.has_value(), r.error().message);
+      REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
       CHECK(r->reached);
       CHECK(r->sync.servers_failed_over == 1);  // only the stopped one
       CHECK(r->sync.blocks_restored >= 1);
@@ -230,8 +230,8 @@ TEST_CASE("memcached job: replicas in separate runs stop when one reaches") {
   });
   ta.join();
   tb.join();
-  REQUIRE_MESSAGE(a->has_value(), a->error().message);
-  REQUIRE_MESSAGE(b->has_value(), b->error().message);
+  REQUIRE_MESSAGE(a->has_value(), test::error_text(*a));
+  REQUIRE_MESSAGE(b->has_value(), test::error_text(*b));
   CHECK((*a)->reached);
   // Replica 1 learned it from the store, long before its 50 passes.
   CHECK((*b)->reached);
@@ -285,7 +285,7 @@ TEST_CASE("memcached job: a server paused past timeout_ms pauses training") {
   });
   auto r = run_simulation(cfg, data, on_progress);
   pauser.join();
-  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
   CHECK(r->reached);
   CHECK(r->sync.servers_failed_over == 0);
   CHECK(r->sync.blocks_restored == 0);

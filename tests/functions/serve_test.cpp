@@ -61,7 +61,7 @@ http_client_response call(const std::string& method, const std::string& url,
                           const std::string& body = "",
                           const header_list& headers = {}) {
   auto r = http_request_to(method, url, body, headers, 30s);
-  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
   return *r;
 }
 
@@ -486,7 +486,7 @@ TEST_CASE("serve: emnist-train alone runs a job of its own, or joins one") {
   CHECK(npz.header("x-emnist-job-reached") == "true");
   auto model = parse_npz(
       std::as_bytes(std::span(npz.body.data(), npz.body.size())), "answer");
-  REQUIRE_MESSAGE(model.has_value(), model.error().message);
+  REQUIRE_MESSAGE(model.has_value(), test::error_text(model));
   CHECK(model->shape.classes == 47);
   CHECK(model->labels[10] == "A");  // this process's mapping
   auto onnx = call("GET", s.url("/model?job=" + own));  // ONNX by default

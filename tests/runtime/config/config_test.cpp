@@ -35,7 +35,7 @@ TEST_CASE("config: the shipped default.toml equals the built-in defaults") {
   config_sources src;
   src.file = std::string(EMNIST_SOURCE_DIR) + "/config/default.toml";
   auto c = load_config(src);
-  REQUIRE_MESSAGE(c.has_value(), c.error().message);
+  REQUIRE_MESSAGE(c.has_value(), test::error_text(c));
   CHECK(to_toml(*c) == to_toml(job_config{}));
   // Every key is documented in the file.
   for (const auto& k : config_keys()) {
@@ -59,7 +59,7 @@ TEST_CASE("config: file values, environment aliases and --set, in order") {
   src.overrides = {"train.replicas=3", "data.eval=test[100000:]",
                    "model.seed=7", "sync.store=memory"};
   auto c = load_config(src);
-  REQUIRE_MESSAGE(c.has_value(), c.error().message);
+  REQUIRE_MESSAGE(c.has_value(), test::error_text(c));
   CHECK(c->train.replicas == 3);          // --set beats environment and file
   CHECK(c->train.batch_size == 128);      // environment beats file
   CHECK(c->train.learning_rate == 0.05);  // alias alpha
@@ -101,7 +101,7 @@ TEST_CASE("config: a misspelled EMNIST_ variable is named, the others not") {
                      {"EMNIST_DIR", "/data"}};
   src.warnings = &warnings;
   auto c = load_config(src);
-  REQUIRE_MESSAGE(c.has_value(), c.error().message);
+  REQUIRE_MESSAGE(c.has_value(), test::error_text(c));
   CHECK(c->train.replicas == 3);
   // Read elsewhere (serve, the image's entrypoint, the data directory):
   // no warning. The typo: one, with the closest key.
@@ -124,7 +124,7 @@ TEST_CASE("config: a key's value as JSON text reads back through --set") {
     src.overrides.push_back(std::string(k) + "=" + json_value_of(cfg, k));
   }
   auto back = load_config(src);
-  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  REQUIRE_MESSAGE(back.has_value(), test::error_text(back));
   CHECK(back->train.learning_rate == 0.05);
   CHECK(back->sync.servers == cfg.sync.servers);
 }
@@ -155,7 +155,7 @@ TEST_CASE("config: the memcached pool as an array, or one string") {
   src.overrides = {"sync.store=memcached",
                    "sync.servers=[\"10.0.0.1:11211\", \"10.0.0.2:11212\"]"};
   auto c = load_config(src);
-  REQUIRE_MESSAGE(c.has_value(), c.error().message);
+  REQUIRE_MESSAGE(c.has_value(), test::error_text(c));
   CHECK(c->sync.servers ==
         std::vector<std::string>{"10.0.0.1:11211", "10.0.0.2:11212"});
   src.overrides = {"sync.servers=127.0.0.1:11311"};

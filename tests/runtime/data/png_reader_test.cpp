@@ -15,6 +15,7 @@
 #include "runtime/data/png_fast_reader.hpp"
 #include "runtime/data/png_image.hpp"
 #include "support/png_writer.hpp"
+#include "test_support.hpp"
 
 namespace emnist {
 namespace {
@@ -35,7 +36,7 @@ void check_read_fast(const std::string& file) {
   const auto fast = read_png_fast(bytes(file), default_max_png_pixels);
   REQUIRE(fast.has_value());
   const auto reference = read_png_with_libpng(bytes(file), "t.png");
-  REQUIRE_MESSAGE(reference.has_value(), reference.error().message);
+  REQUIRE_MESSAGE(reference.has_value(), test::error_text(reference));
   CHECK(fast->width == reference->width);
   CHECK(fast->height == reference->height);
   CHECK(fast->colour == reference->colour);
@@ -99,7 +100,7 @@ TEST_CASE("png fast reader: other kinds are libpng's to read") {
     const std::string file = seed(name);
     CHECK_FALSE(read_png_fast(bytes(file), default_max_png_pixels));
     auto image = decode_png(bytes(file), name);
-    REQUIRE_MESSAGE(image.has_value(), image.error().message);
+    REQUIRE_MESSAGE(image.has_value(), test::error_text(image));
     CHECK(image->width == 28);
     CHECK(to_emnist_sample(*image).has_value());
   }

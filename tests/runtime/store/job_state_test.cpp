@@ -8,6 +8,7 @@
 
 #include "runtime/store/job_status_json.hpp"
 #include "runtime/store/memory_store.hpp"
+#include "test_support.hpp"
 
 using namespace emnist;
 
@@ -33,7 +34,7 @@ TEST_CASE("job_state: a progress record round-trips, bad ones are named") {
   r.done = true;
   const auto text = encode_record(r);
   auto back = decode_record(text, "replica:3");
-  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  REQUIRE_MESSAGE(back.has_value(), test::error_text(back));
   CHECK(back->id == 3);
   CHECK(back->epochs == 2);
   CHECK(back->steps == 1234);
@@ -103,7 +104,7 @@ TEST_CASE("job_state: how a job trains is stored for replicas that join") {
   // Not part of what defines the job: the hash stays.
   CHECK(m.hash == describe_job(job_config{}, shape).hash);
   auto back = decode_meta(meta_record_value(cfg, shape), "meta");
-  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  REQUIRE_MESSAGE(back.has_value(), test::error_text(back));
   CHECK(back->entries == m.entries);
   REQUIRE(back->inherited.size() == inherited_job_keys().size());
   const auto value = [&](const std::string& k) {
@@ -119,7 +120,7 @@ TEST_CASE("job_state: how a job trains is stored for replicas that join") {
       R"({"format":"emnist job metadata","version":2,"settings":{},)"
       R"("hash":"ab"})",
       "meta");
-  REQUIRE_MESSAGE(old.has_value(), old.error().message);
+  REQUIRE_MESSAGE(old.has_value(), test::error_text(old));
   CHECK(old->inherited.empty());
   CHECK_FALSE(decode_meta(R"({"format":"emnist job metadata","version":2,)"
                           R"("settings":{},"hash":"ab","inherited":[]})",
@@ -142,7 +143,7 @@ TEST_CASE("job_state: create, join, refuse another config, status") {
   std::vector<float> initial(shape.size(), 0.5f);
   REQUIRE(create_job(store, cfg, shape, initial).has_value());
   auto joined = join_job(records, cfg, shape);
-  REQUIRE_MESSAGE(joined.has_value(), joined.error().message);
+  REQUIRE_MESSAGE(joined.has_value(), test::error_text(joined));
 
   job_config other = cfg;
   other.model.hidden = 64;
@@ -178,7 +179,7 @@ TEST_CASE("job_state: create, join, refuse another config, status") {
   CHECK_FALSE(none->has_value());
 
   auto status = read_job_status(records, "j1");
-  REQUIRE_MESSAGE(status.has_value(), status.error().message);
+  REQUIRE_MESSAGE(status.has_value(), test::error_text(status));
   CHECK(status->replicas == 2);
   REQUIRE(status->records.size() == 2);
   CHECK_FALSE(status->records[0].has_value());

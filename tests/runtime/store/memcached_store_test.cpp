@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/memcached_server.hpp"
+#include "test_support.hpp"
 
 using namespace emnist;
 
@@ -31,7 +32,7 @@ std::shared_ptr<parameter_store> store_on(const test::memcached_server& server,
   o.timeout = std::chrono::milliseconds(500);
   o.retry_for = std::chrono::milliseconds(300);
   auto s = make_memcached_store(floats, o);
-  REQUIRE_MESSAGE(s.has_value(), s.error().message);
+  REQUIRE_MESSAGE(s.has_value(), test::error_text(s));
   return s->parameters;
 }
 
@@ -102,10 +103,10 @@ TEST_CASE("memcached_store: concurrent pushers lose no update") {
         // Half the pushers fetch with each push, in one operation.
         if (t % 2 == 1) {
           auto r = push_fetch_sync(s, delta, fresh);
-          REQUIRE_MESSAGE(r.has_value(), r.error().message);
+          REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
         } else {
           auto r = push_sync(s, delta);
-          REQUIRE_MESSAGE(r.has_value(), r.error().message);
+          REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
         }
       }
     });
@@ -224,7 +225,7 @@ TEST_CASE("memcached_store: push_and_fetch returns the sums it wrote") {
   REQUIRE(store->initialize(initial).has_value());
   for (std::uint64_t k = 1; k <= 3; ++k) {
     auto v = push_fetch_sync(*store, delta, out);
-    REQUIRE_MESSAGE(v.has_value(), v.error().message);
+    REQUIRE_MESSAGE(v.has_value(), test::error_text(v));
     CHECK(*v == k);  // every block has seen k pushes
     std::size_t wrong = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -386,7 +387,7 @@ std::shared_ptr<parameter_store> process_store(
   o.write_interval = std::chrono::milliseconds(0);
   o.max_view_age = max_view_age;
   auto s = make_memcached_store(floats, o);
-  REQUIRE_MESSAGE(s.has_value(), s.error().message);
+  REQUIRE_MESSAGE(s.has_value(), test::error_text(s));
   return s->parameters;
 }
 
