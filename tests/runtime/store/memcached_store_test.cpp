@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -312,6 +313,65 @@ TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
     out.assign(100, -1.0f);
   }
   CHECK(out == std::vector<float>(100, -1.0f));  // nothing half-written
+}
+
+TEST_CASE("memcached_store: a paused server holds the push past the backlog") {
+  // An outage step by step, as a replica's pushes meet it: with memcached
+  // stopped (SIGSTOP), max_unwritten pushes complete at once (queued), the
+  // next completes only once memcached stores again, and nothing is lost.
+  test::memcached_server server;
+  const std::size_t n = 10'000;  // three blocks
+  memcached_options o;
+  o.servers = {server.address()};
+  o.job = "held";
+  o.block_floats = 4096;
+  o.job_tag = 77;
+  o.timeout = std::chrono::milliseconds(200);
+  o.retry_for = std::chrono::milliseconds(10'000);
+  o.max_unwritten = 4;
+  auto made = make_memcached_store(n, o);
+  REQUIRE_MESSAGE(made.has_value(), test::error_text(made));
+  auto& store = *made->parameters;
+  const std::vector<float> initial(n, 1.0f);
+  REQUIRE(store.initialize(initial).has_value());
+
+  // Completions may come after a failed REQUIRE has left this scope.
+  using completion = std::promise<expected<void>>;
+  const auto push = [&](const std::vector<float>& delta) {
+    auto done = std::make_shared<completion>();
+    auto result = done->get_future();
+    store.push(delta, [done](expected<void> r) { done->set_value(r); });
+    return result;
+  };
+  std::vector<std::vector<float>> deltas;
+  for (std::size_t k = 0; k <= o.max_unwritten; ++k) {
+    deltas.emplace_back(n, float(k + 1));
+  }
+  server.pause();
+  for (std::size_t k = 0; k < o.max_unwritten; ++k) {
+    CAPTURE(k);
+    auto queued = push(deltas[k]);
+    REQUIRE(queued.wait_for(std::chrono::seconds(5)) ==
+            std::future_status::ready);
+    REQUIRE(queued.get().has_value());
+  }
+  CHECK(store.stats().pushes_held == 0);
+  auto held = push(deltas[o.max_unwritten]);
+  // Still waiting well past a write's timeout (200 ms), retried meanwhile.
+  CHECK(held.wait_for(std::chrono::milliseconds(600)) ==
+        std::future_status::timeout);
+  CHECK(store.stats().pushes_held == 1);
+  server.resume();
+  REQUIRE(held.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  REQUIRE(held.get().has_value());
+
+  std::vector<float> out(n);
+  auto version = fetch_sync(store, out);
+  REQUIRE_MESSAGE(version.has_value(), test::error_text(version));
+  CHECK(*version == o.max_unwritten + 1);
+  const float sum = float((o.max_unwritten + 1) * (o.max_unwritten + 2) / 2);
+  CHECK(out == std::vector<float>(n, 1.0f + sum));
+  CHECK(store.stats().pushes_applied == o.max_unwritten + 1);
 }
 
 TEST_CASE("memcached_store: a server without CAS is refused, not used") {
