@@ -4,6 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "test_support.hpp"
 
 using namespace emnist;
@@ -37,12 +42,35 @@ TEST_CASE("config: the shipped default.toml equals the built-in defaults") {
   auto c = load_config(src);
   REQUIRE_MESSAGE(c.has_value(), test::error_text(c));
   CHECK(to_toml(*c) == to_toml(job_config{}));
-  // Every key is documented in the file.
+  // Every key is in the file as written (a key it lacks still loads, with
+  // its default), under its section, after a comment that says what it is
+  // (one comment may cover the keys right below it).
+  std::ifstream in(*src.file);
+  REQUIRE(in);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
   for (const auto& k : config_keys()) {
-    const auto dot = k.path.find('.');
     CAPTURE(k.path);
-    CHECK(to_toml(*c).find(k.path.substr(dot + 1) + " = ") !=
-          std::string::npos);
+    const auto dot = k.path.find('.');
+    const std::string section = "[" + k.path.substr(0, dot) + "]";
+    const std::string assignment = k.path.substr(dot + 1) + " = ";
+    std::optional<std::size_t> at;
+    bool in_section = false;
+    for (std::size_t i = 0; i < lines.size() && !at; ++i) {
+      if (!lines[i].empty() && lines[i][0] == '[') {
+        in_section = lines[i] == section;
+      } else if (in_section && lines[i].rfind(assignment, 0) == 0) {
+        at = i;
+      }
+    }
+    REQUIRE(at.has_value());
+    std::size_t above = *at;
+    while (above > 0 && lines[above - 1].find(" = ") != std::string::npos &&
+           lines[above - 1][0] != '#') {
+      --above;
+    }
+    REQUIRE(above > 0);
+    CHECK(lines[above - 1].rfind("#", 0) == 0);
   }
 }
 
