@@ -199,9 +199,11 @@ TEST_CASE("serve: routes, methods and bad input") {
     CAPTURE(c.path);
     auto r = call(c.method, s.url(c.path), c.body);
     CHECK(r.status == c.status);
-    if (!r.body.empty() && r.body.front() == '{') {
-      CHECK(std::string(json_of(r).at("field").as_string()) == c.field);
-    }
+    // Every refusal is JSON that names what was wrong (json_of requires an
+    // object).
+    const auto error = json_of(r);
+    REQUIRE(error.contains("field"));
+    CHECK(std::string(error.at("field").as_string()) == c.field);
   }
   // A body exactly at the limit is read (then refused as config: a
   // TOML comment of 1999 characters is valid, and sets nothing).
@@ -712,5 +714,8 @@ TEST_CASE("serve: the live page draws a job in headless Chromium") {
   CHECK(count("<tr><td>") == 2);  // one body row per replica
   CHECK(has(dom, "target reached"));
   CHECK(has(dom, "emnist job ui-job"));
-  CHECK(st.at("reached").as_bool());
+  // What "reached" stands for (wait_status returned only once it said so):
+  // an evaluation at the target.
+  REQUIRE(st.at("best_accuracy").is_double());
+  CHECK(st.at("best_accuracy").as_double() >= 0.6);
 }
