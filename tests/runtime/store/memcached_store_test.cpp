@@ -259,9 +259,13 @@ TEST_CASE("memcached_store: two jobs on one server never touch each other") {
 
 TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
   test::memcached_server server;
+  // One block: a fetch reads every block before it fails on a bad one, and
+  // copies the good ones into its output (valid only on success), so
+  // "nothing half-written" holds for a value of one block.
   auto store = store_on(server, 100, "j1");
   REQUIRE(store->initialize(std::vector<float>(100, 1.0f)).has_value());
-  std::vector<float> out(100, -1.0f);
+  const std::vector<float> untouched(100, -1.0f);
+  std::vector<float> out = untouched;
 
   SUBCASE("garbage under the key") {
     raw_set(server, "emnist:j1:b:0", "hello, I am not a block");
@@ -299,20 +303,23 @@ TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::not_found);
     CHECK(r.error().message.find("missing") != std::string::npos);
+    CHECK(out == untouched);
     REQUIRE(push_sync(*store, std::vector<float>(100, 1.0f)).has_value());
     auto p = fetch_sync(*store, out);
     REQUIRE_FALSE(p.has_value());
     CHECK(p.error().code == errc::not_found);
+    CHECK(out == untouched);
     // The failed write went with the block: the replica restores what it
     // knows it pushed, and writes go on from there.
     REQUIRE(restore_sync(*store, std::vector<float>(100, 2.0f)).has_value());
     REQUIRE(push_sync(*store, std::vector<float>(100, 1.0f)).has_value());
-    auto f = fetch_sync(*store, out);
+    std::vector<float> restored(100, -1.0f);
+    auto f = fetch_sync(*store, restored);
     REQUIRE(f.has_value());
-    CHECK(out == std::vector<float>(100, 3.0f));
-    out.assign(100, -1.0f);
+    CHECK(restored == std::vector<float>(100, 3.0f));
   }
-  CHECK(out == std::vector<float>(100, -1.0f));  // nothing half-written
+  // Nothing half-written: a fetch that fails leaves its output as it was.
+  CHECK(out == untouched);
 }
 
 TEST_CASE("memcached_store: a paused server holds the push past the backlog") {
