@@ -137,16 +137,17 @@ TEST_CASE("memcached job: a pool of three loses a server mid-run") {
   const std::vector<std::uint16_t> ports{a.port(), b.port(), c.port()};
   const auto& data = test::bymerge_data(60000);  // loaded before the clock
 
-  for (const char* policy : {"fail", "failover"}) {
+  // Strings, not pointers: CAPTURE prints a char pointer as an address.
+  for (const std::string policy : {"fail", "failover"}) {
     CAPTURE(policy);
-    const std::string job = std::string("pool-") + policy;
+    const std::string job = "pool-" + policy;
     auto cfg = memcached_job({a.address(), b.address(), c.address()}, job);
     cfg.data.train = "test[:60000]";
     cfg.train.replicas = 2;
     cfg.train.target_accuracy = 0.73;
     cfg.train.max_epochs = 10;
     cfg.sync.retry_ms = 300;
-    cfg.sync.on_server_failure = std::string(policy) == "fail"
+    cfg.sync.on_server_failure = policy == "fail"
                                      ? server_failure_policy::fail
                                      : server_failure_policy::failover;
     // Stop the server that holds block 0 of the parameters once every
@@ -179,7 +180,7 @@ TEST_CASE("memcached job: a pool of three loses a server mid-run") {
       // outlives this aborts the suite, naming it. (About 10 s in a Release
       // build; over 60 s under ASan on two busy cores.)
       test::watchdog limit(std::chrono::seconds(300),
-                           std::string("the pool test's run under ") + policy);
+                           "the pool test's run under " + policy);
       result.emplace(run_simulation(cfg, data, on_progress));
       stopper.join();
     }
@@ -188,7 +189,7 @@ TEST_CASE("memcached job: a pool of three loses a server mid-run") {
     MESSAGE("seconds: " << std::chrono::duration<double>(
                                std::chrono::steady_clock::now() - t0)
                                .count());
-    if (std::string(policy) == "fail") {
+    if (policy == "fail") {
       REQUIRE_FALSE(r.has_value());
       CHECK(r.error().message.find("memcached server " + victim->address()) !=
             std::string::npos);
