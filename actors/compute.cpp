@@ -37,6 +37,7 @@ struct compute_state {
   bool stopped = false;       ///< (stop): finish now
   bool done_sent = false;
   std::uint32_t epochs_done = 0;
+  std::uint64_t pushes_accepted = 0;  ///< worker_summary::pushes
   clock_type::time_point first_step{};
 
   using pointer = compute_actor::stateful_pointer<compute_state>;
@@ -123,6 +124,7 @@ struct compute_state {
             ? 0.0
             : std::chrono::duration<double>(clock_type::now() - first_step)
                   .count();
+    w.pushes = pushes_accepted;
     w.sync_wait_seconds = sync_wait_seconds;
     w.eval_wait_seconds = eval_wait_seconds;
     self->send(setup.supervisor, done_atom::value, w);
@@ -183,7 +185,11 @@ compute_actor::behavior_type compute(
       },
       [self](pushed_atom, delta_ptr delta, outcome failure) {
         auto& st = self->state;
-        if (failure) st.on_store_error(self, *failure);
+        if (failure) {
+          st.on_store_error(self, *failure);
+        } else {
+          ++st.pushes_accepted;
+        }
         st.send(st.downpour->pushed(std::move(delta)));
         st.drain(self);
         st.try_finish(self);

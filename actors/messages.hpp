@@ -76,6 +76,9 @@ struct worker_summary {
   std::uint32_t id = 0;
   std::uint64_t iterations = 0;  ///< completed passes, resumed ones too
   std::uint64_t samples = 0;     ///< trained in this run
+  /// Deltas the store accepted from this replica in this run (the
+  /// store's own counts are of the whole process's pushes).
+  std::uint64_t pushes = 0;
   double seconds = 0;            ///< from its first minibatch to its end
   double sync_wait_seconds = 0;  ///< compute waiting for the store
   double eval_wait_seconds = 0;  ///< compute held for an overdue evaluation

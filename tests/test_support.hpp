@@ -5,10 +5,20 @@
 #include <filesystem>
 #include <string>
 
+#include "base/expected.hpp"
 #include "model/data_files.hpp"
 #include "runtime/config/config.hpp"
 
 namespace emnist::test {
+
+/// The message of `e`'s error, or "" when it holds a value. For
+/// REQUIRE_MESSAGE(e.has_value(), test::error_text(e)): doctest evaluates
+/// a message on success too when it reports passing assertions (-s), and
+/// e.error() on a value throws std::bad_variant_access.
+template <class T>
+std::string error_text(const expected<T>& e) {
+  return e.has_value() ? std::string() : e.error().message;
+}
 
 /// The real EMNIST files: $EMNIST_TEST_DATA, else the shared folder beside
 /// the checkout (set at configure time).

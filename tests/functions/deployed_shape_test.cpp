@@ -68,7 +68,7 @@ struct deployment {
                             const std::string& body = "") {
     auto r = http_request_to(method, gateway->url(path), body,
                              {{"Content-Type", "text/plain"}}, 30s);
-    REQUIRE_MESSAGE(r.has_value(), r.error().message);
+    REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
     return *r;
   }
 

@@ -1,10 +1,14 @@
 // One fuzz target: a function of the bytes that must never crash, hang,
 // leak or trip a sanitizer, and that checks what the parser promises (an
-// error names its input; what decodes encodes back the same).
+// error names its input; what decodes encodes back the same). It returns
+// whether its parser accepted the input, so that the suite can tell a
+// parser that refuses everything from one that works.
 //
 //   EMNIST_FUZZ_TARGET(block_codec) {  // data, size
 //     auto b = decode_block(...);
+//     if (!b) return false;
 //     fuzz_check(..., "a decoded block encodes back to its bytes");
+//     return true;
 //   }
 //
 // Built two ways: with clang and -fsanitize=fuzzer (scripts/fuzz.sh), each
@@ -22,7 +26,8 @@
 
 namespace emnist::fuzz {
 
-using target_function = void (*)(const std::uint8_t* data, std::size_t size);
+/// True when the target's parser accepted the input.
+using target_function = bool (*)(const std::uint8_t* data, std::size_t size);
 
 /// Every target linked in, by name (the folder of its corpus).
 std::map<std::string, target_function>& targets();
@@ -47,18 +52,18 @@ inline void check(bool ok, const char* what) {
 #ifdef EMNIST_LIBFUZZER
 // One target per program: libFuzzer calls it.
 #define EMNIST_FUZZ_TARGET(name)                                       \
-  static void fuzz_##name(const std::uint8_t* data, std::size_t size); \
+  static bool fuzz_##name(const std::uint8_t* data, std::size_t size); \
   extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,      \
                                         std::size_t size) {            \
-    fuzz_##name(data, size);                                           \
+    (void)fuzz_##name(data, size);                                     \
     return 0;                                                          \
   }                                                                    \
-  static void fuzz_##name(const std::uint8_t* data, std::size_t size)
+  static bool fuzz_##name(const std::uint8_t* data, std::size_t size)
 #else
 // All targets in the suite, registered by name.
 #define EMNIST_FUZZ_TARGET(name)                                          \
-  static void fuzz_##name(const std::uint8_t* data, std::size_t size);    \
+  static bool fuzz_##name(const std::uint8_t* data, std::size_t size);    \
   static const ::emnist::fuzz::registration register_##name{#name,        \
                                                             fuzz_##name}; \
-  static void fuzz_##name(const std::uint8_t* data, std::size_t size)
+  static bool fuzz_##name(const std::uint8_t* data, std::size_t size)
 #endif

@@ -13,7 +13,7 @@ EMNIST_FUZZ_TARGET(http) {
   using namespace emnist;
   const std::string_view raw(reinterpret_cast<const char*>(data), size);
   auto request = parse_http_request(raw, 4096);
-  if (!request) return;
+  if (!request) return false;
   fuzz::check(request->body.size() <= 4096, "the body limit holds");
   for (const char* function : {"all", "setup", "train"}) {
     for (const char* token : {"", "s3cret"}) {
@@ -44,4 +44,5 @@ EMNIST_FUZZ_TARGET(http) {
     }
   }
   (void)overrides_from_body(request->body);
+  return true;
 }

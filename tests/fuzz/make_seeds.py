@@ -75,7 +75,7 @@ def http_seeds():
                               b"worker_id=1 HTTP/1.1\r\nHost: x\r\n"
                               b"Transfer-Encoding: chunked\r\n"
                               b"X-Callback-Url: http://127.0.0.1:9/cb\r\n\r\n"
-                              b"14\r\ntrain.replicas = 2\n\r\n0\r\n\r\n",
+                              b"13\r\ntrain.replicas = 2\n\r\n0\r\n\r\n",
         "metrics-head.http": b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
         "toml-body.http": b"POST / HTTP/1.0\r\nContent-Length: 21\r\n\r\n"
                           b"[sync]\njob = \"a%20b\"\n",

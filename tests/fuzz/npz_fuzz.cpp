@@ -13,9 +13,10 @@ EMNIST_FUZZ_TARGET(npz) {
   if (!m) {
     fuzz::check(m.error().message.rfind("fuzz.npz", 0) == 0,
                 "an error names the file");
-    return;
+    return false;
   }
   fuzz::check(m->parameters.size() == m->shape.size(),
               "the parameters fit the shape");
   fuzz::check(m->labels.size() == m->shape.classes, "one label per class");
+  return true;
 }

@@ -15,7 +15,7 @@ EMNIST_FUZZ_TARGET(onnx) {
   if (!m) {
     fuzz::check(m.error().message.rfind("fuzz.onnx", 0) == 0,
                 "an error names the file");
-    return;
+    return false;
   }
   fuzz::check(m->parameters.size() == m->shape.size(),
               "the parameters fit the shape");
@@ -34,4 +34,5 @@ EMNIST_FUZZ_TARGET(onnx) {
                   m->parameters.size() * sizeof(float)) == 0 &&
           std::memcmp(&again->input_scale, &m->input_scale, sizeof(float)) == 0,
       "the parameters read back bit for bit");
+  return true;
 }

@@ -13,6 +13,7 @@
 #include "runtime/store/memory_store.hpp"
 #include "runtime/store/store_factory.hpp"
 #include "support/memcached_server.hpp"
+#include "test_support.hpp"
 
 using namespace emnist;
 
@@ -55,7 +56,7 @@ TEST_CASE("job_lifecycle: a job's name is set up once, unless replaced") {
   const std::vector<float> initial(shape.size(), 0.5f);
   const auto cfg = two_replicas("j1");
   auto first = set_up_job(store, cfg, shape, initial, setup_mode::create);
-  REQUIRE_MESSAGE(first.has_value(), first.error().message);
+  REQUIRE_MESSAGE(first.has_value(), test::error_text(first));
   CHECK(first->state == "ready");
   CHECK(first->id.size() == 16);
 
@@ -81,7 +82,7 @@ TEST_CASE("job_lifecycle: a job's name is set up once, unless replaced") {
   REQUIRE(status.has_value());
   CHECK(job_state_of(*status, unix_ms()) == "idle");
   auto fresh = set_up_job(store, cfg, shape, initial, setup_mode::replace_idle);
-  REQUIRE_MESSAGE(fresh.has_value(), fresh.error().message);
+  REQUIRE_MESSAGE(fresh.has_value(), test::error_text(fresh));
   CHECK(fresh->id != first->id);
   auto cleared = read_replica(*store.records, 0);
   REQUIRE(cleared.has_value());
@@ -118,7 +119,7 @@ TEST_CASE("job_lifecycle: replacing a running job stops it first") {
   auto replaced = set_up_job(store, cfg, shape, initial, setup_mode::replace,
                              std::chrono::seconds(5));
   replica.join();
-  REQUIRE_MESSAGE(replaced.has_value(), replaced.error().message);
+  REQUIRE_MESSAGE(replaced.has_value(), test::error_text(replaced));
   CHECK(stopped);
   // One that does not stop: the replace gives up, saying so.
   running(*store.records, 0, unix_ms());
@@ -136,7 +137,7 @@ TEST_CASE("job_lifecycle: a replica's slot is claimed by one call") {
                      setup_mode::create));
   auto& records = *store.records;
   auto mine = claim_replica(records, "j3", 0, "here:1:aaaa");
-  REQUIRE_MESSAGE(mine.has_value(), mine.error().message);
+  REQUIRE_MESSAGE(mine.has_value(), test::error_text(mine));
   CHECK(mine->start.steps == 0);
   auto theirs = claim_replica(records, "j3", 0, "there:2:bbbb");
   REQUIRE_FALSE(theirs.has_value());
@@ -160,7 +161,7 @@ TEST_CASE("job_lifecycle: a replica's slot is claimed by one call") {
   done.stop = "max_seconds";
   write(records, replica_record_name(1), encode_record(done));
   auto resumed = claim_replica(records, "j3", 1, "there:2:bbbb", true);
-  REQUIRE_MESSAGE(resumed.has_value(), resumed.error().message);
+  REQUIRE_MESSAGE(resumed.has_value(), test::error_text(resumed));
   CHECK(resumed->start.steps == 500);
   auto now = read_replica(records, 1);
   REQUIRE(now.has_value());

@@ -7,6 +7,7 @@
 #include "jobs/job_lifecycle.hpp"
 #include "jobs/job_status_json.hpp"
 #include "runtime/store/memory_store.hpp"
+#include "test_support.hpp"
 
 using namespace emnist;
 
@@ -34,7 +35,7 @@ TEST_CASE("job_records: a progress record round-trips, bad ones are named") {
   r.reached_at_ms = 1'790'000'000'042;
   const auto text = encode_record(r);
   auto back = decode_record(text, "replica:3");
-  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  REQUIRE_MESSAGE(back.has_value(), test::error_text(back));
   CHECK(back->id == 3);
   CHECK(back->epochs == 2);
   CHECK(back->steps == 1234);
@@ -106,7 +107,7 @@ TEST_CASE("job_records: how a job trains is stored for replicas that join") {
   // Not part of what defines the job: the hash stays.
   CHECK(m.hash == describe_job(job_config{}, shape).hash);
   auto back = decode_meta(encode_meta(m), "meta");
-  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  REQUIRE_MESSAGE(back.has_value(), test::error_text(back));
   CHECK(back->entries == m.entries);
   REQUIRE(back->inherited.size() == inherited_job_keys().size());
   const auto value = [&](const std::string& k) {
@@ -122,7 +123,7 @@ TEST_CASE("job_records: how a job trains is stored for replicas that join") {
       R"({"format":"emnist job metadata","version":2,"settings":{},)"
       R"("hash":"ab"})",
       "meta");
-  REQUIRE_MESSAGE(old.has_value(), old.error().message);
+  REQUIRE_MESSAGE(old.has_value(), test::error_text(old));
   CHECK(old->inherited.empty());
   CHECK_FALSE(decode_meta(R"({"format":"emnist job metadata","version":2,)"
                           R"("settings":{},"hash":"ab","inherited":[]})",
@@ -146,7 +147,7 @@ TEST_CASE("job_records: create, join, refuse another config, status") {
   REQUIRE(set_up_job(store, cfg, shape, initial, setup_mode::replace_idle)
               .has_value());
   auto joined = join_job(records, cfg, shape);
-  REQUIRE_MESSAGE(joined.has_value(), joined.error().message);
+  REQUIRE_MESSAGE(joined.has_value(), test::error_text(joined));
 
   job_config other = cfg;
   other.model.hidden = 64;
@@ -182,7 +183,7 @@ TEST_CASE("job_records: create, join, refuse another config, status") {
   CHECK_FALSE(none->has_value());
 
   auto status = read_job_status(records, "j1");
-  REQUIRE_MESSAGE(status.has_value(), status.error().message);
+  REQUIRE_MESSAGE(status.has_value(), test::error_text(status));
   CHECK(status->replicas == 2);
   REQUIRE(status->records.size() == 2);
   CHECK_FALSE(status->records[0].has_value());
@@ -213,7 +214,7 @@ TEST_CASE("job_records: the driver's notes round-trip, bad ones are named") {
       {"waiting", "emnist-train answered 429: busy", 1'790'000'000'002, 1}};
   const auto text = encode_driver(d);
   auto back = decode_driver(text, "driver");
-  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  REQUIRE_MESSAGE(back.has_value(), test::error_text(back));
   CHECK(back->job_id == d.job_id);
   CHECK(back->host == d.host);
   CHECK(back->heartbeat_ms == d.heartbeat_ms);
@@ -234,7 +235,7 @@ TEST_CASE("job_records: a job's metadata keeps its state and creation id") {
   m.state = "creating";
   m.id = "0123456789abcdef";
   auto back = decode_meta(encode_meta(m), "meta");
-  REQUIRE_MESSAGE(back.has_value(), back.error().message);
+  REQUIRE_MESSAGE(back.has_value(), test::error_text(back));
   CHECK(back->state == "creating");
   CHECK(back->id == m.id);
   auto text = encode_meta(m);

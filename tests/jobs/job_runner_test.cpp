@@ -50,8 +50,8 @@ TEST_CASE("job runner: two jobs at once on one actor system") {
   runner.start(small_job(), data(), {job_start::create, {}}, {}, b.done());
   auto ra = a.future.get();
   auto rb = b.future.get();
-  REQUIRE_MESSAGE(ra.has_value(), ra.error().message);
-  REQUIRE_MESSAGE(rb.has_value(), rb.error().message);
+  REQUIRE_MESSAGE(ra.has_value(), test::error_text(ra));
+  REQUIRE_MESSAGE(rb.has_value(), test::error_text(rb));
   CHECK(ra->reached);
   CHECK(rb->reached);
   CHECK(ra->workers.size() == 2);
@@ -79,7 +79,7 @@ TEST_CASE("job runner: stop is a message, and the job still answers") {
   const auto t0 = std::chrono::steady_clock::now();
   runner.stop(id);
   auto r = w.future.get();
-  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
   CHECK(r->interrupted);
   CHECK(r->stop_reason == "interrupted");
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
@@ -98,7 +98,7 @@ TEST_CASE("job runner: a stop before the job starts, and stop_all") {
   waiter w;
   runner.start(cfg, data(), {job_start::create, {}}, {}, w.done());
   auto r = w.future.get();
-  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
   CHECK(r->interrupted);
 }
 
@@ -137,7 +137,7 @@ TEST_CASE("job runner: replicas of one memcached job as separate calls") {
     job_runner once(1);
     once.start(create, data(), {job_start::create, {0}}, {}, setup.done());
     auto made = setup.future.get();
-    REQUIRE_MESSAGE(made.has_value(), made.error().message);
+    REQUIRE_MESSAGE(made.has_value(), test::error_text(made));
   }
   job_runner runner(2);
   waiter a, b;
@@ -145,8 +145,8 @@ TEST_CASE("job runner: replicas of one memcached job as separate calls") {
   runner.start(cfg, data(), {job_start::resume, {1}}, {}, b.done());
   auto ra = a.future.get();
   auto rb = b.future.get();
-  REQUIRE_MESSAGE(ra.has_value(), ra.error().message);
-  REQUIRE_MESSAGE(rb.has_value(), rb.error().message);
+  REQUIRE_MESSAGE(ra.has_value(), test::error_text(ra));
+  REQUIRE_MESSAGE(rb.has_value(), test::error_text(rb));
   CHECK((ra->reached || rb->reached));
   // Each call counts the store's work during its run, not since the
   // store was made (the two runs overlap, so each sees some of the

@@ -22,7 +22,7 @@ data_view eval_samples() {
   static const auto data = load_job_data({test::data_dir(), "bymerge",
                                           *parse_slice("test[110000:110050]"),
                                           *parse_slice("test[110000:110050]")});
-  REQUIRE_MESSAGE(data.has_value(), data.error().message);
+  REQUIRE_MESSAGE(data.has_value(), test::error_text(data));
   return data->eval;
 }
 
@@ -75,7 +75,7 @@ TEST_CASE("emnist image: a real sample drawn upright comes back close") {
     CAPTURE(i);
     const std::uint8_t* stored = samples.image(i);
     auto dark = to_emnist_sample(upright(stored));
-    REQUIRE_MESSAGE(dark.has_value(), dark.error().message);
+    REQUIRE_MESSAGE(dark.has_value(), test::error_text(dark));
     distances.push_back(distance(*dark, stored));
     // The background's shade does not matter.
     auto light = to_emnist_sample(upright(stored, 1, true));
@@ -90,7 +90,7 @@ TEST_CASE("emnist image: a real sample drawn upright comes back close") {
          {test::png_kind::grey, test::png_kind::rgb, test::png_kind::rgba}) {
       CAPTURE(static_cast<int>(kind));
       auto decoded = via_png(upright(stored), kind);
-      REQUIRE_MESSAGE(decoded.has_value(), decoded.error().message);
+      REQUIRE_MESSAGE(decoded.has_value(), test::error_text(decoded));
       CHECK(distance(*decoded, dark->data()) < 1.0);
     }
   }

@@ -38,7 +38,7 @@ TEST_CASE("idx_reader: the real ByMerge test files") {
   const auto dir = test::data_dir();
   auto labels =
       read_idx_labels(dir / "emnist-bymerge-test-labels-idx1-ubyte.gz");
-  REQUIRE_MESSAGE(labels.has_value(), labels.error().message);
+  REQUIRE_MESSAGE(labels.has_value(), test::error_text(labels));
   CHECK(labels->size() == 116323);
   CHECK(std::vector<int>(labels->begin(), labels->begin() + 5) ==
         std::vector<int>{24, 22, 28, 0, 5});

@@ -35,8 +35,8 @@ TEST_CASE("mlp_evaluator: rows kept between evaluations change no answer") {
   // Chunk by chunk, as the evaluator actor asks.
   std::size_t by_chunks = 0;
   for (std::size_t at = 0; at < eval.size(); at += 256) {
-    by_chunks += kept.count_correct(params, eval, at,
-                                    std::min(eval.size(), at + 256));
+    by_chunks +=
+        kept.count_correct(params, eval, at, std::min(eval.size(), at + 256));
   }
   CHECK(by_chunks == whole);
   // A range that starts between chunks.

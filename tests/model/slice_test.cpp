@@ -3,12 +3,14 @@
 
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 using namespace emnist;
 
 TEST_CASE("slice: parse and resolve like Python") {
   auto r = [](const char* text, std::size_t n) {
     auto s = parse_slice(text);
-    REQUIRE_MESSAGE(s.has_value(), s.error().message);
+    REQUIRE_MESSAGE(s.has_value(), test::error_text(s));
     return s->resolve(n);
   };
   CHECK(r("train", 10).begin == 0);

@@ -1,12 +1,19 @@
-// Every kernel variant this processor runs against the scalar reference, on
-// real minibatches and on hand-made edge cases; the two layouts of a sparse
-// batch against the images they came from; choosing a variant by name.
+// Every kernel variant this processor runs (its /proc/cpuinfo flags say
+// which; the output names those it cannot run) against the scalar
+// reference, on real minibatches and on hand-made edge cases; the two
+// layouts of a sparse batch against the images they came from; choosing a
+// variant by name.
 #include "model/sparse_kernels.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "model/mlp.hpp"
@@ -63,10 +70,51 @@ double worst_difference(const std::vector<float>& a,
   return worst;
 }
 
+/// The variants this processor runs by /proc/cpuinfo's flags (the
+/// operating system lists a flag only when it enables its registers): a
+/// source apart from the kernels' own detection, so that a variant the
+/// processor has cannot go untested unnoticed.
+std::vector<kernels::isa> isas_from_cpuinfo() {
+  std::ifstream in("/proc/cpuinfo");
+  std::set<std::string> flags;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;) flags.insert(w);
+    break;
+  }
+  REQUIRE(flags.count("sse2") == 1);  // every x86-64 has it
+  std::vector<kernels::isa> out{kernels::isa::sse2};
+  const bool avx2 = flags.count("avx2") == 1 && flags.count("fma") == 1;
+  if (avx2) out.push_back(kernels::isa::avx2);
+  if (avx2 && flags.count("avx512f") == 1) out.push_back(kernels::isa::avx512);
+  return out;
+}
+
+/// Says in the test's output which variants it runs here, and which it
+/// cannot: a processor without AVX-512 leaves those kernels untested.
+void report_variants() {
+  const auto supported = kernels::supported_isas();
+  std::string ran, skipped;
+  for (const auto which :
+       {kernels::isa::sse2, kernels::isa::avx2, kernels::isa::avx512}) {
+    const bool runs =
+        std::find(supported.begin(), supported.end(), which) != supported.end();
+    auto& list = runs ? ran : skipped;
+    list += list.empty() ? "" : " ";
+    list += kernels::isa_name(which);
+  }
+  MESSAGE("kernel variants tested: "
+          << ran << "; not tested, this processor lacks them: "
+          << (skipped.empty() ? "none" : skipped));
+}
+
 }  // namespace
 
 TEST_CASE("sparse kernels: every variant equals the scalar reference") {
   restore_isa restore;
+  report_variants();
+  CHECK(kernels::supported_isas() == isas_from_cpuinfo());
   std::vector<std::vector<std::uint8_t>> storage;
   // Below, at and past each vector width (4, 8, 16), the model's 100, and
   // past the register-blocked range (128).
@@ -119,6 +167,8 @@ TEST_CASE("sparse kernels: every variant equals the scalar reference") {
 
 TEST_CASE("sparse kernels: every variant trains the same model") {
   restore_isa restore;
+  report_variants();
+  CHECK(kernels::supported_isas() == isas_from_cpuinfo());
   const auto& data = test::bymerge_data();
   const mlp_shape s{784, 100, data.classes};
   std::vector<float> first;

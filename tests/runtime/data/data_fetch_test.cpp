@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "runtime/data/sha256.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -453,7 +454,7 @@ TEST_CASE("data_fetch: fetches a split's members byte for byte") {
       options_for(server, "/gzip.zip", tmp.path / "sub" / "dir", rel.sums);
   opts.progress = true;  // exercises the bar (one line per 10% off a TTY)
   auto r = emnist::fetch_split(opts);
-  REQUIRE_MESSAGE(r, r.error().message);
+  REQUIRE_MESSAGE(r, emnist::test::error_text(r));
   CHECK(r->downloaded == mnist_files);
   CHECK(r->present.empty());
   for (const std::string& name : mnist_files) {
@@ -481,7 +482,7 @@ TEST_CASE("data_fetch: a second fetch reports the files present") {
   const int after_first = server.requests();
 
   auto again = emnist::fetch_split(opts);
-  REQUIRE_MESSAGE(again, again.error().message);
+  REQUIRE_MESSAGE(again, emnist::test::error_text(again));
   CHECK(again->downloaded.empty());
   CHECK(again->present == mnist_files);
   // Only the tail, to check the mapping file by the archive's CRC-32.
@@ -625,7 +626,7 @@ TEST_CASE("data_fetch: follows redirects") {
   temp_dir tmp;
   auto r =
       emnist::fetch_split(options_for(server, "/gzip.zip", tmp.path, rel.sums));
-  REQUIRE_MESSAGE(r, r.error().message);
+  REQUIRE_MESSAGE(r, emnist::test::error_text(r));
   CHECK(r->downloaded == mnist_files);
   for (const std::string& name : mnist_files)
     CHECK(read_file(tmp.path / name) == rel.content[name]);
@@ -673,7 +674,7 @@ TEST_CASE("data_fetch: reads a central directory outside the fetched tail") {
   temp_dir tmp;
   auto r =
       emnist::fetch_split(options_for(server, "/gzip.zip", tmp.path, rel.sums));
-  REQUIRE_MESSAGE(r, r.error().message);
+  REQUIRE_MESSAGE(r, emnist::test::error_text(r));
   CHECK(r->downloaded == mnist_files);
   CHECK(server.requests() == 2 + 2 * 5);
   for (const std::string& name : mnist_files)

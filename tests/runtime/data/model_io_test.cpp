@@ -44,7 +44,7 @@ TEST_CASE("model files: .npz and .onnx read back what was written") {
     REQUIRE(write_model(path, m).has_value());
     CHECK_FALSE(std::filesystem::exists(path.string() + ".partial"));
     auto back = read_model(path);
-    REQUIRE_MESSAGE(back.has_value(), back.error().message);
+    REQUIRE_MESSAGE(back.has_value(), test::error_text(back));
     CHECK(back->shape.inputs == 784);
     CHECK(back->shape.hidden == 12);
     CHECK(back->shape.classes == 47);

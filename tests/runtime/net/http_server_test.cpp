@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "runtime/net/http_client.hpp"
+#include "test_support.hpp"
 
 using namespace emnist;
 using namespace std::chrono_literals;
@@ -92,11 +93,11 @@ bool has(const std::string& s, const std::string& part) {
 TEST_CASE("http_server: requests reach the handler, query decoded") {
   auto server = echo_server();
   auto port = server.start();
-  REQUIRE_MESSAGE(port.has_value(), port.error().message);
+  REQUIRE_MESSAGE(port.has_value(), test::error_text(port));
   const std::string base = "http://127.0.0.1:" + std::to_string(*port);
   auto r =
       http_request_to("GET", base + "/a%20b?x=1&y=two+words&z=%2F", "", {}, 5s);
-  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
   CHECK(r->status == 200);
   CHECK(r->body == "GET /a b x=1;y=two words;z=/; 0");
   // Every answer is what its Content-Type says, never sniffed into a page.

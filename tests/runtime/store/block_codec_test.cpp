@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime/store/crc32c.hpp"
+#include "test_support.hpp"
 
 using namespace emnist;
 
@@ -91,7 +92,7 @@ TEST_CASE("block_codec: a sum encoded into a reused buffer decodes exactly") {
   CHECK(sum.size() == block_header_bytes + 3 * sizeof(float));
   CHECK(buffer.size() >= block_header_bytes + 100 * sizeof(float));
   auto r = decode_block(sum, {3, 3, 9}, "k");
-  REQUIRE_MESSAGE(r.has_value(), r.error().message);
+  REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
   CHECK(r->version == 6);
   CHECK(r->writer == 0x77);
   std::vector<float> out(3);

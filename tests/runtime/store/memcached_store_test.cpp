@@ -9,11 +9,13 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "support/memcached_server.hpp"
+#include "test_support.hpp"
 
 using namespace emnist;
 
@@ -31,7 +33,7 @@ std::shared_ptr<parameter_store> store_on(const test::memcached_server& server,
   o.timeout = std::chrono::milliseconds(500);
   o.retry_for = std::chrono::milliseconds(300);
   auto s = make_memcached_store(floats, o);
-  REQUIRE_MESSAGE(s.has_value(), s.error().message);
+  REQUIRE_MESSAGE(s.has_value(), test::error_text(s));
   return s->parameters;
 }
 
@@ -102,10 +104,10 @@ TEST_CASE("memcached_store: concurrent pushers lose no update") {
         // Half the pushers fetch with each push, in one operation.
         if (t % 2 == 1) {
           auto r = push_fetch_sync(s, delta, fresh);
-          REQUIRE_MESSAGE(r.has_value(), r.error().message);
+          REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
         } else {
           auto r = push_sync(s, delta);
-          REQUIRE_MESSAGE(r.has_value(), r.error().message);
+          REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
         }
       }
     });
@@ -224,7 +226,7 @@ TEST_CASE("memcached_store: push_and_fetch returns the sums it wrote") {
   REQUIRE(store->initialize(initial).has_value());
   for (std::uint64_t k = 1; k <= 3; ++k) {
     auto v = push_fetch_sync(*store, delta, out);
-    REQUIRE_MESSAGE(v.has_value(), v.error().message);
+    REQUIRE_MESSAGE(v.has_value(), test::error_text(v));
     CHECK(*v == k);  // every block has seen k pushes
     std::size_t wrong = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -257,9 +259,13 @@ TEST_CASE("memcached_store: two jobs on one server never touch each other") {
 
 TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
   test::memcached_server server;
+  // One block: a fetch reads every block before it fails on a bad one, and
+  // copies the good ones into its output (valid only on success), so
+  // "nothing half-written" holds for a value of one block.
   auto store = store_on(server, 100, "j1");
   REQUIRE(store->initialize(std::vector<float>(100, 1.0f)).has_value());
-  std::vector<float> out(100, -1.0f);
+  const std::vector<float> untouched(100, -1.0f);
+  std::vector<float> out = untouched;
 
   SUBCASE("garbage under the key") {
     raw_set(server, "emnist:j1:b:0", "hello, I am not a block");
@@ -297,20 +303,82 @@ TEST_CASE("memcached_store: corrupt, foreign and missing blocks are refused") {
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::not_found);
     CHECK(r.error().message.find("missing") != std::string::npos);
+    CHECK(out == untouched);
     REQUIRE(push_sync(*store, std::vector<float>(100, 1.0f)).has_value());
     auto p = fetch_sync(*store, out);
     REQUIRE_FALSE(p.has_value());
     CHECK(p.error().code == errc::not_found);
+    CHECK(out == untouched);
     // The failed write went with the block: the replica restores what it
     // knows it pushed, and writes go on from there.
     REQUIRE(restore_sync(*store, std::vector<float>(100, 2.0f)).has_value());
     REQUIRE(push_sync(*store, std::vector<float>(100, 1.0f)).has_value());
-    auto f = fetch_sync(*store, out);
+    std::vector<float> restored(100, -1.0f);
+    auto f = fetch_sync(*store, restored);
     REQUIRE(f.has_value());
-    CHECK(out == std::vector<float>(100, 3.0f));
-    out.assign(100, -1.0f);
+    CHECK(restored == std::vector<float>(100, 3.0f));
   }
-  CHECK(out == std::vector<float>(100, -1.0f));  // nothing half-written
+  // Nothing half-written: a fetch that fails leaves its output as it was.
+  CHECK(out == untouched);
+}
+
+TEST_CASE("memcached_store: a paused server holds the push past the backlog") {
+  // An outage step by step, as a replica's pushes meet it: with memcached
+  // stopped (SIGSTOP), max_unwritten pushes complete at once (queued), the
+  // next completes only once memcached stores again, and nothing is lost.
+  test::memcached_server server;
+  const std::size_t n = 10'000;  // three blocks
+  memcached_options o;
+  o.servers = {server.address()};
+  o.job = "held";
+  o.block_floats = 4096;
+  o.job_tag = 77;
+  o.timeout = std::chrono::milliseconds(200);
+  o.retry_for = std::chrono::milliseconds(10'000);
+  o.max_unwritten = 4;
+  auto made = make_memcached_store(n, o);
+  REQUIRE_MESSAGE(made.has_value(), test::error_text(made));
+  auto& store = *made->parameters;
+  const std::vector<float> initial(n, 1.0f);
+  REQUIRE(store.initialize(initial).has_value());
+
+  // Completions may come after a failed REQUIRE has left this scope.
+  using completion = std::promise<expected<void>>;
+  const auto push = [&](const std::vector<float>& delta) {
+    auto done = std::make_shared<completion>();
+    auto result = done->get_future();
+    store.push(delta, [done](expected<void> r) { done->set_value(r); });
+    return result;
+  };
+  std::vector<std::vector<float>> deltas;
+  for (std::size_t k = 0; k <= o.max_unwritten; ++k) {
+    deltas.emplace_back(n, float(k + 1));
+  }
+  server.pause();
+  for (std::size_t k = 0; k < o.max_unwritten; ++k) {
+    CAPTURE(k);
+    auto queued = push(deltas[k]);
+    REQUIRE(queued.wait_for(std::chrono::seconds(5)) ==
+            std::future_status::ready);
+    REQUIRE(queued.get().has_value());
+  }
+  CHECK(store.stats().pushes_held == 0);
+  auto held = push(deltas[o.max_unwritten]);
+  // Still waiting well past a write's timeout (200 ms), retried meanwhile.
+  CHECK(held.wait_for(std::chrono::milliseconds(600)) ==
+        std::future_status::timeout);
+  CHECK(store.stats().pushes_held == 1);
+  server.resume();
+  REQUIRE(held.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  REQUIRE(held.get().has_value());
+
+  std::vector<float> out(n);
+  auto version = fetch_sync(store, out);
+  REQUIRE_MESSAGE(version.has_value(), test::error_text(version));
+  CHECK(*version == o.max_unwritten + 1);
+  const float sum = float((o.max_unwritten + 1) * (o.max_unwritten + 2) / 2);
+  CHECK(out == std::vector<float>(n, 1.0f + sum));
+  CHECK(store.stats().pushes_applied == o.max_unwritten + 1);
 }
 
 TEST_CASE("memcached_store: a server without CAS is refused, not used") {
@@ -386,7 +454,7 @@ std::shared_ptr<parameter_store> process_store(
   o.write_interval = std::chrono::milliseconds(0);
   o.max_view_age = max_view_age;
   auto s = make_memcached_store(floats, o);
-  REQUIRE_MESSAGE(s.has_value(), s.error().message);
+  REQUIRE_MESSAGE(s.has_value(), test::error_text(s));
   return s->parameters;
 }
 

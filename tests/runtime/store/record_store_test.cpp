@@ -9,6 +9,7 @@
 #include "runtime/store/memcached_store.hpp"
 #include "runtime/store/memory_store.hpp"
 #include "support/memcached_server.hpp"
+#include "test_support.hpp"
 
 using namespace emnist;
 
@@ -100,6 +101,6 @@ TEST_CASE("record_store: conditional writes, on memcached") {
   o.job = "records";
   o.retry_for = std::chrono::milliseconds(300);
   auto store = make_memcached_store(0, o);
-  REQUIRE_MESSAGE(store.has_value(), store.error().message);
+  REQUIRE_MESSAGE(store.has_value(), test::error_text(store));
   check_conditional_writes(*store->records);
 }
