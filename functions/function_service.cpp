@@ -8,30 +8,26 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
-#include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <optional>
 #include <random>
-#include <sstream>
 
 #include "base/printable.hpp"
+#include "functions/async_reply.hpp"
+#include "functions/call_config.hpp"
 #include "functions/summary_json.hpp"
 #include "jobs/job_lifecycle.hpp"
 #include "jobs/job_model.hpp"
 #include "jobs/job_status_json.hpp"
 #include "jobs/simulation.hpp"
-#include "jobs/store_config.hpp"
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
 #include "runtime/config/config_overrides.hpp"
 #include "runtime/data/model_io.hpp"
 #include "runtime/net/http_client.hpp"
 #include "runtime/net/json_text.hpp"
-#include "runtime/store/store_factory.hpp"
+#include "runtime/store/memcached_options.hpp"
 
 namespace emnist {
 namespace {
@@ -84,45 +80,6 @@ std::string new_job_name() {
 }
 
 }  // namespace
-
-expected<std::string> load_secret(const std::string& path) {
-  namespace fs = std::filesystem;
-  auto bad = [&](const std::string& why) {
-    return make_error(errc::invalid_argument,
-                      "http.secret_file: '" + path + "': " + why +
-                          " (a secret that is there must be usable: the "
-                          "server does not start open)");
-  };
-  std::error_code ec;
-  const auto st = fs::status(path, ec);
-  if (st.type() == fs::file_type::not_found) return std::string{};
-  if (ec) return bad(ec.message());
-  if (st.type() == fs::file_type::directory) return bad("a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return bad(std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return bad("cannot be read");
-  std::string s = ss.str();
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-    s.pop_back();
-  }
-  std::size_t lead = 0;
-  while (lead < s.size() && std::isspace(static_cast<unsigned char>(s[lead]))) {
-    ++lead;
-  }
-  s.erase(0, lead);
-  if (s.empty()) return bad("empty (or only white space)");
-  for (const char c : s) {
-    if (static_cast<unsigned char>(c) < 0x21 ||
-        static_cast<unsigned char>(c) > 0x7e) {
-      return bad(
-          "holds a character a bearer token cannot (white space or "
-          "a control or non-ASCII byte)");
-    }
-  }
-  return s;
-}
 
 function_service::function_service(config_sources base, job_config config,
                                    std::shared_ptr<const job_data> data,
@@ -220,7 +177,10 @@ void function_service::handle(http_request request, http_reply reply) {
       break;
   }
   if (call.async) {
-    counted = async_reply(call, *req, std::move(counted));
+    counted =
+        async_reply(call.what == function_call::kind::setup ? "emnist-setup"
+                                                            : "emnist-train",
+                    *req, std::move(counted));
   }
   auto answer = [this, count, reply = std::move(counted)](http_response r) {
     reply(std::move(r));
@@ -258,170 +218,6 @@ http_response function_service::guarded(
   }
 }
 
-http_reply function_service::async_reply(const function_call& call,
-                                         const http_request& request,
-                                         http_reply reply) {
-  std::string call_id;
-  if (const auto* id = request.header("x-call-id")) call_id = *id;
-  if (call_id.empty()) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%016llx",
-                  static_cast<unsigned long long>(
-                      (std::uint64_t{std::random_device{}()} << 32) |
-                      std::random_device{}()));
-    call_id = buf;
-  }
-  std::string callback;
-  if (const auto* url = request.header("x-callback-url")) callback = *url;
-  reply({202,
-         "application/json",
-         boost::json::serialize(boost::json::object{{"call_id", call_id}}),
-         {{"X-Call-Id", call_id}}});
-  const std::string function_name =
-      call.what == function_call::kind::setup ? "emnist-setup" : "emnist-train";
-  // The function's answer goes to the caller's callback, if it gave one.
-  return [callback, call_id, function_name,
-          t0 = clock_type::now()](http_response r) {
-    // Nobody waits for an async call's answer: a failure is logged.
-    if (r.status >= 400) {
-      std::fprintf(stderr, "emnist: async call %s of %s failed (%d): %s\n",
-                   call_id.c_str(), function_name.c_str(), r.status,
-                   r.body.c_str());
-    }
-    if (callback.empty()) return;
-    char seconds[32];
-    std::snprintf(
-        seconds, sizeof seconds, "%.6f",
-        std::chrono::duration<double>(clock_type::now() - t0).count());
-    auto sent =
-        http_request_to("POST", callback, r.body,
-                        {{"Content-Type", r.content_type},
-                         {"X-Call-Id", call_id},
-                         {"X-Duration-Seconds", seconds},
-                         {"X-Function-Status", std::to_string(r.status)},
-                         {"X-Function-Name", function_name}},
-                        gateway_timeout);
-    if (!sent) {
-      std::fprintf(stderr, "emnist: callback of call %s: %s\n", call_id.c_str(),
-                   sent.error().message.c_str());
-    }
-  };
-}
-
-namespace {
-
-/// A setup's own fields, in its body ({"replace": true}) or query
-/// (?resume=1): not configuration keys.
-bool is_setup_field(const std::string& key) {
-  return key == "replace" || key == "resume";
-}
-
-/// Query parameters that are not configuration keys.
-bool is_call_parameter(const std::string& name) {
-  return name == "job" || name == "worker_id" || name == "job_id" ||
-         is_setup_field(name);
-}
-
-/// The setup field `name` (true|false|1|0), from the query or the body's
-/// overrides (taken out of them); false when absent.
-expected<bool> take_flag(const http_request& request,
-                         std::vector<std::string>& overrides,
-                         const std::string& name) {
-  std::optional<std::string> text;
-  if (const auto* q = request.query_value(name)) text = *q;
-  const std::string prefix = name + "=";
-  for (auto it = overrides.begin(); it != overrides.end();) {
-    if (it->rfind(prefix, 0) == 0) {
-      text = it->substr(prefix.size());
-      it = overrides.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  if (!text) return false;
-  if (*text == "true" || *text == "1") return true;
-  if (*text == "false" || *text == "0") return false;
-  return make_error(errc::invalid_argument, name + " = '" + printable(*text) +
-                                                "': expected true or false");
-}
-
-/// The key of a "key=value" override.
-std::string key_of(const std::string& o) {
-  return o.substr(0, o.find('='));
-}
-
-}  // namespace
-
-expected<job_config> function_service::request_config(
-    const http_request& request, std::vector<std::string>& overrides,
-    std::string& field, const std::vector<std::string>& job_settings) const {
-  for (const auto& [k, v] : request.query) {
-    if (is_call_parameter(k)) continue;
-    overrides.push_back(k + "=" + v);
-  }
-  auto from_body = overrides_from_body(request.body);
-  if (!from_body) {
-    field = "body";
-    return from_body.error();
-  }
-  overrides.insert(overrides.end(), from_body->begin(), from_body->end());
-  // What only the deployment chooses (where the store is, how long to wait
-  // for it, the data, threads, HTTP, a function's time budget) is never a
-  // request's to set: a caller must not point the function at a store of
-  // its choosing, or hold its calls for an hour.
-  for (const auto& o : overrides) {
-    const std::string key = key_of(o);
-    if (is_setup_field(key)) continue;  // taken later
-    if (is_deployment_key(key)) {
-      field = key;
-      return make_error(errc::invalid_argument,
-                        key +
-                            ": set by the deployment (the function's "
-                            "environment or config file), not by a request "
-                            "(`emnist config --keys` shows which keys a job "
-                            "may set)");
-    }
-  }
-  // One at a time first, so that the error names the key at fault.
-  for (const auto& o : overrides) {
-    if (is_setup_field(key_of(o))) continue;
-    auto sources = base_;
-    sources.overrides.push_back(o);
-    if (auto c = load_config(sources); !c) {
-      field = o.substr(0, o.find('='));
-      return c.error();
-    }
-  }
-  // The job's stored settings, then the request's: a request that differs
-  // from its job is refused when it joins, naming the key.
-  auto sources = base_;
-  sources.overrides.insert(sources.overrides.end(), job_settings.begin(),
-                           job_settings.end());
-  for (const auto& o : overrides) {
-    if (!is_setup_field(key_of(o))) sources.overrides.push_back(o);
-  }
-  auto cfg = load_config(sources);
-  if (!cfg) {
-    field = "config";
-    return cfg.error();
-  }
-  // The data is loaded once per process: a job's stored selection must be
-  // this process's.
-  for (const auto& [key, mine, theirs] :
-       {std::tuple{"data.split", config_.data.split, cfg->data.split},
-        std::tuple{"data.train", config_.data.train, cfg->data.train},
-        std::tuple{"data.eval", config_.data.eval, cfg->data.eval}}) {
-    if (mine != theirs) {
-      field = key;
-      return make_error(errc::invalid_argument,
-                        std::string(key) + " = '" + theirs +
-                            "': this function serves '" + mine +
-                            "' (its data is loaded once, at start)");
-    }
-  }
-  return cfg;
-}
-
 expected<job_metadata> function_service::set_up_job(const job_config& cfg,
                                                     bool replace) {
   const mlp_shape shape{data_->features,
@@ -444,7 +240,7 @@ http_response function_service::setup(const http_request& request) {
   }
   std::vector<std::string> overrides;
   std::string field;
-  auto cfg = request_config(request, overrides, field);
+  auto cfg = request_config(request, base_, config_, overrides, field);
   if (!cfg)
     return json_error(http_status_of(cfg.error()), cfg.error().message, field);
   auto replace = take_flag(request, overrides, "replace");
@@ -618,7 +414,8 @@ function_service::parse_train(const http_request& request) {
     // No job named: a job of its own, set up here, one replica unless the
     // call says otherwise; it trains replica 0.
     std::vector<std::string> one{"train.replicas=1"};
-    auto cfg = request_config(request, call.overrides, field, one);
+    auto cfg =
+        request_config(request, base_, config_, call.overrides, field, one);
     if (!cfg)
       return json_error(http_status_of(cfg.error()), cfg.error().message,
                         field);
@@ -663,7 +460,7 @@ function_service::parse_train(const http_request& request) {
                       "job_id");
   }
   call.driven = job_id != nullptr;
-  auto cfg = request_config(request, call.overrides, field,
+  auto cfg = request_config(request, base_, config_, call.overrides, field,
                             job_registry::settings_of(*s));
   if (!cfg)
     return json_error(http_status_of(cfg.error()), cfg.error().message, field);

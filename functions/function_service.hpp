@@ -43,6 +43,7 @@
 #include "functions/metrics.hpp"
 #include "functions/predict_service.hpp"
 #include "functions/router.hpp"
+#include "functions/secret_file.hpp"
 #include "functions/status_history.hpp"
 #include "jobs/job_lifecycle.hpp"
 #include "jobs/job_registry.hpp"
@@ -61,12 +62,6 @@ class object;
 namespace emnist {
 
 class record_store;
-
-/// The bearer token in http.secret_file: empty when there is no such file
-/// (no auth, as on a function without a secret). A file that is there but
-/// empty, a directory, unreadable, or not a token is an error naming the
-/// path and why: the server must not start open.
-[[nodiscard]] expected<std::string> load_secret(const std::string& path);
 
 class function_service {
  public:
@@ -114,10 +109,6 @@ class function_service {
   void begin_call(std::atomic<std::size_t>& count);
   void end_call(std::atomic<std::size_t>& count);
   static http_response guarded(const std::function<http_response()>& work);
-  /// Answers an async call with 202 and its id; the reply it returns sends
-  /// the function's answer to the caller's X-Callback-Url, if any.
-  http_reply async_reply(const function_call& call, const http_request& request,
-                         http_reply reply);
   http_response setup(const http_request& request);
   /// Drives an existing job's replicas again (its setup process was
   /// restarted): refused while another setup drives it.
@@ -142,14 +133,6 @@ class function_service {
   http_response status(const http_request& request);
   /// GET /model?job=J&format=onnx|npz: the job's current parameters.
   http_response model(const http_request& request);
-  /// The config of a call: the process's, then `job_settings`, then the
-  /// request's own overrides (query and body, returned in `overrides`).
-  /// A request may set the job's keys only, never the deployment's.
-  expected<job_config> request_config(
-      const http_request& request, std::vector<std::string>& overrides,
-      std::string& field,
-      const std::vector<std::string>& job_settings = {}) const;
-
   /// Threads for setup calls, status reads and async callbacks.
   static constexpr std::size_t work_threads = 4;
 
