@@ -248,7 +248,8 @@ void add_simulate_command(CLI::App& app, command& run) {
   cmd->add_flag("--resume", opts->resume,
                 "go on with the job sync.job in memcached: its parameters "
                 "and each replica's stored progress (refused when the "
-                "job's settings differ); without it the job starts afresh");
+                "job's settings differ); without it the job starts afresh "
+                "(refused while a replica of it runs in another process)");
   cmd->add_option("--replica", opts->replicas_here,
                   "run only these replicas of the job (with --resume: join "
                   "a job in memcached that other processes train too)")
