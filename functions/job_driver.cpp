@@ -82,10 +82,12 @@ verdict judge(const expected<http_client_response>& r) {
     const std::string why = stop != nullptr && stop->is_string()
                                 ? std::string(stop->get_string())
                                 : "";
-    // Out of time: go on at once, from the stored progress. Stopped by a
-    // shutdown of its pod: go on in another.
-    if (why == "max_seconds" || why == "interrupted") {
-      return {next::call_again, why};
+    // Out of time: go on at once, from the stored progress.
+    if (why == "max_seconds") return {next::call_again, why};
+    // Stopped by a shutdown of its pod: go on in another, after a pause (a
+    // pod that stops every call at once must not be called in a loop).
+    if (why == "interrupted") {
+      return {next::wait, "its call was interrupted (the pod shut down)"};
     }
     if (why == "target" || why == "max_epochs") {
       return {next::finished, why == "target" ? "the job reached its target"
