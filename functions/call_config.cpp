@@ -53,12 +53,10 @@ expected<bool> take_flag(const http_request& request,
                                                 "': expected true or false");
 }
 
-expected<job_config> request_config(const http_request& request,
-                                   const config_sources& base,
-                                   const job_config& process,
-                                   std::vector<std::string>& overrides,
-                                   std::string& field,
-                                   const std::vector<std::string>& job_settings) {
+expected<job_config> request_config(
+    const http_request& request, const config_sources& base,
+    const job_config& process, std::vector<std::string>& overrides,
+    std::string& field, const std::vector<std::string>& job_settings) {
   for (const auto& [k, v] : request.query) {
     if (is_call_parameter(k)) continue;
     overrides.push_back(k + "=" + v);
