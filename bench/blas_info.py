@@ -63,4 +63,5 @@ def summary():
     kernels = blas_kernels()
     return {"blas": libs, "kernels": kernels, "kernel": describe(kernels, libs),
             "openblas_env": {k: os.environ.get(k)
-                             for k in OPENBLAS_TUNING_VARS + ("OPENBLAS_NUM_THREADS",)}}
+                             for k in OPENBLAS_TUNING_VARS + ("OPENBLAS_NUM_THREADS",
+                                                              "OMP_WAIT_POLICY")}}

@@ -21,8 +21,9 @@ installed (`WITH_BENCH=1 scripts/install-deps.sh` installs it). The peer
 runs at each of --torch-threads (1 and 2 by default), with
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment alone
 (a machine may set them for older OpenBLAS builds; OpenBLAS then runs the
-kernel they name instead of the one it detects), and reports the kernel it
-ran (python3-threadpoolctl). The thread count with the lower median
+kernel they name instead of the one it detects), with OMP_WAIT_POLICY=PASSIVE
+above one thread (see peer_env), and reports the kernel it ran
+(python3-threadpoolctl). The thread count with the lower median
 seconds to target is the peer the ratios compare against.
 
 --prototype-repeat N also runs the prototype's algorithm
@@ -144,10 +145,15 @@ def cpp_command(args, replicas):
 def peer_env(threads):
     """A Python peer's environment: this one, less the OpenBLAS tuning
     variables (the peer runs the kernel OpenBLAS picks), with every
-    threading library told `threads`."""
+    threading library told `threads`. With more than one thread, OpenMP's
+    threads sleep when idle (OMP_WAIT_POLICY=PASSIVE, unless set): their
+    default spinning, with anything else runnable on the two cores, took
+    a 2-thread run from 7.5 s to 70.6 s (a compile beside it)."""
     env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_TUNING_VARS}
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
+    if threads > 1:
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 
