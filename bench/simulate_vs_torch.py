@@ -214,12 +214,13 @@ def write_chart(path, result, torch_runs, cpp_runs, prototype_runs, gradient):
              f"an evaluation every {cfg['eval_every']} minibatches; the median run of each "
              f"program; {cfg['cores']} cores"]
     if torch_runs:
-        notes.append(f"PyTorch peer: torch {torch_runs[0].get('torch', '?')}, "
-                     f"{torch_runs[0].get('kernel', '?')} (the faster of "
-                     f"{', '.join(result['torch_by_threads'])} threads)")
+        others = [t for t in result["torch_by_threads"] if t != str(peer["threads"])]
+        notes.append(f"PyTorch peer: torch {torch_runs[0].get('torch', '?')} on "
+                     f"{torch_runs[0].get('kernel', '?')}"
+                     + (f" (faster than at {', '.join(others)})" if others else ""))
     if prototype_runs:
-        notes.append(f"prototype peer: numpy float64, {prototype_runs[0].get('kernel', '?')}, "
-                     "its weights through memcached around every minibatch")
+        notes.append(f"prototype peer: numpy on {prototype_runs[0].get('kernel', '?')}, "
+                     "weights via memcached")
     svg = line_chart(series, title=f"Test accuracy against training time, to {TARGET}",
                      x_label="seconds since training started (log scale)",
                      y_label="test accuracy", x_log=True, y_range=(0.0, 1.0),
