@@ -36,7 +36,8 @@ int run_evaluate(const evaluate_options& o) {
   auto eval_slice = parse_slice(cfg->data.eval);
   if (!eval_slice) return report(eval_slice.error());
   // Only the evaluation samples matter: the training slice is the same.
-  auto data = load_job_data({dir, cfg->data.split, *eval_slice, *eval_slice});
+  auto data = load_job_data({dir, cfg->data.split, *eval_slice, *eval_slice,
+                             idx_cache_dirs(cfg->data.cache_dir, dir)});
   if (!data) return report(data.error());
   if (data->features != model->shape.inputs ||
       data->classes != model->shape.classes) {

@@ -55,7 +55,8 @@ int run_serve(const serve_options& o) {
   }
   const auto dir = resolve_data_dir(o.config.data_dir, *cfg);
   data_request request{dir, cfg->data.split, *parse_slice(cfg->data.train),
-                       *parse_slice(cfg->data.eval)};
+                       *parse_slice(cfg->data.eval),
+                       idx_cache_dirs(cfg->data.cache_dir, dir)};
   // emnist-predict trains and evaluates nothing: the split's labels are
   // all it needs of the data.
   const bool predict_only = *function == "predict";
@@ -87,9 +88,10 @@ int run_serve(const serve_options& o) {
   } else {
     std::fprintf(stderr,
                  "emnist: serving function '%s' on %s (port %u), %zu training "
-                 "samples loaded in %.2f s\n",
+                 "samples loaded in %.2f s (%s)\n",
                  function->c_str(), cfg->http.listen.c_str(), *port,
-                 shared->train.size(), shared->load_seconds);
+                 shared->train.size(), shared->load_seconds,
+                 describe_sources(*shared).c_str());
   }
 
   // Wait for SIGTERM (OpenFaaS, Kubernetes) or SIGINT.

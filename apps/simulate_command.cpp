@@ -115,17 +115,24 @@ int run_simulate(const simulate_options& o) {
     }
   }
   data_request request{dir, cfg->data.split, *parse_slice(cfg->data.train),
-                       *parse_slice(cfg->data.eval)};
+                       *parse_slice(cfg->data.eval),
+                       idx_cache_dirs(cfg->data.cache_dir, dir)};
+  // A process that trains some replicas of a job loads only their shards.
+  if (!o.replicas_here.empty()) {
+    request.only_shards = train_shards{
+        o.replicas_here, static_cast<std::size_t>(cfg->train.replicas)};
+  }
   auto data = load_job_data(request);
   if (!data) return report(data.error());
   if (!o.quiet) {
     std::fprintf(
         stderr,
         "emnist: %zu training samples (%s), %zu evaluation samples "
-        "(%s), %zu classes, loaded in %.2f s; %lld replica(s), "
+        "(%s), %zu classes, loaded in %.2f s (%s); %lld replica(s), "
         "store %s\n",
         data->train.size(), cfg->data.train.c_str(), data->eval.size(),
         cfg->data.eval.c_str(), data->classes, data->load_seconds,
+        describe_sources(*data).c_str(),
         static_cast<long long>(cfg->train.replicas),
         cfg->sync.store == store_kind::memcached ? "memcached" : "memory");
   }

@@ -65,6 +65,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blas_info  # noqa: E402
+
 try:
     import pylibmc  # noqa: E402
 except ImportError:  # reported in main()
@@ -255,20 +258,6 @@ def worker(wid, args, keys, counter, barrier, stop, results):
             pass
 
 
-def loaded_blas():
-    libs = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 6 and any(k in os.path.basename(parts[-1]).lower()
-                                           for k in ("blas", "mkl", "blis")):
-                    libs.add(os.path.realpath(parts[-1]))
-    except OSError:
-        pass
-    return sorted(libs)
-
-
 def main(argv=None):
     global DATA
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -382,7 +371,7 @@ def main(argv=None):
         "workers": [{k: o[k] for k in ("id", "minibatches", "samples", "seconds",
                                        "memcached_seconds")} for o in outs],
         "history": head["history"],
-        "blas": loaded_blas(),
+        **blas_info.summary(),
         "config": {"server": args.server, "workers": args.workers, "job": job,
                    "gradient": args.gradient,
                    "batch_size": args.batch_size, "hidden": args.hidden, "lr": args.lr,

@@ -53,6 +53,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (RunFailed, check_inputs, log, start_memcached,  # noqa: E402
                           stop_process, tail)
+from blas_info import OPENBLAS_TUNING_VARS  # noqa: E402
 from svg_chart import Series, line_chart, write_svg  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,13 +104,17 @@ def run_peer(args, replicas, batch, port, job):
            "--data", args.data, "--workers", str(replicas), "--batch-size", str(batch),
            "--gradient", args.peer, "--max-seconds", str(args.peer_max_seconds),
            "--job", job]
-    p = subprocess.run(cmd, capture_output=True, text=True,
+    # The kernel OpenBLAS picks (a machine may name an older one), one
+    # thread per worker process (prototype_peer.py's default).
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_TUNING_VARS}
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env,
                        timeout=args.peer_max_seconds + 300)
     if p.returncode not in (0, 3):
         raise RunFailed(f"prototype peer exited {p.returncode}: {tail(p.stderr)}")
     r = json.loads(p.stdout)
     return {"reached": r["reached"], "seconds": r.get("seconds_to_target") or r.get("seconds"),
-            "samples": r.get("samples"), "samples_per_second": r.get("samples_per_second")}
+            "samples": r.get("samples"), "samples_per_second": r.get("samples_per_second"),
+            "kernel": r.get("kernel", "?")}
 
 
 def write_charts(args, table, stores, cores):
@@ -118,8 +123,10 @@ def write_charts(args, table, stores, cores):
              f"eval every {'pass' if args.defaults else args.eval_every}; {cores} cores",
              f"C++ simulate: medians of {args.repeat} rounds"]
     if args.peer != "none":
+        kernels = sorted({r["peer"]["kernel"] for r in table if "peer" in r})
         notes.append(f"prototype peer (dashed): bench/prototype_peer.py, {args.peer} gradient, "
-                     f"one run, capped at {args.peer_max_seconds:g} s")
+                     f"one run, capped at {args.peer_max_seconds:g} s; numpy on "
+                     f"{', '.join(kernels) or '?'}")
 
     def series(key, with_peer):
         out = []

@@ -4,8 +4,9 @@
 evaluate on test[100000:] every 500 minibatches, stop at accuracy 0.75.
 Batch 32, 100 hidden units, learning rate 0.1, embedded memory store.
 
-  bench/simulate_vs_torch.py                        # C++ 1 replica x3, torch x3
+  bench/simulate_vs_torch.py                        # C++ 1 replica x3, torch 1 and 2 threads x3
   bench/simulate_vs_torch.py --replicas 1,2 --repeat 5 --torch-repeat 5
+  bench/simulate_vs_torch.py --torch-threads 1      # the peer on one thread only
   bench/simulate_vs_torch.py --json > result.json
   bench/simulate_vs_torch.py --prototype-repeat 1 --svg docs/accuracy_vs_time.svg
 
@@ -13,6 +14,17 @@ Runs one thing at a time (C++ and torch runs interleaved, so that a slow
 spell of the machine falls on both), then prints the medians side by side,
 the ratios C++/torch, and every run's figures. Exit status: 0 when every run
 reached the target, 3 when some did not, 1 when a run failed.
+
+The peer at its best: Debian's torch does its matrix products through
+libblas.so.3, the reference (netlib) BLAS unless libopenblas0-pthread is
+installed (`WITH_BENCH=1 scripts/install-deps.sh` installs it). The peer
+runs at each of --torch-threads (1 and 2 by default), with
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment alone
+(a machine may set them for older OpenBLAS builds; OpenBLAS then runs the
+kernel they name instead of the one it detects), with OMP_WAIT_POLICY=PASSIVE
+above one thread (see peer_env), and reports the kernel it ran
+(python3-threadpoolctl). The thread count with the lower median
+seconds to target is the peer the ratios compare against.
 
 --prototype-repeat N also runs the prototype's algorithm
 (bench/prototype_peer.py: one numpy worker sharing whole float64 weights
@@ -35,6 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import RunFailed, log, start_memcached, stop_process, tail  # noqa: E402
+from blas_info import OPENBLAS_TUNING_VARS  # noqa: E402
 from svg_chart import Series, line_chart, write_svg  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -129,13 +142,29 @@ def cpp_command(args, replicas):
     return cmd
 
 
-def torch_command(args, seed):
-    return [args.python, TORCH_PEER, "--data", args.data,
+def peer_env(threads):
+    """A Python peer's environment: this one, less the OpenBLAS tuning
+    variables (the peer runs the kernel OpenBLAS picks), with every
+    threading library told `threads`. With more than one thread, OpenMP's
+    threads sleep when idle (OMP_WAIT_POLICY=PASSIVE, unless set): their
+    default spinning, with anything else runnable on the two cores, took
+    a 2-thread run from 7.5 s to 70.6 s (a compile beside it)."""
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_TUNING_VARS}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    if threads > 1:
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
+def torch_command(args, seed, threads):
+    return [args.python, TORCH_PEER, "--data", args.data, "--threads", threads,
             "--train-slice", TRAIN_SLICE, "--eval-slice", EVAL_SLICE,
             "--batch-size", BATCH_SIZE, "--hidden", HIDDEN, "--lr", LEARNING_RATE,
             "--dropout", DROPOUT, "--eval-every", EVAL_EVERY, "--target", TARGET,
             "--max-epochs", args.max_epochs, "--seed", seed, "--impl", args.torch_impl,
             "--json"]
+
 
 
 def prototype_command(args, server, seed):
@@ -172,8 +201,10 @@ def write_chart(path, result, torch_runs, cpp_runs, prototype_runs, gradient):
     for n, runs in cpp_runs.items():
         if runs:
             series.append(Series(f"C++ simulate, {n} repl.", curve(median_run(runs), "finished")))
+    peer = result["torch"]
     if torch_runs:
-        series.append(Series("PyTorch peer", curve(median_run(torch_runs), "seconds")))
+        series.append(Series(f"PyTorch peer, {peer['threads']} thr.",
+                             curve(median_run(torch_runs), "seconds")))
     if prototype_runs:
         label = "prototype peer" + ("" if gradient == "prototype" else f" ({gradient} grad.)")
         series.append(Series(label, curve(median_run(prototype_runs), "seconds")))
@@ -182,6 +213,14 @@ def write_chart(path, result, torch_runs, cpp_runs, prototype_runs, gradient):
              f"batch {cfg['batch_size']}, hidden {cfg['hidden']}, lr {cfg['learning_rate']}",
              f"an evaluation every {cfg['eval_every']} minibatches; the median run of each "
              f"program; {cfg['cores']} cores"]
+    if torch_runs:
+        others = [t for t in result["torch_by_threads"] if t != str(peer["threads"])]
+        notes.append(f"PyTorch peer: torch {torch_runs[0].get('torch', '?')} on "
+                     f"{torch_runs[0].get('kernel', '?')}"
+                     + (f" (faster than at {', '.join(others)})" if others else ""))
+    if prototype_runs:
+        notes.append(f"prototype peer: numpy on {prototype_runs[0].get('kernel', '?')}, "
+                     "weights via memcached")
     svg = line_chart(series, title=f"Test accuracy against training time, to {TARGET}",
                      x_label="seconds since training started (log scale)",
                      y_label="test accuracy", x_log=True, y_range=(0.0, 1.0),
@@ -237,7 +276,8 @@ def ratio(a, b):
 def print_table(result, out):
     torch_med = result["torch"]["median"]
     have_torch = bool(result["torch"]["runs"])
-    cols = [("torch", torch_med, None)] if have_torch else []
+    cols = [(f"torch t={t}" + ("*" if t == str(result["torch"]["threads"]) else ""),
+             by["median"], None) for t, by in result["torch_by_threads"].items()]
     for n, cpp in result["cpp"].items():
         cols.append((f"C++ r={n}", cpp["median"], torch_med if have_torch else None))
     header = ["median of runs"] + [
@@ -266,6 +306,8 @@ def print_table(result, out):
     print(file=out)
     if not have_torch or not result["cpp"]:
         return
+    print(f"*: the peer, the faster thread count (torch t={result['torch']['threads']}).",
+          file=out)
     print("C++/torch: below 1 is better for C++ in seconds and samples, above 1 in "
           "samples/s.\ntorch samples/s exclude its evaluation time; C++ samples/s are "
           "as `emnist simulate` reports them.\n'samples / seconds to target' counts "
@@ -280,9 +322,8 @@ def print_runs(result, out):
             ("samples", "{:,}"), ("samples_per_second", "{:,.0f}"),
             ("evaluations", "{}"), ("wall_seconds", "{:.2f}")]
     groups = []
-    if result["torch"]["runs"]:
-        groups.append(("torch peer (threads={})".format(
-            result["torch"]["median"].get("threads")), result["torch"]["runs"], "seed"))
+    for t, by in result["torch_by_threads"].items():
+        groups.append((f"torch peer (threads={t}; {by['kernel']})", by["runs"], "seed"))
     for n, cpp in result["cpp"].items():
         groups.append((f"C++ replicas={n}", cpp["runs"], None))
     for title, runs, extra in groups:
@@ -332,7 +373,7 @@ def run_prototype_peer(args):
             log(f"[{what}] {args.prototype_gradient} gradient, cap "
                 f"{args.prototype_max_seconds:.0f} s ...")
             r = run_json(what, prototype_command(args, f"127.0.0.1:{port}", args.seed + i),
-                         PROTOTYPE_KEYS, args.prototype_max_seconds + 600)
+                         PROTOTYPE_KEYS, args.prototype_max_seconds + 600, env=peer_env(1))
             runs.append(r)
             log(f"[{what}] reached={r['reached']} accuracy={r['accuracy']:.4f} "
                 f"seconds_to_target={fmt('{:.2f}', r['seconds_to_target'])}")
@@ -371,7 +412,11 @@ def main(argv=None):
     p.add_argument("--replicas", type=parse_replicas, default=[1],
                    help="C++ replica counts to run, comma-separated (default 1)")
     p.add_argument("--repeat", type=count, default=3, help="C++ runs per replica count (default 3)")
-    p.add_argument("--torch-repeat", type=count, default=3, help="torch runs (default 3)")
+    p.add_argument("--torch-repeat", type=count, default=3,
+                   help="torch runs per thread count (default 3)")
+    p.add_argument("--torch-threads", type=parse_replicas, default=[1, 2],
+                   help="torch thread counts to run, comma-separated; the faster is the "
+                        "peer (default 1,2)")
     p.add_argument("--python", default="/usr/bin/python3",
                    help="the Python with torch for the peer (default /usr/bin/python3)")
     p.add_argument("--torch-impl", choices=("raw", "module"), default="raw",
@@ -417,21 +462,22 @@ def main(argv=None):
     if args.repeat and too_many:
         log(f"warning: {cores} cores here; replicas {too_many} share cores")
 
-    torch_env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                     MKL_NUM_THREADS="1")
-    torch_runs = []
+    torch_by_threads = {t: [] for t in args.torch_threads}
     cpp_runs = {n: [] for n in args.replicas}
     rounds = max(args.repeat, args.torch_repeat)
     try:
         for i in range(rounds):
-            if i < args.torch_repeat:
-                what = f"torch run {i + 1}/{args.torch_repeat}"
+            for t in args.torch_threads:
+                if i >= args.torch_repeat:
+                    continue
+                what = f"torch threads={t} run {i + 1}/{args.torch_repeat}"
                 log(f"[{what}] seed {args.seed + i} ...")
-                r = run_json(what, torch_command(args, args.seed + i), TORCH_KEYS,
-                             args.timeout, env=torch_env)
-                torch_runs.append(derive(r, r.get("threads") or 1))
+                r = run_json(what, torch_command(args, args.seed + i, t), TORCH_KEYS,
+                             args.timeout, env=peer_env(t))
+                torch_by_threads[t].append(derive(r, r.get("threads") or t))
                 log(f"[{what}] reached={r['reached']} accuracy={r['accuracy']:.4f} "
-                    f"seconds_to_target={fmt('{:.2f}', r['seconds_to_target'])}")
+                    f"seconds_to_target={fmt('{:.2f}', r['seconds_to_target'])}; "
+                    f"kernel: {r.get('kernel', '?')}")
             for n in args.replicas:
                 if i >= args.repeat:
                     continue
@@ -453,6 +499,16 @@ def main(argv=None):
         log("simulate_vs_torch: interrupted")
         return 130
 
+    # The peer: the thread count with the lower median seconds to target
+    # (a count whose runs all missed the target loses to any that reached).
+    by_threads = {str(t): {"median": summarize(runs, "threads"), "runs": runs,
+                           "kernel": runs[0].get("kernel", "?")}
+                  for t, runs in torch_by_threads.items() if runs}
+    peer_threads = min(
+        by_threads, default=None,
+        key=lambda t: (by_threads[t]["median"]["seconds_to_target"] is None,
+                       by_threads[t]["median"]["seconds_to_target"] or 0.0))
+    torch_runs = by_threads[peer_threads]["runs"] if peer_threads else []
     blas = sorted({lib for r in torch_runs for lib in r.get("blas") or []})
     notes = []
     if torch_runs and blas and not any(k in lib.lower() for lib in blas
@@ -468,9 +524,13 @@ def main(argv=None):
             "emnist": args.emnist if args.repeat else None, "cpp_set": args.cpp_set,
             "torch_impl": args.torch_impl, "cores": cores,
             "cpp_command": [str(c) for c in cpp_command(args, "N")] if args.repeat else None,
-            "torch_command": [str(c) for c in torch_command(args, "SEED")],
+            "torch_command": [str(c) for c in torch_command(args, "SEED", "THREADS")],
+            "torch_env_unset": list(OPENBLAS_TUNING_VARS),
         },
-        "torch": {"median": summarize(torch_runs, "threads"), "runs": torch_runs, "blas": blas},
+        "torch": {"median": summarize(torch_runs, "threads"), "runs": torch_runs,
+                  "blas": blas, "threads": int(peer_threads) if peer_threads else None,
+                  "kernel": by_threads[peer_threads]["kernel"] if peer_threads else None},
+        "torch_by_threads": by_threads,
         "cpp": {str(n): {"median": summarize(runs, "replicas"), "runs": runs}
                 for n, runs in cpp_runs.items() if runs},
         "prototype": {"gradient": args.prototype_gradient, "runs": prototype_runs},
@@ -485,7 +545,8 @@ def main(argv=None):
         chart = write_chart(args.svg, result, torch_runs, cpp_runs, prototype_runs,
                             args.prototype_gradient)
         log(f"chart: {chart}")
-    all_runs = torch_runs + prototype_runs + [r for runs in cpp_runs.values() for r in runs]
+    all_runs = ([r for runs in torch_by_threads.values() for r in runs] + prototype_runs +
+                [r for runs in cpp_runs.values() for r in runs])
     unreached = sum(1 for r in all_runs if not r.get("reached"))
     if args.json:
         print(json.dumps(result, indent=2))
@@ -495,9 +556,11 @@ def main(argv=None):
               f"hidden {HIDDEN}, lr {LEARNING_RATE}, eval every {EVAL_EVERY}, "
               f"target {TARGET}; {cores} cores", file=out)
         if torch_runs:
-            print(f"torch {torch_runs[0].get('torch', '?')} ({args.torch_impl} loop, "
-                  f"{torch_runs[0].get('threads')} thread), BLAS: {', '.join(blas) or '?'}",
-                  file=out)
+            print(f"torch {torch_runs[0].get('torch', '?')} ({args.torch_impl} loop), "
+                  f"BLAS: {', '.join(blas) or '?'}; run without "
+                  f"{' and '.join(OPENBLAS_TUNING_VARS)}", file=out)
+            for t, by in by_threads.items():
+                print(f"  {t} thread(s): kernel {by['kernel']}", file=out)
         print(file=out)
         print_table(result, out)
         print_runs(result, out)

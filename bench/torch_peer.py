@@ -8,7 +8,8 @@ minibatch, plain SGD, shuffle each epoch, drop the last partial batch.
 Evaluate on the held-out slice (no dropout) every --eval-every minibatches
 and stop at accuracy >= --target (or after --max-epochs).
 
-Run with Debian's Python (python3-torch, python3-numpy):
+Run with Debian's Python (python3-torch, python3-numpy; libopenblas0-pthread
+for its BLAS, python3-threadpoolctl to report the kernel it ran):
 
   /usr/bin/python3 bench/torch_peer.py --data ../shared/data/emnist \
       --train-slice 'test[:100000]' --eval-slice 'test[100000:]' --json
@@ -27,6 +28,9 @@ import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blas_info  # noqa: E402
 
 # torch is imported in main(), after the thread variables are set: a BLAS
 # library (OpenBLAS, MKL) reads them when it is loaded. Module-level names:
@@ -124,23 +128,6 @@ def accuracy(model, x, y):
         correct = (model(x).argmax(dim=1) == y).sum().item()
     model.train()
     return correct / y.shape[0]
-
-
-def loaded_blas():
-    """The BLAS/LAPACK-like libraries mapped into this process (Linux only):
-    Debian's torch calls whatever libblas.so.3 the alternatives system
-    points to, and the reference (netlib) one is many times slower."""
-    libs = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.split()[-1] if len(line.split()) >= 6 else ""
-                base = os.path.basename(path).lower()
-                if any(k in base for k in ("blas", "mkl", "blis")):
-                    libs.add(os.path.realpath(path))
-    except OSError:
-        pass
-    return sorted(libs)
 
 
 class ModuleImpl:
@@ -321,7 +308,7 @@ def main(argv=None):
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
         "torch": torch.__version__,
-        "blas": loaded_blas(),
+        **blas_info.summary(),
         "config": {k: getattr(args, k) for k in (
             "train_slice", "eval_slice", "batch_size", "hidden", "lr", "dropout",
             "eval_every", "target", "max_epochs", "seed", "impl")},
@@ -334,6 +321,7 @@ def main(argv=None):
               f"seconds_to_target={'n/a' if stt is None else f'{stt:.2f}'} "
               f"samples={result['samples']} samples/s={result['samples_per_second']:.0f} "
               f"evaluations={result['evaluations']} threads={result['threads']}")
+        print(f"kernel: {result['kernel']}")
     return 0 if result["reached"] else 3
 
 

@@ -2,6 +2,8 @@
 #include "model/dataset.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -16,12 +18,20 @@ expected<labeled_images> pair_images_and_labels(
                           " images but the labels file has " +
                           std::to_string(labels.size()) + " labels");
   }
+  struct buffers {
+    std::vector<std::uint8_t> pixels;
+    std::vector<std::uint8_t> labels;
+  };
+  auto kept = std::make_shared<buffers>(
+      buffers{std::move(images.pixels), std::move(labels)});
   labeled_images out;
   out.name = std::move(name);
   out.count = images.count;
   out.features = std::size_t{images.rows} * images.cols;
-  out.pixels = std::move(images.pixels);
-  out.labels = std::move(labels);
+  out.held = {0, out.count};
+  out.pixels = kept->pixels;
+  out.labels = kept->labels;
+  out.storage = std::move(kept);
   return out;
 }
 
@@ -29,10 +39,31 @@ data_view::data_view(std::shared_ptr<const labeled_images> file,
                      index_range range)
     : file_(std::move(file)), range_(range) {}
 
-data_view data_view::shard(std::size_t index, std::size_t count) const {
+index_range data_view::shard_range(std::size_t index, std::size_t count) const {
   const std::size_t n = size();
-  return data_view(file_, {range_.begin + index * n / count,
-                           range_.begin + (index + 1) * n / count});
+  return {range_.begin + index * n / count,
+          range_.begin + (index + 1) * n / count};
+}
+
+bool data_view::holds_shard(std::size_t index, std::size_t count) const {
+  const auto r = shard_range(index, count);
+  return file_ == nullptr || r.size() == 0 ||
+         (file_->held.begin <= r.begin && r.end <= file_->held.end);
+}
+
+data_view data_view::shard(std::size_t index, std::size_t count) const {
+  if (!holds_shard(index, count)) {
+    // A caller that loaded some shards asked for another: reading on would
+    // read memory that holds no sample.
+    const auto r = shard_range(index, count);
+    std::fprintf(stderr,
+                 "emnist: bug: shard %zu of %zu (rows %zu-%zu of %s) was not "
+                 "loaded (rows %zu-%zu were)\n",
+                 index, count, r.begin, r.end, file_->name.c_str(),
+                 file_->held.begin, file_->held.end);
+    std::abort();
+  }
+  return data_view(file_, shard_range(index, count));
 }
 
 void to_float(const std::uint8_t* src, std::size_t n, float* dst) {

@@ -16,11 +16,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "base/expected.hpp"
+#include "model/mapped_file.hpp"
 
 namespace emnist {
 
@@ -44,10 +47,41 @@ inline constexpr std::size_t idx_max_bytes = std::size_t{1} << 30;
     std::span<const std::uint8_t> bytes, const std::string& name,
     std::size_t max_bytes = idx_max_bytes);
 
+/// The size a gzip stream's trailer announces, when `in` is gzip and the
+/// size is possible (at most `max_bytes`, and what `in` can inflate to).
+/// Only a claim: anyone can write a trailer (inflate_gzip_exact checks it).
+[[nodiscard]] std::optional<std::size_t> gzip_inflated_size(
+    std::span<const std::uint8_t> in, std::size_t max_bytes = idx_max_bytes);
+
+/// Inflates the single gzip stream `in` into exactly `out` (libdeflate,
+/// whole-buffer), checking its CRC-32 and size. False when the stream is
+/// corrupt, is not one stream, or does not fill `out` exactly; then
+/// decode_maybe_gzip reads it, and its error says where it breaks.
+[[nodiscard]] bool inflate_gzip_exact(std::span<const std::uint8_t> in,
+                                      std::span<std::uint8_t> out);
+
+/// Bytes and what keeps them alive (a mapping, a buffer).
+struct mapped_bytes {
+  std::span<const std::uint8_t> bytes;
+  std::shared_ptr<const void> owner;
+};
+
+/// A whole file, mapped read-only.
+[[nodiscard]] expected<mapped_bytes> read_file_bytes(
+    const std::filesystem::path& file);
+
 /// Reads a whole file, inflating it when it starts with the gzip magic.
 /// Errors name the file and the compressed byte offset of a corruption.
 [[nodiscard]] expected<std::vector<std::uint8_t>> read_maybe_gzip(
     const std::filesystem::path& file);
+
+/// Checks an IDX images header and that the payload is the size it says:
+/// everything of parse_idx_images but the copy (`pixels` stays empty).
+[[nodiscard]] expected<idx_images> check_idx_images(
+    std::span<const std::uint8_t> bytes, const std::string& name);
+/// Checks an IDX labels header and that the payload is the size it says.
+[[nodiscard]] expected<void> check_idx_labels(
+    std::span<const std::uint8_t> bytes, const std::string& name);
 
 /// Parses IDX image data; `name` is used in error messages.
 [[nodiscard]] expected<idx_images> parse_idx_images(

@@ -28,9 +28,13 @@ if [[ "${BUILD_ONLY:-0}" != 1 ]]; then
   packages+=("${test_packages[@]}")
 fi
 # The PyTorch peer of the benchmark (bench/) is optional: install with
-# `WITH_BENCH=1 scripts/install-deps.sh`.
+# `WITH_BENCH=1 scripts/install-deps.sh`. Debian's torch and numpy do their
+# matrix products through libblas.so.3, the reference BLAS (many times
+# slower) unless libopenblas0-pthread is installed: a peer without it is
+# handicapped. threadpoolctl reports the kernel each peer ran.
 if [[ "${WITH_BENCH:-0}" == 1 ]]; then
-  packages+=(python3 python3-torch python3-numpy python3-pylibmc)
+  packages+=(python3 python3-torch python3-numpy python3-pylibmc
+    libopenblas0-pthread python3-threadpoolctl)
 fi
 
 # The libFuzzer targets (scripts/fuzz.sh): `WITH_FUZZ=1 scripts/install-deps.sh`.

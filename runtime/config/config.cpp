@@ -151,6 +151,12 @@ const std::vector<key_spec>& specs() {
                                     "evaluation samples, e.g. test or "
                                     "test[100000:]"),
                            check_slice));
+    t.push_back(text_key(
+        "data.cache_dir", EMNIST_FIELD(data.cache_dir), {},
+        "where gzip data files are kept inflated, so that later starts map "
+        "them instead of inflating; empty: the data directory's .cache if "
+        "it may be written, else $TMPDIR/emnist-cache-UID (/tmp without "
+        "TMPDIR); \"off\": no cache"));
     t.push_back(integer_key("model.hidden", EMNIST_FIELD(model.hidden), 1,
                             65536, "hidden units (tanh)"));
     t.push_back(real_key("model.dropout", EMNIST_FIELD(model.dropout), 0.0,

@@ -41,6 +41,10 @@ struct data_config {
   std::string split = "bymerge";
   std::string train = "train";
   std::string eval = "test";
+  /// Where gzip files are kept inflated (model/idx_cache.hpp): "" the data
+  /// folder's .cache, else a private folder under $TMPDIR or /tmp; "off"
+  /// none; else that folder.
+  std::string cache_dir;
 };
 
 struct model_config {

@@ -509,3 +509,44 @@ TEST_CASE("cli: simulate --save-model .onnx: ONNX's checker and OpenCV") {
   CHECK(std::abs(opencv_accuracy - saved_accuracy) <= 3.0 / 6323);
   CHECK(agreement >= 1.0 - 3.0 / 6323);
 }
+
+TEST_CASE("cli: data cache, then loads map it; --replica loads its shard") {
+  emnist::test::scratch_dir cache;
+  const std::string cache_set =
+      " --set 'data.cache_dir=" + cache.path().string() + "'";
+  auto filled = run_emnist("data cache" + data_option() + " --cache-dir '" +
+                           cache.path().string() + "'");
+  CHECK(filled.status == 0);
+  CHECK(filled.out.find("inflated, cached as " + cache.path().string()) !=
+        std::string::npos);
+  // (Not -q: the line that says where the data came from.)
+  auto mapped = run_emnist(
+      "simulate --set train.max_epochs=1 --set 'data.train=test[:6000]'"
+      " --set 'data.eval=test[110000:]' --set train.eval_every=50" +
+      cache_set + data_option());
+  CHECK(mapped.out.find("(from the cache in " + cache.path().string() + ")") !=
+        std::string::npos);
+  auto none = run_emnist("data cache --data '" + cache.path().string() + "'");
+  CHECK(none.status == 2);
+
+  // Replica 2 of a 3-replica job, alone in its process: it loads and
+  // trains rows 4000-6000 only (a shard it had not loaded would stop it).
+  emnist::test::memcached_server server;
+  const std::string store =
+      " --set sync.store=memcached --set 'sync.servers=[\"" + server.address() +
+      "\"]' --set sync.job=cli-shards --set train.replicas=3"
+      " --set train.max_epochs=1 --set train.target_accuracy=0.99";
+  auto created = run_emnist("simulate --create-only" + small_job + store +
+                            cache_set + data_option());
+  REQUIRE(created.status == 0);
+  auto one = run_emnist("simulate --json --resume --replica 2" + small_job +
+                            store + cache_set + data_option(),
+                        true);
+  CHECK(one.status == 3);
+  auto summary = boost::json::parse(one.out).as_object();
+  const auto& workers = summary.at("workers").as_array();
+  REQUIRE(workers.size() == 1);
+  CHECK(workers[0].at("id").as_int64() == 2);
+  CHECK(workers[0].at("samples").as_int64() > 0);
+  CHECK(workers[0].at("samples").as_int64() <= 2000);
+}
