@@ -180,11 +180,19 @@ TEST_CASE("mlp: the evaluator agrees with a dense forward pass") {
   const std::size_t n = 500;
   // The samples, labelled with the reference's predictions: the evaluator
   // must find every one "correct".
+  struct owned_rows {
+    std::vector<std::uint8_t> pixels, labels;
+  };
+  auto rows = std::make_shared<owned_rows>(
+      owned_rows{{data.eval.image(0), data.eval.image(0) + n * 784},
+                 std::vector<std::uint8_t>(n)});
   auto predicted = std::make_shared<labeled_images>();
   predicted->count = n;
   predicted->features = s.inputs;
-  predicted->pixels.assign(data.eval.image(0), data.eval.image(0) + n * 784);
-  predicted->labels.resize(n);
+  predicted->held = {0, n};
+  predicted->pixels = rows->pixels;
+  predicted->labels = rows->labels;
+  predicted->storage = rows;
   std::vector<bool> near_tie(n);
   std::vector<double> hidden(s.hidden), logits(s.classes);
   std::vector<std::size_t> per_class(s.classes);
@@ -214,7 +222,7 @@ TEST_CASE("mlp: the evaluator agrees with a dense forward pass") {
         second = c;
       }
     }
-    predicted->labels[i] = static_cast<std::uint8_t>(best);
+    rows->labels[i] = static_cast<std::uint8_t>(best);
     ++per_class[best];
     // float32 rounding may pick the other of two logits this close.
     near_tie[i] = logits[best] - logits[second] < 1e-4;
