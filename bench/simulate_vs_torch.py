@@ -18,13 +18,16 @@ reached the target, 3 when some did not, 1 when a run failed.
 The peer at its best: Debian's torch does its matrix products through
 libblas.so.3, the reference (netlib) BLAS unless libopenblas0-pthread is
 installed (`WITH_BENCH=1 scripts/install-deps.sh` installs it). The peer
-runs at each of --torch-threads (1 and 2 by default), with
-OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment alone
-(a machine may set them for older OpenBLAS builds; OpenBLAS then runs the
-kernel they name instead of the one it detects), with OMP_WAIT_POLICY=PASSIVE
-above one thread (see peer_env), and reports the kernel it ran
-(python3-threadpoolctl). The thread count with the lower median
-seconds to target is the peer the ratios compare against.
+runs at each of --torch-threads (1 and 2 by default) with each of
+--torch-coretypes: `auto`, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed
+from its environment alone (a machine may set them for older OpenBLAS
+builds; OpenBLAS then runs the kernel it detects), and `native`, the kernel
+this processor's instruction sets can run (SkylakeX with AVX-512, Haswell
+with AVX2): OpenBLAS 0.3.21 falls back to its generic Prescott kernel on a
+processor it does not know, as virtual machines' often are, and runs 1.2-1.7x
+slower there. Above one thread OMP_WAIT_POLICY=PASSIVE (see peer_env). Each
+run reports the kernel it ran (python3-threadpoolctl). The setting with the
+lowest median seconds to target is the peer the ratios compare against.
 
 --prototype-repeat N also runs the prototype's algorithm
 (bench/prototype_peer.py: one numpy worker sharing whole float64 weights
@@ -142,14 +145,53 @@ def cpp_command(args, replicas):
     return cmd
 
 
-def peer_env(threads):
+def native_coretype():
+    """The OpenBLAS kernel this processor's instruction sets run, from
+    /proc/cpuinfo: SkylakeX (AVX-512), Haswell (AVX2+FMA), else None."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return None
+    if "avx512f" in flags:
+        return "SkylakeX"
+    if "avx2" in flags and "fma" in flags:
+        return "Haswell"
+    return None
+
+
+def parse_coretypes(text):
+    out = []
+    for name in text.split(","):
+        name = name.strip()
+        if not name:
+            raise argparse.ArgumentTypeError(f"an empty kernel name in {text!r}")
+        if name == "native":
+            name = native_coretype()
+            if name is None:
+                continue  # no kernel beyond what OpenBLAS detects
+        if name not in out:
+            out.append(name)
+    return out or ["auto"]
+
+
+def setting_name(threads, coretype):
+    """'1' (the detected kernel) or '1 SkylakeX'."""
+    return str(threads) if coretype == "auto" else f"{threads} {coretype}"
+
+
+def peer_env(threads, coretype="auto"):
     """A Python peer's environment: this one, less the OpenBLAS tuning
-    variables (the peer runs the kernel OpenBLAS picks), with every
+    variables (the peer runs the kernel OpenBLAS picks, or `coretype`'s
+    when it is not "auto"), with every
     threading library told `threads`. With more than one thread, OpenMP's
     threads sleep when idle (OMP_WAIT_POLICY=PASSIVE, unless set): their
     default spinning, with anything else runnable on the two cores, took
     a 2-thread run from 7.5 s to 70.6 s (a compile beside it)."""
     env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_TUNING_VARS}
+    if coretype != "auto":
+        env["OPENBLAS_CORETYPE"] = coretype
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     if threads > 1:
@@ -214,7 +256,7 @@ def write_chart(path, result, torch_runs, cpp_runs, prototype_runs, gradient):
              f"an evaluation every {cfg['eval_every']} minibatches; the median run of each "
              f"program; {cfg['cores']} cores"]
     if torch_runs:
-        others = [t for t in result["torch_by_threads"] if t != str(peer["threads"])]
+        others = [f"t={t}" for t in result["torch_by_threads"] if t != peer["setting"]]
         notes.append(f"PyTorch peer: torch {torch_runs[0].get('torch', '?')} on "
                      f"{torch_runs[0].get('kernel', '?')}"
                      + (f" (faster than at {', '.join(others)})" if others else ""))
@@ -276,7 +318,7 @@ def ratio(a, b):
 def print_table(result, out):
     torch_med = result["torch"]["median"]
     have_torch = bool(result["torch"]["runs"])
-    cols = [(f"torch t={t}" + ("*" if t == str(result["torch"]["threads"]) else ""),
+    cols = [(f"torch t={t}" + ("*" if t == result["torch"]["setting"] else ""),
              by["median"], None) for t, by in result["torch_by_threads"].items()]
     for n, cpp in result["cpp"].items():
         cols.append((f"C++ r={n}", cpp["median"], torch_med if have_torch else None))
@@ -306,7 +348,7 @@ def print_table(result, out):
     print(file=out)
     if not have_torch or not result["cpp"]:
         return
-    print(f"*: the peer, the faster thread count (torch t={result['torch']['threads']}).",
+    print(f"*: the peer, the fastest setting (torch t={result['torch']['setting']}).",
           file=out)
     print("C++/torch: below 1 is better for C++ in seconds and samples, above 1 in "
           "samples/s.\ntorch samples/s exclude its evaluation time; C++ samples/s are "
@@ -323,7 +365,7 @@ def print_runs(result, out):
             ("evaluations", "{}"), ("wall_seconds", "{:.2f}")]
     groups = []
     for t, by in result["torch_by_threads"].items():
-        groups.append((f"torch peer (threads={t}; {by['kernel']})", by["runs"], "seed"))
+        groups.append((f"torch peer (t={t}; {by['kernel']})", by["runs"], "seed"))
     for n, cpp in result["cpp"].items():
         groups.append((f"C++ replicas={n}", cpp["runs"], None))
     for title, runs, extra in groups:
@@ -414,6 +456,10 @@ def main(argv=None):
     p.add_argument("--repeat", type=count, default=3, help="C++ runs per replica count (default 3)")
     p.add_argument("--torch-repeat", type=count, default=3,
                    help="torch runs per thread count (default 3)")
+    p.add_argument("--torch-coretypes", type=parse_coretypes, default="auto,native",
+                   help="OpenBLAS kernels the peer runs with: auto (detected), native "
+                        "(SkylakeX with AVX-512, Haswell with AVX2), or names "
+                        "(default auto,native)")
     p.add_argument("--torch-threads", type=parse_replicas, default=[1, 2],
                    help="torch thread counts to run, comma-separated; the faster is the "
                         "peer (default 1,2)")
@@ -462,19 +508,22 @@ def main(argv=None):
     if args.repeat and too_many:
         log(f"warning: {cores} cores here; replicas {too_many} share cores")
 
-    torch_by_threads = {t: [] for t in args.torch_threads}
+    settings = [(t, ct) for t in args.torch_threads for ct in args.torch_coretypes]
+    torch_by_threads = {setting_name(t, ct): [] for t, ct in settings}
     cpp_runs = {n: [] for n in args.replicas}
     rounds = max(args.repeat, args.torch_repeat)
     try:
         for i in range(rounds):
-            for t in args.torch_threads:
+            for t, ct in settings:
                 if i >= args.torch_repeat:
                     continue
-                what = f"torch threads={t} run {i + 1}/{args.torch_repeat}"
+                name = setting_name(t, ct)
+                what = f"torch t={name} run {i + 1}/{args.torch_repeat}"
                 log(f"[{what}] seed {args.seed + i} ...")
                 r = run_json(what, torch_command(args, args.seed + i, t), TORCH_KEYS,
-                             args.timeout, env=peer_env(t))
-                torch_by_threads[t].append(derive(r, r.get("threads") or t))
+                             args.timeout, env=peer_env(t, ct))
+                r["setting"] = name
+                torch_by_threads[name].append(derive(r, r.get("threads") or t))
                 log(f"[{what}] reached={r['reached']} accuracy={r['accuracy']:.4f} "
                     f"seconds_to_target={fmt('{:.2f}', r['seconds_to_target'])}; "
                     f"kernel: {r.get('kernel', '?')}")
@@ -499,10 +548,11 @@ def main(argv=None):
         log("simulate_vs_torch: interrupted")
         return 130
 
-    # The peer: the thread count with the lower median seconds to target
-    # (a count whose runs all missed the target loses to any that reached).
-    by_threads = {str(t): {"median": summarize(runs, "threads"), "runs": runs,
-                           "kernel": runs[0].get("kernel", "?")}
+    # The peer: the setting with the lowest median seconds to target (one
+    # whose runs all missed the target loses to any that reached).
+    by_threads = {t: {"median": summarize(runs, "threads"), "runs": runs,
+                      "threads": runs[0].get("threads"),
+                      "kernel": runs[0].get("kernel", "?")}
                   for t, runs in torch_by_threads.items() if runs}
     peer_threads = min(
         by_threads, default=None,
@@ -526,9 +576,11 @@ def main(argv=None):
             "cpp_command": [str(c) for c in cpp_command(args, "N")] if args.repeat else None,
             "torch_command": [str(c) for c in torch_command(args, "SEED", "THREADS")],
             "torch_env_unset": list(OPENBLAS_TUNING_VARS),
+            "torch_coretypes": args.torch_coretypes,
         },
         "torch": {"median": summarize(torch_runs, "threads"), "runs": torch_runs,
-                  "blas": blas, "threads": int(peer_threads) if peer_threads else None,
+                  "blas": blas, "setting": peer_threads,
+                  "threads": by_threads[peer_threads]["threads"] if peer_threads else None,
                   "kernel": by_threads[peer_threads]["kernel"] if peer_threads else None},
         "torch_by_threads": by_threads,
         "cpp": {str(n): {"median": summarize(runs, "replicas"), "runs": runs}
@@ -557,10 +609,11 @@ def main(argv=None):
               f"target {TARGET}; {cores} cores", file=out)
         if torch_runs:
             print(f"torch {torch_runs[0].get('torch', '?')} ({args.torch_impl} loop), "
-                  f"BLAS: {', '.join(blas) or '?'}; run without "
-                  f"{' and '.join(OPENBLAS_TUNING_VARS)}", file=out)
+                  f"BLAS: {', '.join(blas) or '?'}; t=N: N threads, "
+                  f"{' and '.join(OPENBLAS_TUNING_VARS)} unset (the detected kernel); "
+                  f"t=N KERNEL: OPENBLAS_CORETYPE=KERNEL", file=out)
             for t, by in by_threads.items():
-                print(f"  {t} thread(s): kernel {by['kernel']}", file=out)
+                print(f"  t={t}: kernel {by['kernel']}", file=out)
         print(file=out)
         print_table(result, out)
         print_runs(result, out)
