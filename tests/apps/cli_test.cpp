@@ -510,7 +510,7 @@ TEST_CASE("cli: simulate --save-model .onnx: ONNX's checker and OpenCV") {
   CHECK(agreement >= 1.0 - 3.0 / 6323);
 }
 
-TEST_CASE("cli: data cache, then loads map it; --replica loads its shard") {
+TEST_CASE("cli: data cache, then loads map it, and --replica loads its shard") {
   emnist::test::scratch_dir cache;
   const std::string cache_set =
       " --set 'data.cache_dir=" + cache.path().string() + "'";
