@@ -6,6 +6,7 @@
 // once, while different connections do.
 #include "runtime/net/http_server.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +21,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <cstdio>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -63,6 +65,24 @@ expected<tcp::endpoint> parse_listen(const std::string& text) {
 
 }  // namespace
 
+/// A request's completion, held by its reply callback. The callback may be
+/// called, copied or dropped on any thread, at any time, even after the
+/// server is gone: the completion (which holds the connection's strand)
+/// is touched only under `mutex`, and stop() destroys every one not yet
+/// answered while the io_context still exists (see drop_unanswered).
+struct pending_reply {
+  std::mutex mutex;
+  virtual ~pending_reply() = default;
+  /// Destroys the completion, if still held. Call with `mutex` held.
+  virtual void drop() = 0;
+};
+
+template <class Done>
+struct pending_reply_of final : pending_reply {
+  std::optional<Done> done;
+  void drop() override { done.reset(); }
+};
+
 struct http_server::impl {
   http_server_options options;
   http_handler handler;
@@ -76,6 +96,38 @@ struct http_server::impl {
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::mutex stop_mutex;
+  /// The completions handed to reply callbacks, for drop_unanswered; the
+  /// expired are pruned as the list grows.
+  std::mutex replies_mutex;
+  std::vector<std::weak_ptr<pending_reply>> replies;
+  std::size_t prune_at = 64;
+
+  void remember(const std::shared_ptr<pending_reply>& p) {
+    std::lock_guard guard(replies_mutex);
+    if (replies.size() >= prune_at) {
+      std::erase_if(replies, [](const auto& w) { return w.expired(); });
+      prune_at = std::max<std::size_t>(64, 2 * replies.size());
+    }
+    replies.push_back(p);
+  }
+
+  /// Once the io threads have stopped, before the io_context goes: a reply
+  /// still held by a handler (or being sent, on another thread: its lock is
+  /// waited for) must not touch the connection's strand after that.
+  void drop_unanswered() {
+    std::vector<std::shared_ptr<pending_reply>> held;
+    {
+      std::lock_guard guard(replies_mutex);
+      for (const auto& w : replies) {
+        if (auto p = w.lock()) held.push_back(std::move(p));
+      }
+      replies.clear();
+    }
+    for (const auto& p : held) {
+      std::lock_guard guard(p->mutex);
+      p->drop();
+    }
+  }
 
   /// Hands `req` to the handler; completes with its reply, on the
   /// connection's executor. A reply that never comes ends the connection
@@ -84,23 +136,19 @@ struct http_server::impl {
   auto async_handle(http_request req, Token&& token) {
     auto initiate = [this](auto done, http_request r) {
       using done_type = decltype(done);
-      struct pending {
-        std::mutex mutex;
-        std::optional<done_type> done;
-      };
-      auto p = std::make_shared<pending>();
+      auto p = std::make_shared<pending_reply_of<done_type>>();
       p->done.emplace(std::move(done));
+      remember(p);
       http_reply reply = [p](http_response response) {
-        std::optional<done_type> d;
-        {
-          std::lock_guard guard(p->mutex);
-          if (!p->done) return;  // answered already
-          d.emplace(std::move(*p->done));
-          p->done.reset();
-        }
-        auto ex = asio::get_associated_executor(*d);
+        // Posted, and every copy of the strand gone, under the lock: the
+        // server's stop waits for it (drop_unanswered).
+        std::lock_guard guard(p->mutex);
+        if (!p->done) return;  // answered already, or the server stopped
+        auto d = std::move(*p->done);
+        p->done.reset();
+        auto ex = asio::get_associated_executor(d);
         asio::post(
-            ex, [d = std::move(*d), response = std::move(response)]() mutable {
+            ex, [d = std::move(d), response = std::move(response)]() mutable {
               std::move(d)(std::move(response));
             });
       };
@@ -283,6 +331,7 @@ void http_server::stop(std::chrono::milliseconds grace) {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  impl_->drop_unanswered();
 }
 
 std::size_t http_server::in_flight() const {
