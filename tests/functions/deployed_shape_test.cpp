@@ -88,7 +88,10 @@ std::vector<double> samples_of(const boost::json::object& status) {
   return out;
 }
 
-/// Every replica trained at least 0.4x the mean: none was left out.
+/// Every replica trained at least a quarter of the mean: none was left out
+/// (replicas queued behind their peers trained none; under
+/// ThreadSanitizer, four instrumented processes on two cores, the least
+/// trained 0.39x the mean).
 void check_every_replica_trained(const boost::json::object& status) {
   const auto samples = samples_of(status);
   const double mean = std::accumulate(samples.begin(), samples.end(), 0.0) /
@@ -97,7 +100,7 @@ void check_every_replica_trained(const boost::json::object& status) {
     CAPTURE(i);
     CAPTURE(samples[i]);
     CAPTURE(mean);
-    CHECK(samples[i] >= 0.4 * mean);
+    CHECK(samples[i] >= 0.25 * mean);
   }
 }
 
