@@ -49,9 +49,13 @@ sanitize:
 # shipped config to 0.75; one replica twice, for determinism; six train
 # processes to 0.75, each instrumented): 519, 216 and 116 s under
 # ThreadSanitizer on two cores for the first three, where the whole suite
-# took 18 minutes. They run in `make test` and `make sanitize`.
+# took 18 minutes. And the pause test, whose replicas must fill the
+# store's backlog (64 pushes) within a 3 s outage: instrumented, they
+# pushed 25 each, and its hold is tested step by step in TSan by
+# `memcached_store: a paused server holds the push past the backlog`.
+# They run in `make test` and `make sanitize`.
 CAF_TSAN ?= build-caf-tsan
-TSAN_SKIP ?= ^contention: |^cli: config/default.toml as shipped|^simulation: one replica is deterministic|^deployed shape: six train processes
+TSAN_SKIP ?= ^contention: |^cli: config/default.toml as shipped|^simulation: one replica is deterministic|^deployed shape: six train processes|^memcached job: a server paused past timeout_ms
 tsan: deps
 	scripts/build-caf-tsan.sh $(CAF_TSAN)
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Release -DEMNIST_TSAN=ON \

@@ -295,10 +295,6 @@ TEST_CASE("memcached job: a server paused past timeout_ms pauses training") {
   cfg.train.eval_every = 1'000'000'000;
   cfg.sync.max_view_age_ms = -1;
   cfg.sync.max_staleness = -1;
-  // A backlog the replicas fill within the pause in any build: under
-  // ThreadSanitizer two replicas pushed 25 times each in it, short of the
-  // default 64, and no push was held.
-  cfg.sync.max_unwritten = 8;
   // A push every push_every steps, none coalesced: the pushes a replica
   // issued are its steps over push_every, which its reports count (each
   // step reported).
