@@ -20,6 +20,7 @@ store_options store_options_of(const job_config& cfg, const mlp_shape& shape) {
   o.max_unwritten = static_cast<std::size_t>(cfg.sync.max_unwritten);
   o.max_view_age = std::chrono::microseconds(
       static_cast<std::int64_t>(cfg.sync.max_view_age_ms * 1000.0));
+  o.lone_interval = std::chrono::milliseconds(cfg.sync.lone_interval_ms);
   o.on_server_failure =
       cfg.sync.on_server_failure == server_failure_setting::failover
           ? server_failure_policy::failover

@@ -217,6 +217,11 @@ const std::vector<key_spec>& specs() {
         "replica fetches from it; older, it is checked against memcached "
         "first (other processes' pushes); -1: never"));
     t.push_back(integer_key(
+        "sync.lone_interval_ms", EMNIST_FIELD(sync.lone_interval_ms), 0, 60000,
+        "memcached: after this long without another process's write to the "
+        "job, this process's view may be this old and it writes each block "
+        "every half of it; the first other write seen ends it; 0: never"));
+    t.push_back(integer_key(
         "sync.max_unwritten", EMNIST_FIELD(sync.max_unwritten), 1, 1000000,
         "most pushes of this process that memcached has not stored yet; "
         "past it pushes wait (an outage pauses training)"));
@@ -754,6 +759,7 @@ bool is_deployment_key(const std::string& path) {
                                           "sync.write_interval_ms",
                                           "sync.max_unwritten",
                                           "sync.max_view_age_ms",
+                                          "sync.lone_interval_ms",
                                           "train.max_seconds"};
   return keys.count(path) > 0;
 }

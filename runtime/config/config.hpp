@@ -82,6 +82,9 @@ struct sync_config {
   /// Oldest this process's view of memcached may be when a replica reads
   /// it; older, it is checked first. -1: never checked.
   double max_view_age_ms = 2.0;
+  /// Quiet this long (no other process's write seen), this process's view
+  /// may be this old and its writes half as frequent; 0: never.
+  std::int64_t lone_interval_ms = 16;
   server_failure_setting on_server_failure = server_failure_setting::fail;
   std::int64_t block_bytes = 262144;  ///< parameter block size in memcached
   std::int64_t fetch_every = 2;

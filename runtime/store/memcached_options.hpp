@@ -61,6 +61,15 @@ struct memcached_options {
   /// changed it). Negative: never checked, the view follows this process's
   /// own writes only.
   std::chrono::microseconds max_view_age{2000};
+  /// A process that has seen no other process's write to the job for this
+  /// long is alone on it: its view may be this old (instead of
+  /// max_view_age), and it writes each block every half of it (instead of
+  /// write_interval), when those are longer. The first write of another
+  /// process it sees (a write whose CAS finds the block changed, a check,
+  /// a read) ends that at once.
+  /// A process that runs every replica of its job then pays for neither;
+  /// processes that share a job keep their fresh views. 0: never alone.
+  std::chrono::milliseconds lone_interval{16};
 };
 
 /// A job name, the namespace of its keys: 1-64 of A-Z a-z 0-9 _ . -, not

@@ -156,10 +156,50 @@ class memcached_parameters final : public parameter_store {
     return v;
   }
 
+  /// Whether this process has seen no other process's write to the job
+  /// for lone_interval (see memcached_options::lone_interval).
+  bool alone() const {
+    if (options_.lone_interval.count() <= 0) return false;
+    const auto seen = clock_type::time_point(
+        clock_type::duration(foreign_seen_.load(std::memory_order_relaxed)));
+    return clock_type::now() - seen > options_.lone_interval;
+  }
+
+  /// A block read showed a write of another process (or its restore):
+  /// this process is no longer alone on the job.
+  void note_foreign_write() {
+    foreign_seen_.store(clock_type::now().time_since_epoch().count(),
+                        std::memory_order_relaxed);
+  }
+
+  /// Whether `writer` (a block header's) is one of this process's writes
+  /// or the set-up's (0): neither says another process trains the job.
+  bool own_write(std::uint64_t writer) const {
+    return writer == 0 ||
+           writer - writer_base_ < writer_seq_.load(std::memory_order_relaxed);
+  }
+
+  /// How old the view may be now: max_view_age, or lone_interval while
+  /// this process is alone (negative: never checked).
+  std::chrono::microseconds view_age() const {
+    const auto age = options_.max_view_age;
+    if (age.count() < 0 || !alone()) return age;
+    return std::max<std::chrono::microseconds>(age, options_.lone_interval);
+  }
+
+  /// The least time between two writes of a block: write_interval, or
+  /// half of lone_interval while this process is alone (each write
+  /// confirms the view, so that fetches find it fresh and never wait).
+  clock_type::duration write_interval() const {
+    const clock_type::duration pace = options_.write_interval;
+    if (!alone()) return pace;
+    return std::max<clock_type::duration>(pace, options_.lone_interval / 2);
+  }
+
   /// The oldest check a fetch asked for now may use.
-  clock_type::time_point freshness_bound() const {
-    if (options_.max_view_age.count() < 0) return clock_type::time_point::min();
-    return clock_type::now() - options_.max_view_age;
+  clock_type::time_point freshness_bound(std::chrono::microseconds age) const {
+    if (age.count() < 0) return clock_type::time_point::min();
+    return clock_type::now() - age;
   }
 
   /// A fetch from the view: at once when it is fresh, after the stale
@@ -168,11 +208,12 @@ class memcached_parameters final : public parameter_store {
   /// for the fetches to come.
   void fetch_from_view(std::span<float> out, std::uint64_t known,
                        fetch_completion done) {
-    const auto since = freshness_bound();
+    const auto age = view_age();
+    const auto since = freshness_bound(age);
     switch (state_of_view(since)) {
       case view_state::fresh:
-        if (options_.max_view_age.count() > 0) {
-          const auto soon = clock_type::now() - options_.max_view_age / 2;
+        if (age.count() > 0) {
+          const auto soon = clock_type::now() - age / 2;
           if (state_of_view(soon) == view_state::stale) request_checks(soon);
         }
         if (auto local = fetch_local(out, known))
@@ -294,6 +335,7 @@ class memcached_parameters final : public parameter_store {
             token.error().code != errc::not_found) {
           return token.error();
         }
+        note_foreign_write();
       }
       cache.valid = false;
     }
@@ -303,6 +345,7 @@ class memcached_parameters final : public parameter_store {
     auto block = decode_block(v->bytes, expect(b), keys_[b]);
     if (!block) return block.error();
     read_payload(block->payload, out);
+    if (!own_write(block->writer)) note_foreign_write();
     if (block->writer == writer) {
       version = block->version;
       return {};
@@ -349,6 +392,7 @@ class memcached_parameters final : public parameter_store {
     auto block = decode_block(v->bytes, expect(b), keys_[b]);
     if (!block) return block.error();
     read_payload(block->payload, out);
+    if (!own_write(block->writer)) note_foreign_write();
     version = block->version;
     const auto length = v->bytes.size();
     const auto cas = v->cas;
@@ -519,9 +563,10 @@ class memcached_parameters final : public parameter_store {
         std::lock_guard guard(st.mutex);
         check = st.check_wanted;
       }
-      if (const auto since = clock_type::now() - st.last_write;
-          since < options_.write_interval && flush_waiters_.empty() && !check) {
-        co_await coro::sleep_for(options_.write_interval - since);
+      if (const auto since = clock_type::now() - st.last_write,
+          pace = write_interval();
+          since < pace && flush_waiters_.empty() && !check) {
+        co_await coro::sleep_for(pace - since);
       }
       {
         std::lock_guard guard(st.mutex);
@@ -867,6 +912,11 @@ class memcached_parameters final : public parameter_store {
   /// Writer ids of pushes: random per store, then one more per push.
   std::uint64_t writer_base_;
   std::atomic<std::uint64_t> writer_seq_{0};
+  /// When a read last showed another process's write (steady clock
+  /// ticks); from the start, so that a process is alone only once it has
+  /// looked for lone_interval.
+  std::atomic<clock_type::rep> foreign_seen_{
+      clock_type::now().time_since_epoch().count()};
   std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};
   std::atomic<std::uint64_t> not_modified_{0};
   std::atomic<std::uint64_t> sent_{0}, received_{0}, cas_retries_{0};

@@ -443,7 +443,8 @@ expected<std::uint64_t> view_fetch_sync(parameter_store& s,
 
 std::shared_ptr<parameter_store> process_store(
     const test::memcached_server& server, std::size_t floats,
-    std::chrono::microseconds max_view_age) {
+    std::chrono::microseconds max_view_age,
+    std::chrono::milliseconds lone_interval = std::chrono::milliseconds(0)) {
   memcached_options o;
   o.servers = {server.address()};
   o.job = "views";
@@ -453,6 +454,7 @@ std::shared_ptr<parameter_store> process_store(
   o.retry_for = std::chrono::milliseconds(300);
   o.write_interval = std::chrono::milliseconds(0);
   o.max_view_age = max_view_age;
+  o.lone_interval = lone_interval;
   auto s = make_memcached_store(floats, o);
   REQUIRE_MESSAGE(s.has_value(), test::error_text(s));
   return s->parameters;
@@ -547,4 +549,61 @@ TEST_CASE(
   CHECK(out[0] == 100.0f);
   CHECK(out[n - 1] == 100.0f);
   CHECK(mine->stats().views_checked > 0);
+}
+
+TEST_CASE(
+    "memcached_store: a process alone on its job stops checking its view; "
+    "the first write of another process ends that") {
+  test::memcached_server server;
+  const std::size_t n = 10000;  // three blocks
+  const std::vector<float> zeros(n, 0.0f), ones(n, 1.0f);
+  std::vector<float> out(n);
+  const auto lone = std::chrono::milliseconds(400);
+  const auto every_fetch = std::chrono::microseconds(0);
+  const auto view_fetch = [&](parameter_store& s) {
+    REQUIRE(view_fetch_sync(s, out, parameter_store::mixed_version - 1)
+                .has_value());
+  };
+  // Checks on every fetch, but alone after 400 ms without another's write.
+  auto mine = process_store(server, n, every_fetch, lone);
+  REQUIRE(mine->initialize(zeros).has_value());
+  // The same, never alone, alone on a server of its own: the shape the
+  // first is compared with.
+  test::memcached_server own_server;
+  auto never = process_store(own_server, n, every_fetch);
+  REQUIRE(never->initialize(zeros).has_value());
+  REQUIRE(push_fetch_sync(*mine, zeros, out).has_value());
+  REQUIRE(push_fetch_sync(*never, zeros, out).has_value());
+  REQUIRE(fetch_sync(*mine, out).has_value());
+  REQUIRE(fetch_sync(*never, out).has_value());
+  std::this_thread::sleep_for(lone + std::chrono::milliseconds(50));
+  // 400 ms without another process's write: `mine` is alone. Its view may
+  // be 400 ms old (the first fetch checks it, being older), where `never`
+  // checks every block on every fetch.
+  auto before = mine->stats();
+  const auto never_before = never->stats();
+  for (int i = 0; i < 10; ++i) {
+    view_fetch(*mine);
+    view_fetch(*never);
+  }
+  CHECK(mine->stats().views_checked - before.views_checked <= 3);
+  CHECK(never->stats().views_checked - never_before.views_checked == 30);
+
+  // Another process writes: `mine`'s next write finds the block changed
+  // (its CAS fails), so it reads the block and is no longer alone.
+  auto other = process_store(server, n, every_fetch);
+  REQUIRE(push_sync(*other, ones).has_value());
+  REQUIRE(fetch_sync(*other, out).has_value());  // landed: 1 + 0 + 0
+  REQUIRE(push_sync(*mine, ones).has_value());
+  REQUIRE(fetch_sync(*mine, out).has_value());  // landed on it: 2
+  CHECK(out[0] == 2.0f);
+  // From now on every fetch checks again, and shows another's push at once.
+  REQUIRE(push_sync(*other, ones).has_value());
+  REQUIRE(fetch_sync(*other, out).has_value());  // 3
+  before = mine->stats();
+  view_fetch(*mine);
+  CHECK(out[0] == 3.0f);
+  CHECK(out[n - 1] == 3.0f);
+  view_fetch(*mine);
+  CHECK(mine->stats().views_checked - before.views_checked == 6);
 }
