@@ -93,7 +93,8 @@ class Deployment:
                   "--set", f"sync.servers={servers}",
                   "--set", f"http.gateway_url=http://127.0.0.1:{self.gateway_port}",
                   "--set", "http.secret_file=/nonexistent/emnist-token",
-                  "--set", "actors.scheduler_threads=1"]
+                  "--set", "actors.scheduler_threads=1",
+                  *extra_sets(args)]
         self.train_ports = []
         for i in range(n):
             port = free_port()
@@ -211,7 +212,7 @@ def run_simulate(args, d, n, job, eval_every):
            "--set", f"train.target_accuracy={args.target}",
            "--set", f"train.max_epochs={args.max_epochs}",
            "--set", "sync.store=memcached", "--set", f"sync.servers={d.servers}",
-           "--set", f"sync.job={job}"]
+           "--set", f"sync.job={job}", *extra_sets(args)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.run_timeout)
     if p.returncode not in (0, 3):
         raise RunFailed(f"emnist simulate exited {p.returncode}: {tail(p.stderr)}")
@@ -220,6 +221,11 @@ def run_simulate(args, d, n, job, eval_every):
             "seconds": r.get("seconds_to_target"),
             "lost_updates": r["pushes"] - r["pushes_applied"],
             "per_replica": [w["samples"] for w in r["workers"]], "accuracy": r["accuracy"]}
+
+
+def extra_sets(args):
+    """--set KEY=VALUE of the command line, for every process on both sides."""
+    return [x for kv in args.set for x in ("--set", kv)]
 
 
 def median(values):
@@ -244,6 +250,8 @@ def main(argv=None):
     p.add_argument("--queue-workers", type=int, default=1,
                    help="the stand-in's queue-workers (1: OpenFaaS CE's; setup's calls "
                         "of the replicas are synchronous and never queue)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra --set for every process, both sides (repeatable)")
     p.add_argument("--run-timeout", type=float, default=300)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)

@@ -218,9 +218,10 @@ const std::vector<key_spec>& specs() {
         "first (other processes' pushes); -1: never"));
     t.push_back(integer_key(
         "sync.lone_interval_ms", EMNIST_FIELD(sync.lone_interval_ms), 0, 60000,
-        "memcached: after this long without another process's write to the "
-        "job, this process's view may be this old and it writes each block "
-        "every half of it; the first other write seen ends it; 0: never"));
+        "memcached: after four times this long without another process's "
+        "write to the job, this process's view may be this old and it "
+        "writes each block every half of it; the first other write seen "
+        "ends it; 0: never"));
     t.push_back(integer_key(
         "sync.max_unwritten", EMNIST_FIELD(sync.max_unwritten), 1, 1000000,
         "most pushes of this process that memcached has not stored yet; "

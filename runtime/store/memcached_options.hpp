@@ -61,8 +61,10 @@ struct memcached_options {
   /// changed it). Negative: never checked, the view follows this process's
   /// own writes only.
   std::chrono::microseconds max_view_age{2000};
-  /// A process that has seen no other process's write to the job for this
-  /// long is alone on it: its view may be this old (instead of
+  /// A process that has seen no other process's write to the job for four
+  /// times this long is alone on it (four, so that one of many processes
+  /// on few cores, whose peers are descheduled for a slice or two, is
+  /// not): its view may be this old (instead of
   /// max_view_age), and it writes each block every half of it (instead of
   /// write_interval), when those are longer. The first write of another
   /// process it sees (a write whose CAS finds the block changed, a check,

@@ -157,12 +157,12 @@ class memcached_parameters final : public parameter_store {
   }
 
   /// Whether this process has seen no other process's write to the job
-  /// for lone_interval (see memcached_options::lone_interval).
+  /// for four lone_intervals (see memcached_options::lone_interval).
   bool alone() const {
     if (options_.lone_interval.count() <= 0) return false;
     const auto seen = clock_type::time_point(
         clock_type::duration(foreign_seen_.load(std::memory_order_relaxed)));
-    return clock_type::now() - seen > options_.lone_interval;
+    return clock_type::now() - seen > 4 * options_.lone_interval;
   }
 
   /// A block read showed a write of another process (or its restore):
@@ -914,7 +914,7 @@ class memcached_parameters final : public parameter_store {
   std::atomic<std::uint64_t> writer_seq_{0};
   /// When a read last showed another process's write (steady clock
   /// ticks); from the start, so that a process is alone only once it has
-  /// looked for lone_interval.
+  /// looked for that long.
   std::atomic<clock_type::rep> foreign_seen_{
       clock_type::now().time_since_epoch().count()};
   std::atomic<std::uint64_t> pushes_{0}, applied_{0}, fetches_{0};

@@ -558,13 +558,13 @@ TEST_CASE(
   const std::size_t n = 10000;  // three blocks
   const std::vector<float> zeros(n, 0.0f), ones(n, 1.0f);
   std::vector<float> out(n);
-  const auto lone = std::chrono::milliseconds(400);
+  const auto lone = std::chrono::milliseconds(200);  // alone after 800 ms
   const auto every_fetch = std::chrono::microseconds(0);
   const auto view_fetch = [&](parameter_store& s) {
     REQUIRE(view_fetch_sync(s, out, parameter_store::mixed_version - 1)
                 .has_value());
   };
-  // Checks on every fetch, but alone after 400 ms without another's write.
+  // Checks on every fetch, but alone after 800 ms without another's write.
   auto mine = process_store(server, n, every_fetch, lone);
   REQUIRE(mine->initialize(zeros).has_value());
   // The same, never alone, alone on a server of its own: the shape the
@@ -576,9 +576,9 @@ TEST_CASE(
   REQUIRE(push_fetch_sync(*never, zeros, out).has_value());
   REQUIRE(fetch_sync(*mine, out).has_value());
   REQUIRE(fetch_sync(*never, out).has_value());
-  std::this_thread::sleep_for(lone + std::chrono::milliseconds(50));
-  // 400 ms without another process's write: `mine` is alone. Its view may
-  // be 400 ms old (the first fetch checks it, being older), where `never`
+  std::this_thread::sleep_for(4 * lone + std::chrono::milliseconds(50));
+  // 800 ms without another process's write: `mine` is alone. Its view may
+  // be 200 ms old (the first fetch checks it, being older), where `never`
   // checks every block on every fetch.
   auto before = mine->stats();
   const auto never_before = never->stats();
