@@ -112,15 +112,15 @@ struct mlp_evaluator::buffers {
   std::size_t kept_size = 0;
   std::vector<sparse_batch> kept;
   std::size_t kept_bytes = 0;
-  // W1 with its rows padded to padded_hidden columns (zeros past hidden),
-  // each row on a cache line of its own: the forward product reads one
-  // row of W1 per nonzero pixel, and a row of 100 floats (400 bytes) would
-  // straddle lines three times in four; aligned, an evaluation runs 1.8x
-  // as fast. The sums are the same, in the same order.
+  // W1 in blocks of 16 columns (kernels::pack_w1_blocks): the forward
+  // product reads a row of W1 for each nonzero pixel of each row, and
+  // from W1 as the trainer keeps it (rows of 100 floats, seven cache
+  // lines of L2 each) an evaluation ran at 447k rows/s; by blocks, which
+  // L1 holds, at 2x that and more (docs/benchmarks.md, Evaluation).
   // (Aligned by hand: Eigen's allocator aligns to what the build targets,
   // 16 bytes in a portable build, whose kernels may still be AVX-512.)
   std::vector<float> w1_storage;
-  float* w1_rows = nullptr;
+  float* w1_blocks = nullptr;
   buffers(const mlp_shape& s, std::size_t rows)
       : images(rows),
         hidden(math::matrix<float>::Zero(rows, padded_hidden(s.hidden))),
@@ -131,7 +131,7 @@ struct mlp_evaluator::buffers {
     w1_storage.assign(s.inputs * padded_hidden(s.hidden) + line_floats, 0.0f);
     void* at = w1_storage.data();
     std::size_t room = w1_storage.size() * sizeof(float);
-    w1_rows = static_cast<float*>(std::align(64, room - 64, at, room));
+    w1_blocks = static_cast<float*>(std::align(64, room - 64, at, room));
   }
 };
 
@@ -181,21 +181,17 @@ const sparse_batch& mlp_evaluator::rows_of(const data_view& data,
   return b.kept.back();
 }
 
-void mlp_evaluator::pad_w1(std::span<const float> params) {
-  const std::size_t h = shape_.hidden;
-  const std::size_t hp = padded_hidden(h);
-  float* rows = buf_->w1_rows;
-  for (std::size_t p = 0; p < shape_.inputs; ++p) {
-    std::copy_n(params.data() + p * h, h, rows + p * hp);
-  }
+void mlp_evaluator::pack_w1(std::span<const float> params) {
+  kernels::pack_w1_blocks(params.data(), shape_.inputs, shape_.hidden,
+                          buf_->w1_blocks);
 }
 
 void mlp_evaluator::predict_chunk(std::span<const float> params,
                                   const data_view& data, std::size_t at,
                                   std::size_t rows) {
-  kernels::first_layer_forward(rows_of(data, at, rows), buf_->w1_rows,
-                               padded_hidden(shape_.hidden),
-                               buf_->hidden.data());
+  kernels::first_layer_forward_blocks(rows_of(data, at, rows), buf_->w1_blocks,
+                                      shape_.inputs, shape_.hidden,
+                                      buf_->hidden.data());
   math::predict_from_hidden<float>(shape_, params.data() + shape_.w1_size(),
                                    rows, buf_->hidden, buf_->logits,
                                    buf_->predicted.data());
@@ -205,7 +201,7 @@ std::size_t mlp_evaluator::count_correct(std::span<const float> params,
                                          const data_view& data,
                                          std::size_t begin, std::size_t end) {
   const flush_denormals ftz;
-  pad_w1(params);
+  pack_w1(params);
   std::size_t correct = 0;
   for (std::size_t at = begin; at < end; at += chunk_rows_) {
     const std::size_t rows = std::min(chunk_rows_, end - at);
@@ -221,7 +217,7 @@ void mlp_evaluator::predict(std::span<const float> params,
                             const data_view& data, std::size_t begin,
                             std::size_t end, std::span<std::uint8_t> out) {
   const flush_denormals ftz;
-  pad_w1(params);
+  pack_w1(params);
   for (std::size_t at = begin; at < end; at += chunk_rows_) {
     const std::size_t rows = std::min(chunk_rows_, end - at);
     predict_chunk(params, data, at, rows);

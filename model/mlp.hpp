@@ -106,9 +106,9 @@ class mlp_evaluator {
   /// Rows kept between evaluations: the standard split's 16,323 rows take
   /// about 20 MB; a larger evaluation set keeps its first chunks only.
   static constexpr std::size_t kept_bytes_max = std::size_t{64} << 20;
-  /// Copies W1 of `params` into buf_->w1_rows (once per call: the
+  /// Packs W1 of `params` into buf_->w1_blocks (once per call: the
   /// caller may change its parameters between calls).
-  void pad_w1(std::span<const float> params);
+  void pack_w1(std::span<const float> params);
   /// Predicts `rows` samples from `at` into buf_->predicted.
   void predict_chunk(std::span<const float> params, const data_view& data,
                      std::size_t at, std::size_t rows);

@@ -15,12 +15,13 @@ struct variant {
   isa which;
   forward_fn forward;
   update_fn update;
+  forward_blocks_fn forward_blocks;
 };
 
 constexpr variant variants[] = {
-    {isa::sse2, sse2::forward, sse2::update},
-    {isa::avx2, avx2::forward, avx2::update},
-    {isa::avx512, avx512::forward, avx512::update},
+    {isa::sse2, sse2::forward, sse2::update, sse2::forward_blocks},
+    {isa::avx2, avx2::forward, avx2::update, avx2::forward_blocks},
+    {isa::avx512, avx512::forward, avx512::update, avx512::forward_blocks},
 };
 
 bool processor_has(isa i) {
@@ -150,6 +151,25 @@ void first_layer_forward(const sparse_batch& x, const float* w1, std::size_t h,
 void first_layer_update(const sparse_batch& x, const float* dz, std::size_t h,
                         float learning_rate, float* w1) {
   current().update(view_of(x), dz, h, learning_rate, w1);
+}
+
+void pack_w1_blocks(const float* w1, std::size_t inputs, std::size_t h,
+                    float* blocks) {
+  const std::size_t hp = padded_hidden(h);
+  for (std::size_t b = 0; b < hp / 16; ++b) {
+    const std::size_t first = b * 16;
+    const std::size_t n = std::min<std::size_t>(16, h - first);
+    for (std::size_t p = 0; p < inputs; ++p) {
+      float* to = blocks + (b * inputs + p) * 16;
+      std::copy_n(w1 + p * h + first, n, to);
+      std::fill(to + n, to + 16, 0.0f);
+    }
+  }
+}
+
+void first_layer_forward_blocks(const sparse_batch& x, const float* blocks,
+                                std::size_t inputs, std::size_t h, float* out) {
+  current().forward_blocks(view_of(x), blocks, inputs, h, out);
 }
 
 void first_layer_forward_reference(const sparse_batch& x, const float* w1,

@@ -28,23 +28,32 @@ struct sparse_view {
 
 using forward_fn = void (*)(const sparse_view& x, const float* w1,
                             std::size_t h, float* out);
+using forward_blocks_fn = void (*)(const sparse_view& x, const float* blocks,
+                                   std::size_t inputs, std::size_t h,
+                                   float* out);
 using update_fn = void (*)(const sparse_view& x, const float* dz, std::size_t h,
                            float learning_rate, float* w1);
 
 namespace sse2 {
 void forward(const sparse_view& x, const float* w1, std::size_t h, float* out);
+void forward_blocks(const sparse_view& x, const float* blocks,
+                    std::size_t inputs, std::size_t h, float* out);
 void update(const sparse_view& x, const float* dz, std::size_t h,
             float learning_rate, float* w1);
 }  // namespace sse2
 
 namespace avx2 {
 void forward(const sparse_view& x, const float* w1, std::size_t h, float* out);
+void forward_blocks(const sparse_view& x, const float* blocks,
+                    std::size_t inputs, std::size_t h, float* out);
 void update(const sparse_view& x, const float* dz, std::size_t h,
             float learning_rate, float* w1);
 }  // namespace avx2
 
 namespace avx512 {
 void forward(const sparse_view& x, const float* w1, std::size_t h, float* out);
+void forward_blocks(const sparse_view& x, const float* blocks,
+                    std::size_t inputs, std::size_t h, float* out);
 void update(const sparse_view& x, const float* dz, std::size_t h,
             float learning_rate, float* w1);
 }  // namespace avx512

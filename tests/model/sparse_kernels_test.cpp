@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -141,6 +142,26 @@ TEST_CASE("sparse kernels: every variant equals the scalar reference") {
       }
       for (std::size_t j = 0; j < hp; ++j) {
         REQUIRE(out[(rows - 1) * hp + j] == 0.0f);  // the blank image
+      }
+
+      // The evaluator's product, from W1 packed in blocks of 16 columns
+      // (aligned as the evaluator aligns it), agrees to rounding.
+      std::vector<float> storage_blocks(784 * hp + 16);
+      void* at = storage_blocks.data();
+      std::size_t room = storage_blocks.size() * sizeof(float);
+      auto* blocks = static_cast<float*>(std::align(64, room - 64, at, room));
+      REQUIRE(blocks != nullptr);
+      kernels::pack_w1_blocks(w1.data(), 784, h, blocks);
+      std::vector<float> by_blocks(rows * hp, 7.0f);
+      kernels::first_layer_forward_blocks(x, blocks, 784, h, by_blocks.data());
+      CHECK(worst_difference(by_blocks, expected) < 1e-5);
+      for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t j = h; j < hp; ++j) {
+          REQUIRE(by_blocks[r * hp + j] == 0.0f);
+        }
+      }
+      for (std::size_t j = 0; j < hp; ++j) {
+        REQUIRE(by_blocks[(rows - 1) * hp + j] == 0.0f);  // the blank image
       }
 
       // The padding of dz is ignored: fill it with garbage.

@@ -552,8 +552,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "memcached_store: a process alone on its job stops checking its view; "
-    "the first write of another process ends that") {
+    "memcached_store: a process alone on its job stops checking its view, "
+    "and the first write of another process ends that") {
   test::memcached_server server;
   const std::size_t n = 10000;  // three blocks
   const std::vector<float> zeros(n, 0.0f), ones(n, 1.0f);
