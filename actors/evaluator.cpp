@@ -46,8 +46,10 @@ evaluator_actor::behavior_type evaluator(
         const std::size_t total = st.setup.data.size();
         const std::size_t end =
             std::min<std::size_t>(begin + st.setup.settings.chunk_rows, total);
-        st.correct +=
-            st.model->count_correct(*st.params, st.setup.data, begin, end);
+        // The parameters stay as fetched until the last chunk: W1 is
+        // packed for the product once an evaluation.
+        if (begin == 0) st.model->load(*st.params);
+        st.correct += st.model->count_loaded(st.setup.data, begin, end);
         if (end < total) {
           self->send(self, chunk_atom::value, tag, std::uint64_t{end},
                      outcome{});

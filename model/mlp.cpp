@@ -181,18 +181,18 @@ const sparse_batch& mlp_evaluator::rows_of(const data_view& data,
   return b.kept.back();
 }
 
-void mlp_evaluator::pack_w1(std::span<const float> params) {
+void mlp_evaluator::load(std::span<const float> params) {
   kernels::pack_w1_blocks(params.data(), shape_.inputs, shape_.hidden,
                           buf_->w1_blocks);
+  loaded_ = params;
 }
 
-void mlp_evaluator::predict_chunk(std::span<const float> params,
-                                  const data_view& data, std::size_t at,
+void mlp_evaluator::predict_chunk(const data_view& data, std::size_t at,
                                   std::size_t rows) {
   kernels::first_layer_forward_blocks(rows_of(data, at, rows), buf_->w1_blocks,
                                       shape_.inputs, shape_.hidden,
                                       buf_->hidden.data());
-  math::predict_from_hidden<float>(shape_, params.data() + shape_.w1_size(),
+  math::predict_from_hidden<float>(shape_, loaded_.data() + shape_.w1_size(),
                                    rows, buf_->hidden, buf_->logits,
                                    buf_->predicted.data());
 }
@@ -200,12 +200,17 @@ void mlp_evaluator::predict_chunk(std::span<const float> params,
 std::size_t mlp_evaluator::count_correct(std::span<const float> params,
                                          const data_view& data,
                                          std::size_t begin, std::size_t end) {
+  load(params);
+  return count_loaded(data, begin, end);
+}
+
+std::size_t mlp_evaluator::count_loaded(const data_view& data,
+                                        std::size_t begin, std::size_t end) {
   const flush_denormals ftz;
-  pack_w1(params);
   std::size_t correct = 0;
   for (std::size_t at = begin; at < end; at += chunk_rows_) {
     const std::size_t rows = std::min(chunk_rows_, end - at);
-    predict_chunk(params, data, at, rows);
+    predict_chunk(data, at, rows);
     for (std::size_t r = 0; r < rows; ++r) {
       correct += buf_->predicted[r] == data.label(at + r) ? 1 : 0;
     }
@@ -217,10 +222,10 @@ void mlp_evaluator::predict(std::span<const float> params,
                             const data_view& data, std::size_t begin,
                             std::size_t end, std::span<std::uint8_t> out) {
   const flush_denormals ftz;
-  pack_w1(params);
+  load(params);
   for (std::size_t at = begin; at < end; at += chunk_rows_) {
     const std::size_t rows = std::min(chunk_rows_, end - at);
-    predict_chunk(params, data, at, rows);
+    predict_chunk(data, at, rows);
     std::copy_n(buf_->predicted.begin(), rows,
                 out.begin() + static_cast<std::ptrdiff_t>(at - begin));
   }

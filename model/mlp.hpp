@@ -90,6 +90,13 @@ class mlp_evaluator {
   std::size_t count_correct(std::span<const float> params,
                             const data_view& data, std::size_t begin,
                             std::size_t end);
+  /// The same in steps: load() takes the parameters (W1 is packed for the
+  /// product, once), count_loaded() scores rows with them. `params` must
+  /// outlive those calls, unchanged: an evaluation in chunks packs once,
+  /// not once a chunk.
+  void load(std::span<const float> params);
+  std::size_t count_loaded(const data_view& data, std::size_t begin,
+                           std::size_t end);
   /// The predicted class of each sample in [begin, end) of `data`, into
   /// `out` (end - begin of them): the same arithmetic as count_correct.
   void predict(std::span<const float> params, const data_view& data,
@@ -106,15 +113,13 @@ class mlp_evaluator {
   /// Rows kept between evaluations: the standard split's 16,323 rows take
   /// about 20 MB; a larger evaluation set keeps its first chunks only.
   static constexpr std::size_t kept_bytes_max = std::size_t{64} << 20;
-  /// Packs W1 of `params` into buf_->w1_blocks (once per call: the
-  /// caller may change its parameters between calls).
-  void pack_w1(std::span<const float> params);
-  /// Predicts `rows` samples from `at` into buf_->predicted.
-  void predict_chunk(std::span<const float> params, const data_view& data,
-                     std::size_t at, std::size_t rows);
+  /// Predicts `rows` samples from `at` into buf_->predicted, with the
+  /// loaded parameters.
+  void predict_chunk(const data_view& data, std::size_t at, std::size_t rows);
   mlp_shape shape_;
   std::size_t chunk_rows_;
   std::unique_ptr<buffers> buf_;
+  std::span<const float> loaded_;  ///< load()'s parameters (W2 from here)
 };
 
 }  // namespace emnist

@@ -39,6 +39,13 @@ TEST_CASE("mlp_evaluator: rows kept between evaluations change no answer") {
         kept.count_correct(params, eval, at, std::min(eval.size(), at + 256));
   }
   CHECK(by_chunks == whole);
+  // The same, with the parameters loaded once (W1 packed once).
+  kept.load(params);
+  by_chunks = 0;
+  for (std::size_t at = 0; at < eval.size(); at += 256) {
+    by_chunks += kept.count_loaded(eval, at, std::min(eval.size(), at + 256));
+  }
+  CHECK(by_chunks == whole);
   // A range that starts between chunks.
   CHECK(kept.count_correct(params, eval, 100, 5000) == fresh(eval, 100, 5000));
   // Another data set: nothing of the first is used.
@@ -48,6 +55,12 @@ TEST_CASE("mlp_evaluator: rows kept between evaluations change no answer") {
   // Other parameters on kept rows.
   std::vector<float> other(params.rbegin(), params.rend());
   mlp_evaluator e(s, 256);
-  CHECK(kept.count_correct(other, eval, 0, eval.size()) ==
-        e.count_correct(other, eval, 0, eval.size()));
+  const auto with_other = e.count_correct(other, eval, 0, eval.size());
+  CHECK(with_other != whole);
+  CHECK(kept.count_correct(other, eval, 0, eval.size()) == with_other);
+  // Loaded parameters are those of the last load(), W1 and W2 alike.
+  kept.load(params);
+  CHECK(kept.count_loaded(eval, 0, eval.size()) == whole);
+  kept.load(other);
+  CHECK(kept.count_loaded(eval, 0, eval.size()) == with_other);
 }
