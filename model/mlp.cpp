@@ -96,9 +96,10 @@ float mlp_trainer::step(std::span<float> params, const sparse_batch& x,
   return loss;
 }
 
-// Evaluation goes through the same sparse forward product as training, by
-// sample, with the fastest kernels the processor has (the dense product ran
-// at the build's instruction set: a portable build evaluated with SSE2).
+// Evaluation goes through a sparse forward product of the same kernels, by
+// sample, with the fastest variant the processor has (the dense product ran
+// at the build's instruction set: a portable build evaluated with SSE2),
+// from W1 packed in blocks (w1_blocks below).
 struct mlp_evaluator::buffers {
   sparse_batch x;
   std::vector<const std::uint8_t*> images;
