@@ -99,7 +99,8 @@ float mlp_trainer::step(std::span<float> params, const sparse_batch& x,
 // Evaluation goes through a sparse forward product of the same kernels, by
 // sample, with the fastest variant the processor has (the dense product ran
 // at the build's instruction set: a portable build evaluated with SSE2),
-// from W1 packed in blocks (w1_blocks below).
+// from W1 packed in blocks (w1_blocks below); on a processor with AMX,
+// through kernels::tile_product (tiles below).
 struct mlp_evaluator::buffers {
   sparse_batch x;
   std::vector<const std::uint8_t*> images;
@@ -118,21 +119,19 @@ struct mlp_evaluator::buffers {
   // from W1 as the trainer keeps it (rows of 100 floats, seven cache
   // lines of L2 each) an evaluation ran at 447k rows/s; by blocks, which
   // L1 holds, at 2x that and more (docs/benchmarks.md, Evaluation).
-  // (Aligned by hand: Eigen's allocator aligns to what the build targets,
-  // 16 bytes in a portable build, whose kernels may still be AVX-512.)
-  std::vector<float> w1_storage;
-  float* w1_blocks = nullptr;
+  aligned_buffer<float> w1_blocks;
+  // Where the processor has AMX (kernels::tiles_in_use() at load()), the
+  // product runs on its tiles instead, dense from the images' bytes: made
+  // at the first such load.
+  std::unique_ptr<kernels::tile_product> tiles;
+  bool use_tiles = false;
   buffers(const mlp_shape& s, std::size_t rows)
       : images(rows),
         hidden(math::matrix<float>::Zero(rows, padded_hidden(s.hidden))),
         logits(rows, s.classes),
-        predicted(rows) {
+        predicted(rows),
+        w1_blocks(s.inputs * padded_hidden(s.hidden)) {
     x.reserve(rows, s.inputs);
-    constexpr std::size_t line_floats = 64 / sizeof(float);
-    w1_storage.assign(s.inputs * padded_hidden(s.hidden) + line_floats, 0.0f);
-    void* at = w1_storage.data();
-    std::size_t room = w1_storage.size() * sizeof(float);
-    w1_blocks = static_cast<float*>(std::align(64, room - 64, at, room));
   }
 };
 
@@ -183,19 +182,35 @@ const sparse_batch& mlp_evaluator::rows_of(const data_view& data,
 }
 
 void mlp_evaluator::load(std::span<const float> params) {
-  kernels::pack_w1_blocks(params.data(), shape_.inputs, shape_.hidden,
-                          buf_->w1_blocks);
+  auto& b = *buf_;
+  b.use_tiles = kernels::tiles_in_use();
+  if (b.use_tiles) {
+    if (!b.tiles) {
+      b.tiles =
+          std::make_unique<kernels::tile_product>(shape_.inputs, shape_.hidden);
+    }
+    b.tiles->pack(params.data());
+  } else {
+    kernels::pack_w1_blocks(params.data(), shape_.inputs, shape_.hidden,
+                            b.w1_blocks.data());
+  }
   loaded_ = params;
 }
 
 void mlp_evaluator::predict_chunk(const data_view& data, std::size_t at,
                                   std::size_t rows) {
-  kernels::first_layer_forward_blocks(rows_of(data, at, rows), buf_->w1_blocks,
-                                      shape_.inputs, shape_.hidden,
-                                      buf_->hidden.data());
+  auto& b = *buf_;
+  if (b.use_tiles) {
+    for (std::size_t r = 0; r < rows; ++r) b.images[r] = data.image(at + r);
+    b.tiles->forward(b.images.data(), rows, b.hidden.data());
+  } else {
+    kernels::first_layer_forward_blocks(rows_of(data, at, rows),
+                                        b.w1_blocks.data(), shape_.inputs,
+                                        shape_.hidden, b.hidden.data());
+  }
   math::predict_from_hidden<float>(shape_, loaded_.data() + shape_.w1_size(),
-                                   rows, buf_->hidden, buf_->logits,
-                                   buf_->predicted.data());
+                                   rows, b.hidden, b.logits,
+                                   b.predicted.data());
 }
 
 std::size_t mlp_evaluator::count_correct(std::span<const float> params,

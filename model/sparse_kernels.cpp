@@ -1,9 +1,14 @@
 // Run-time choice of the first layer's kernels, and their scalar reference.
 #include "model/sparse_kernels.hpp"
 
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 
 #include "model/mlp.hpp"
 #include "model/sparse_kernels_isa.hpp"
@@ -22,7 +27,29 @@ constexpr variant variants[] = {
     {isa::sse2, sse2::forward, sse2::update, sse2::forward_blocks},
     {isa::avx2, avx2::forward, avx2::update, avx2::forward_blocks},
     {isa::avx512, avx512::forward, avx512::update, avx512::forward_blocks},
+    {isa::amx, avx512::forward, avx512::update, avx512::forward_blocks},
 };
+
+bool processor_has_amx_bf16() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return false;
+  constexpr unsigned amx_bf16 = 1u << 22, amx_tile = 1u << 24;
+  return (d & amx_bf16) != 0 && (d & amx_tile) != 0;
+}
+
+/// Linux hands a process the tile state (XTILEDATA, feature 18) only on
+/// request (arch_prctl ARCH_REQ_XCOMP_PERM, Linux 5.16 and later): until
+/// then a tile instruction faults. Asked once; a refusal (an older kernel,
+/// a seccomp filter) leaves the avx512 variant the fastest.
+bool tile_data_granted() {
+  static const bool granted = [] {
+    constexpr int arch_req_xcomp_perm = 0x1023;
+    constexpr int xfeature_xtiledata = 18;
+    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) ==
+           0;
+  }();
+  return granted;
+}
 
 bool processor_has(isa i) {
   // libgcc checks the operating system's support (XSAVE state) too.
@@ -35,6 +62,9 @@ bool processor_has(isa i) {
     case isa::avx512:
       return __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case isa::amx:
+      return processor_has(isa::avx512) && __builtin_cpu_supports("avx512bw") &&
+             processor_has_amx_bf16() && tile_data_granted();
   }
   return false;
 }
@@ -88,6 +118,8 @@ const char* isa_name(isa i) {
       return "avx2";
     case isa::avx512:
       return "avx512";
+    case isa::amx:
+      return "amx";
   }
   return "?";
 }
@@ -132,8 +164,8 @@ expected<void> select_isa_from_environment() {
   if (!i) {
     return make_error(errc::invalid_argument,
                       std::string("EMNIST_KERNELS='") + name +
-                          "': expected sse2, avx2 or avx512 (this processor "
-                          "runs: " +
+                          "': expected sse2, avx2, avx512 or amx (this "
+                          "processor runs: " +
                           supported_list() + ")");
   }
   if (auto r = use_isa(*i); !r) {
@@ -196,6 +228,100 @@ void first_layer_update_reference(const sparse_batch& x, const float* dz,
       const float* d = dz + std::size_t{x.rows_of[e]} * hp;
       for (std::size_t j = 0; j < h; ++j) w[j] -= a * d[j];
     }
+  }
+}
+
+bool tiles_in_use() {
+  return current().which == isa::amx;
+}
+
+namespace {
+
+constexpr std::size_t tile_elements = 512;  // 16 rows of 32 bf16
+constexpr std::size_t tile_rows = 32;       // images a pass of the tiles
+
+std::size_t k_tiles_of(std::size_t inputs) {
+  return (inputs + 31) / 32;
+}
+
+/// f rounded to bf16 (to nearest, ties to even; weights are finite).
+std::uint16_t to_bf16(float f) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &f, sizeof bits);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<std::uint16_t>(bits >> 16);
+}
+
+float from_bf16(std::uint16_t b) {
+  const std::uint32_t bits = std::uint32_t{b} << 16;
+  float f = 0;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/// Where part `part` of W1's row p, column n sits among the tiles.
+std::size_t part_index(std::size_t part, std::size_t p, std::size_t n,
+                       std::size_t k_tiles, std::size_t col_tiles) {
+  const std::size_t t = p / 32, q = (p % 32) / 2, e = p % 2;
+  const std::size_t j = n / 16, col = n % 16;
+  return ((part * k_tiles + t) * col_tiles + j) * tile_elements + q * 32 +
+         col * 2 + e;
+}
+
+}  // namespace
+
+tile_product::tile_product(std::size_t inputs, std::size_t h)
+    : inputs_(inputs),
+      h_(h),
+      parts_(3 * k_tiles_of(inputs) * (padded_hidden(h) / 16) * tile_elements),
+      images_(tile_rows * k_tiles_of(inputs) * 32),
+      sums_(tile_rows * padded_hidden(h)) {}
+
+void tile_product::pack(const float* w1) {
+  // hi + mid + lo == w exactly: each step takes the next 8 (or 9) bits of
+  // the 24, and each remainder is exact in float (the difference of a
+  // float and its rounding to fewer bits).
+  const std::size_t k_tiles = k_tiles_of(inputs_);
+  const std::size_t col_tiles = padded_hidden(h_) / 16;
+  std::uint16_t* out = parts_.data();
+  for (std::size_t p = 0; p < inputs_; ++p) {
+    for (std::size_t n = 0; n < h_; ++n) {
+      float rest = w1[p * h_ + n];
+      for (std::size_t part = 0; part < 3; ++part) {
+        const std::uint16_t b = to_bf16(rest);
+        out[part_index(part, p, n, k_tiles, col_tiles)] = b;
+        rest -= from_bf16(b);
+      }
+    }
+  }
+}
+
+void tile_product::forward(const std::uint8_t* const* images, std::size_t rows,
+                           float* out) {
+  constexpr float pixel_scale = 1.0f / 255.0f;  // as sparse_batch's values
+  if (tiles_in_use()) {
+    amx::forward_tiles(images, rows, inputs_, parts_.data(), h_, pixel_scale,
+                       out, images_.data(), sums_.data());
+    return;
+  }
+  const std::size_t k_tiles = k_tiles_of(inputs_);
+  const std::size_t hp = padded_hidden(h_);
+  const std::size_t col_tiles = hp / 16;
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* o = out + r * hp;
+    std::fill(o, o + hp, 0.0f);
+    for (std::size_t p = 0; p < inputs_; ++p) {
+      const auto k = static_cast<float>(images[r][p]);
+      for (std::size_t n = 0; n < h_; ++n) {
+        for (std::size_t part = 0; part < 3; ++part) {
+          o[n] +=
+              k *
+              from_bf16(
+                  parts_.data()[part_index(part, p, n, k_tiles, col_tiles)]);
+        }
+      }
+    }
+    for (std::size_t n = 0; n < h_; ++n) o[n] *= pixel_scale;
   }
 }
 

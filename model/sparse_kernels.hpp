@@ -10,26 +10,32 @@
 // out and dz have padded_hidden(h) columns, row-major (the padding of out
 // is written with zeros; that of dz is read and ignored). W1 has h columns.
 //
-// The environment variable EMNIST_KERNELS=sse2|avx2|avx512 picks a variant
+// On a processor with AMX (isa::amx), the evaluator's product runs on the
+// tile unit instead (tile_product): dense, from the images' bytes.
+//
+// The environment variable EMNIST_KERNELS=sse2|avx2|avx512|amx picks a variant
 // by hand (benchmarks, and checking that each gives the same results); an
 // unknown or unsupported name is refused by select_isa_from_environment().
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/expected.hpp"
+#include "model/aligned_buffer.hpp"
 #include "model/sparse_batch.hpp"
 
 namespace emnist::kernels {
 
-/// The instruction sets the kernels are compiled for, slowest first.
-enum class isa { sse2, avx2, avx512 };
+/// The instruction sets the kernels are compiled for, slowest first. amx
+/// runs avx512's kernels, and the evaluator's product on AMX tiles.
+enum class isa { sse2, avx2, avx512, amx };
 
-/// "sse2", "avx2" or "avx512".
+/// "sse2", "avx2", "avx512" or "amx".
 [[nodiscard]] const char* isa_name(isa i);
 [[nodiscard]] std::optional<isa> parse_isa(std::string_view name);
 
@@ -68,6 +74,36 @@ void pack_w1_blocks(const float* w1, std::size_t inputs, std::size_t h,
 /// added up in another order (results agree to rounding).
 void first_layer_forward_blocks(const sparse_batch& x, const float* blocks,
                                 std::size_t inputs, std::size_t h, float* out);
+
+/// True when the variant in use is isa::amx: the evaluator's product is
+/// tile_product's then.
+[[nodiscard]] bool tiles_in_use();
+
+/// The evaluator's product on AMX tiles: out = X W1 for whole images, X
+/// their bytes / 255 (as sparse_batch scales them). W1 is kept as three
+/// bf16 parts whose sum is W1 exactly (8 bits of its 24 each): every
+/// product of a byte and a part is exact in float and only the float sums
+/// round, so results agree with the vector kernels' to rounding. Dense (the
+/// zero pixels cost as much as the others), and still several times as fast
+/// as first_layer_forward_blocks (docs/benchmarks.md, Evaluation). Where
+/// tiles_in_use() is false, forward() adds up the same parts in scalar code
+/// (slow: for tests on any processor, not for use).
+class tile_product {
+ public:
+  /// For images of `inputs` bytes and W1 of `h` columns.
+  tile_product(std::size_t inputs, std::size_t h);
+  /// W1 (inputs x h, row-major), split into its parts.
+  void pack(const float* w1);
+  /// out = X W1 for `rows` images (out: rows x padded_hidden(h), zeros
+  /// past h), with the W1 of the last pack().
+  void forward(const std::uint8_t* const* images, std::size_t rows, float* out);
+
+ private:
+  std::size_t inputs_, h_;
+  aligned_buffer<std::uint16_t> parts_;   ///< W1's parts, in tiles
+  aligned_buffer<std::uint16_t> images_;  ///< 32 images as bf16
+  aligned_buffer<float> sums_;            ///< their 32 rows of sums
+};
 
 /// The same two products as plain scalar loops: the reference the tests
 /// hold every variant to.

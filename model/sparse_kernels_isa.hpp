@@ -58,4 +58,15 @@ void update(const sparse_view& x, const float* dz, std::size_t h,
             float learning_rate, float* w1);
 }  // namespace avx512
 
+namespace amx {
+/// out (rows x hp) = bytes (rows images of `inputs`) x parts, times scale;
+/// parts, a (32 x kp bf16) and c (32 x hp floats) as
+/// model/sparse_kernels_amx.cpp lays them out. Only on a processor with
+/// AMX-BF16 and AVX-512BW, after Linux granted the tile state.
+void forward_tiles(const std::uint8_t* const* images, std::size_t rows,
+                   std::size_t inputs, const std::uint16_t* parts,
+                   std::size_t h, float scale, float* out, std::uint16_t* a,
+                   float* c);
+}  // namespace amx
+
 }  // namespace emnist::kernels

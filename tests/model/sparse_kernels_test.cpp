@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "model/aligned_buffer.hpp"
 #include "model/mlp.hpp"
 #include "model/rng.hpp"
 #include "test_support.hpp"
@@ -88,7 +89,12 @@ std::vector<kernels::isa> isas_from_cpuinfo() {
   std::vector<kernels::isa> out{kernels::isa::sse2};
   const bool avx2 = flags.count("avx2") == 1 && flags.count("fma") == 1;
   if (avx2) out.push_back(kernels::isa::avx2);
-  if (avx2 && flags.count("avx512f") == 1) out.push_back(kernels::isa::avx512);
+  const bool avx512 = avx2 && flags.count("avx512f") == 1;
+  if (avx512) out.push_back(kernels::isa::avx512);
+  if (avx512 && flags.count("avx512bw") == 1 && flags.count("amx_bf16") == 1 &&
+      flags.count("amx_tile") == 1) {
+    out.push_back(kernels::isa::amx);
+  }
   return out;
 }
 
@@ -97,8 +103,8 @@ std::vector<kernels::isa> isas_from_cpuinfo() {
 void report_variants() {
   const auto supported = kernels::supported_isas();
   std::string ran, skipped;
-  for (const auto which :
-       {kernels::isa::sse2, kernels::isa::avx2, kernels::isa::avx512}) {
+  for (const auto which : {kernels::isa::sse2, kernels::isa::avx2,
+                           kernels::isa::avx512, kernels::isa::amx}) {
     const bool runs =
         std::find(supported.begin(), supported.end(), which) != supported.end();
     auto& list = runs ? ran : skipped;
@@ -146,14 +152,11 @@ TEST_CASE("sparse kernels: every variant equals the scalar reference") {
 
       // The evaluator's product, from W1 packed in blocks of 16 columns
       // (aligned as the evaluator aligns it), agrees to rounding.
-      std::vector<float> storage_blocks(784 * hp + 16);
-      void* at = storage_blocks.data();
-      std::size_t room = storage_blocks.size() * sizeof(float);
-      auto* blocks = static_cast<float*>(std::align(64, room - 64, at, room));
-      REQUIRE(blocks != nullptr);
-      kernels::pack_w1_blocks(w1.data(), 784, h, blocks);
+      aligned_buffer<float> blocks(784 * hp);
+      kernels::pack_w1_blocks(w1.data(), 784, h, blocks.data());
       std::vector<float> by_blocks(rows * hp, 7.0f);
-      kernels::first_layer_forward_blocks(x, blocks, 784, h, by_blocks.data());
+      kernels::first_layer_forward_blocks(x, blocks.data(), 784, h,
+                                          by_blocks.data());
       CHECK(worst_difference(by_blocks, expected) < 1e-5);
       for (std::size_t r = 0; r < rows; ++r) {
         for (std::size_t j = h; j < hp; ++j) {
@@ -163,6 +166,31 @@ TEST_CASE("sparse kernels: every variant equals the scalar reference") {
       for (std::size_t j = 0; j < hp; ++j) {
         REQUIRE(by_blocks[(rows - 1) * hp + j] == 0.0f);  // the blank image
       }
+
+      // The evaluator's product on the tile unit (amx; the others add up
+      // the same bf16 parts in scalar code) from the images' bytes: W1's
+      // three parts add up to it exactly, so only the sums round. All 32
+      // rows (two tiles of 16), then 19 (a pass the rows do not fill).
+      std::vector<const std::uint8_t*> images;
+      for (const auto& img : storage) images.push_back(img.data());
+      kernels::tile_product tiles(784, h);
+      tiles.pack(w1.data());
+      std::vector<float> by_tiles(rows * hp, 7.0f);
+      tiles.forward(images.data(), rows, by_tiles.data());
+      CHECK(worst_difference(by_tiles, expected) < 1e-5);
+      for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t j = h; j < hp; ++j) {
+          REQUIRE(by_tiles[r * hp + j] == 0.0f);
+        }
+      }
+      for (std::size_t j = 0; j < hp; ++j) {
+        REQUIRE(by_tiles[(rows - 1) * hp + j] == 0.0f);  // the blank image
+      }
+      std::vector<float> partial(rows * hp, 7.0f);
+      tiles.forward(images.data(), 19, partial.data());
+      CHECK(std::equal(partial.begin(), partial.begin() + 19 * hp,
+                       by_tiles.begin()));
+      CHECK(partial[19 * hp] == 7.0f);  // nothing past the rows asked for
 
       // The padding of dz is ignored: fill it with garbage.
       auto dz = random_floats(rows * hp, 100 + h, 1.0f);
@@ -267,8 +295,12 @@ TEST_CASE("sparse kernels: choosing a variant by name") {
   CHECK(kernels::select_isa_from_environment());  // unset: nothing changes
   CHECK(kernels::active_isa() == kernels::isa::sse2);
 
-  if (supported.back() != kernels::isa::avx512) {
-    auto refused = kernels::use_isa(kernels::isa::avx512);
+  for (const auto which : {kernels::isa::avx512, kernels::isa::amx}) {
+    if (std::find(supported.begin(), supported.end(), which) !=
+        supported.end()) {
+      continue;
+    }
+    auto refused = kernels::use_isa(which);
     REQUIRE_FALSE(refused);
     CHECK(refused.error().message.find("does not support") !=
           std::string::npos);
