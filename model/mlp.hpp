@@ -90,10 +90,10 @@ class mlp_evaluator {
   std::size_t count_correct(std::span<const float> params,
                             const data_view& data, std::size_t begin,
                             std::size_t end);
-  /// The same in steps: load() takes the parameters (W1 is packed for the
-  /// product, once), count_loaded() scores rows with them. `params` must
-  /// outlive those calls, unchanged: an evaluation in chunks packs once,
-  /// not once a chunk.
+  /// The same in steps: load() takes the parameters (packs W1 and W2 for
+  /// the products, once; `params` may change or go after it),
+  /// count_loaded() scores rows with them: an evaluation in chunks packs
+  /// once, not once a chunk.
   void load(std::span<const float> params);
   std::size_t count_loaded(const data_view& data, std::size_t begin,
                            std::size_t end);
@@ -119,7 +119,6 @@ class mlp_evaluator {
   mlp_shape shape_;
   std::size_t chunk_rows_;
   std::unique_ptr<buffers> buf_;
-  std::span<const float> loaded_;  ///< load()'s parameters (W2 from here)
 };
 
 }  // namespace emnist

@@ -107,26 +107,4 @@ S train_step(const mlp_shape& s, S* params, const S* x,
   return loss;
 }
 
-/// Predicted class of each of `rows` samples, given hidden = X W1 (before
-/// tanh; its top `rows` rows and first `s.hidden` columns used) and a
-/// buffer of at least rows x classes for the logits.
-template <class S>
-void predict_from_hidden(const mlp_shape& s, const S* w2_data, std::size_t rows,
-                         matrix<S>& hidden, matrix<S>& logits,
-                         std::uint8_t* out) {
-  const auto h = static_cast<Eigen::Index>(s.hidden);
-  const auto c = static_cast<Eigen::Index>(s.classes);
-  const auto n = static_cast<Eigen::Index>(rows);
-  const_matrix_map<S> w2(w2_data, h, c);
-  auto hid = hidden.topRows(n).leftCols(h);
-  auto log = logits.topRows(n);
-  hid = hid.array().tanh();
-  log.noalias() = hid * w2;
-  for (Eigen::Index r = 0; r < n; ++r) {
-    Eigen::Index best = 0;
-    log.row(r).maxCoeff(&best);
-    out[r] = static_cast<std::uint8_t>(best);
-  }
-}
-
 }  // namespace emnist::math

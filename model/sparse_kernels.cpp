@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "model/mlp.hpp"
 #include "model/sparse_kernels_isa.hpp"
@@ -21,13 +22,18 @@ struct variant {
   forward_fn forward;
   update_fn update;
   forward_blocks_fn forward_blocks;
+  classes_fn classes;
 };
 
 constexpr variant variants[] = {
-    {isa::sse2, sse2::forward, sse2::update, sse2::forward_blocks},
-    {isa::avx2, avx2::forward, avx2::update, avx2::forward_blocks},
-    {isa::avx512, avx512::forward, avx512::update, avx512::forward_blocks},
-    {isa::amx, avx512::forward, avx512::update, avx512::forward_blocks},
+    {isa::sse2, sse2::forward, sse2::update, sse2::forward_blocks,
+     sse2::classes},
+    {isa::avx2, avx2::forward, avx2::update, avx2::forward_blocks,
+     avx2::classes},
+    {isa::avx512, avx512::forward, avx512::update, avx512::forward_blocks,
+     avx512::classes},
+    {isa::amx, avx512::forward, avx512::update, avx512::forward_blocks,
+     avx512::classes},
 };
 
 bool processor_has_amx_bf16() {
@@ -204,6 +210,25 @@ void first_layer_forward_blocks(const sparse_batch& x, const float* blocks,
   current().forward_blocks(view_of(x), blocks, inputs, h, out);
 }
 
+void pack_w2(const float* w2, std::size_t h, std::size_t classes,
+             float* packed) {
+  const std::size_t cp = padded_hidden(classes);
+  for (std::size_t j = 0; j < h; ++j) {
+    std::copy_n(w2 + j * classes, classes, packed + j * cp);
+    std::fill(packed + j * cp + classes, packed + (j + 1) * cp, 0.0f);
+  }
+  float* start = packed + h * cp;
+  std::fill(start, start + classes, 0.0f);
+  std::fill(start + classes, start + cp,
+            -std::numeric_limits<float>::infinity());
+}
+
+void predict_classes(const float* t, std::size_t rows, std::size_t tp,
+                     std::size_t h, const float* w2_packed, std::size_t classes,
+                     std::uint8_t* out) {
+  current().classes(t, rows, tp, h, w2_packed, classes, out);
+}
+
 void first_layer_forward_reference(const sparse_batch& x, const float* w1,
                                    std::size_t h, float* out) {
   const std::size_t hp = padded_hidden(h);
@@ -274,7 +299,7 @@ tile_product::tile_product(std::size_t inputs, std::size_t h)
     : inputs_(inputs),
       h_(h),
       parts_(3 * k_tiles_of(inputs) * (padded_hidden(h) / 16) * tile_elements),
-      images_(tile_rows * k_tiles_of(inputs) * 32),
+      images_(2 * tile_rows * k_tiles_of(inputs) * 32),
       sums_(tile_rows * padded_hidden(h)) {}
 
 void tile_product::pack(const float* w1) {

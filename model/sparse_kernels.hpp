@@ -75,6 +75,23 @@ void pack_w1_blocks(const float* w1, std::size_t inputs, std::size_t h,
 void first_layer_forward_blocks(const sparse_batch& x, const float* blocks,
                                 std::size_t inputs, std::size_t h, float* out);
 
+/// W2 (h x classes, row-major) for predict_classes: h rows of
+/// padded_hidden(classes) floats (classes rounded up to 16 as hidden units
+/// are), zeros past `classes`, then one row that starts every sum: 0 for
+/// the classes, -inf past them (so that no padding is ever the largest).
+/// (h + 1) x padded_hidden(classes) floats at `packed`.
+void pack_w2(const float* w2, std::size_t h, std::size_t classes,
+             float* packed);
+
+/// The evaluator's second layer: out[r] = the class of the largest logit
+/// of row r of t W2 (the first, on a tie; 0 when the logits are NaN), for
+/// t the tanh'd activations, rows x tp floats (columns past h unread), and
+/// W2 packed by pack_w2. A row's logits stay in registers: no logits
+/// matrix, no pass to find its largest.
+void predict_classes(const float* t, std::size_t rows, std::size_t tp,
+                     std::size_t h, const float* w2_packed, std::size_t classes,
+                     std::uint8_t* out);
+
 /// True when the variant in use is isa::amx: the evaluator's product is
 /// tile_product's then.
 [[nodiscard]] bool tiles_in_use();
@@ -101,7 +118,7 @@ class tile_product {
  private:
   std::size_t inputs_, h_;
   aligned_buffer<std::uint16_t> parts_;   ///< W1's parts, in tiles
-  aligned_buffer<std::uint16_t> images_;  ///< 32 images as bf16
+  aligned_buffer<std::uint16_t> images_;  ///< 2 x 32 images as bf16
   aligned_buffer<float> sums_;            ///< their 32 rows of sums
 };
 

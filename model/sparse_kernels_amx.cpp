@@ -9,7 +9,8 @@
 //
 // Layout (kp = inputs rounded up to 32, k-tile t covers pixels 32t..32t+31,
 // column tile j covers hidden units 16j..16j+15):
-//   A: 32 images x kp bf16, row-major (two 16-row tiles a k-tile);
+//   A: 32 images x kp bf16, row-major (two 16-row tiles a k-tile), twice:
+//      the pass the tiles work on and the next one;
 //   B: tile (part, t, j) at ((part * k_tiles + t) * col_tiles + j) * 512
 //      bf16: 16 rows of pixel pairs, each 16 columns x 2 pixels (the pair
 //      layout TDPBF16PS reads);
@@ -57,9 +58,9 @@ void to_bf16(const std::uint8_t* image, std::size_t inputs, std::size_t kp,
   std::size_t p = 0;
   for (; p < kp; p += 16) {
     const std::size_t left = p < inputs ? inputs - p : 0;
-    const __mmask16 keep =
-        left >= 16 ? __mmask16{0xffff}
-                   : static_cast<__mmask16>((1u << left) - 1u);
+    const __mmask16 keep = left >= 16
+                               ? __mmask16{0xffff}
+                               : static_cast<__mmask16>((1u << left) - 1u);
     const __m128i bytes = _mm_maskz_loadu_epi8(keep, image + p);
     const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
     const __m512i upper = _mm512_srli_epi32(_mm512_castps_si512(f), 16);
@@ -68,24 +69,47 @@ void to_bf16(const std::uint8_t* image, std::size_t inputs, std::size_t kp,
   }
 }
 
+/// Images still to be turned into A while the tiles work on the current
+/// ones: their loads and conversion, a third of the time when they ran
+/// apart, overlap the tile products (the next pass's A is double-buffered).
+struct pending_images {
+  const std::uint8_t* const* images = nullptr;
+  std::size_t count = 0;  ///< rows from `images`; zeros up to 32
+  std::uint16_t* a = nullptr;
+  std::size_t inputs = 0, kp = 0;
+
+  /// Rows [from, to) of this A.
+  void convert(std::size_t from, std::size_t to) const {
+    for (std::size_t r = from; r < to; ++r) {
+      if (r < count) {
+        to_bf16(images[r], inputs, kp, a + r * kp);
+      } else {
+        std::memset(a + r * kp, 0, kp * sizeof(std::uint16_t));
+      }
+    }
+  }
+};
+
 /// The sums of one pair of column tiles (j, j + 1; only j when `two` is
-/// false) for 32 images, into c (32 rows of c_stride bytes).
+/// false) for 32 images, into c (32 rows of c_stride bytes); turns `next`
+/// into the next pass's A meanwhile, a few rows a k-tile, when it is set.
 template <bool two>
-void column_pair(const std::uint16_t* a, std::size_t kp,
-                 const std::uint16_t* b, std::size_t k_tiles,
-                 std::size_t col_tiles, std::size_t j, float* c,
-                 std::size_t c_stride) {
+void column_pair(const std::uint16_t* a, std::size_t kp, const std::uint16_t* b,
+                 std::size_t k_tiles, std::size_t col_tiles, std::size_t j,
+                 float* c, std::size_t c_stride, const pending_images* next) {
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
   _tile_zero(3);
   const std::size_t a_stride = kp * sizeof(std::uint16_t);
   const std::size_t part_tiles = k_tiles * col_tiles;
+  constexpr std::size_t pass_rows = 2 * block_rows;
   for (std::size_t t = 0; t < k_tiles; ++t) {
     _tile_loadd(4, a + t * 32, a_stride);
     _tile_loadd(5, a + block_rows * kp + t * 32, a_stride);
     for (std::size_t part = 0; part < 3; ++part) {
-      const std::uint16_t* bt = b + (part * part_tiles + t * col_tiles + j) * 512;
+      const std::uint16_t* bt =
+          b + (part * part_tiles + t * col_tiles + j) * 512;
       _tile_loadd(6, bt, tile_bytes);
       _tile_dpbf16ps(0, 4, 6);
       _tile_dpbf16ps(2, 5, 6);
@@ -94,6 +118,9 @@ void column_pair(const std::uint16_t* a, std::size_t kp,
         _tile_dpbf16ps(1, 4, 7);
         _tile_dpbf16ps(3, 5, 7);
       }
+    }
+    if (next != nullptr) {
+      next->convert(t * pass_rows / k_tiles, (t + 1) * pass_rows / k_tiles);
     }
   }
   char* to = reinterpret_cast<char*>(c + j * 16);
@@ -110,31 +137,35 @@ void column_pair(const std::uint16_t* a, std::size_t kp,
 void forward_tiles(const std::uint8_t* const* images, std::size_t rows,
                    std::size_t inputs, const std::uint16_t* b, std::size_t h,
                    float scale, float* out, std::uint16_t* a, float* c) {
+  constexpr std::size_t pass_rows = 2 * block_rows;
   const std::size_t kp = (inputs + 31) / 32 * 32;
   const std::size_t k_tiles = kp / 32;
   const std::size_t hp = (h + 15) / 16 * 16;
   const std::size_t col_tiles = hp / 16;
   const std::size_t c_stride = hp * sizeof(float);
+  auto pass = [&](std::size_t r0) {
+    const std::size_t n = rows - r0 < pass_rows ? rows - r0 : pass_rows;
+    return pending_images{
+        images + r0, n, a + (r0 / pass_rows % 2) * pass_rows * kp, inputs, kp};
+  };
   const tile_config config = make_config();
   _tile_loadconfig(&config);
-  for (std::size_t r0 = 0; r0 < rows; r0 += 2 * block_rows) {
-    const std::size_t n = rows - r0 < 2 * block_rows ? rows - r0 : 2 * block_rows;
-    for (std::size_t r = 0; r < 2 * block_rows; ++r) {
-      if (r < n) {
-        to_bf16(images[r0 + r], inputs, kp, a + r * kp);
-      } else {
-        std::memset(a + r * kp, 0, kp * sizeof(std::uint16_t));
-      }
-    }
+  pass(0).convert(0, pass_rows);
+  for (std::size_t r0 = 0; r0 < rows; r0 += pass_rows) {
+    const pending_images now = pass(r0);
+    const bool more = r0 + pass_rows < rows;
+    const pending_images next = more ? pass(r0 + pass_rows) : pending_images{};
     std::size_t j = 0;
     for (; j + 2 <= col_tiles; j += 2) {
-      column_pair<true>(a, kp, b, k_tiles, col_tiles, j, c, c_stride);
+      column_pair<true>(now.a, kp, b, k_tiles, col_tiles, j, c, c_stride,
+                        more && j == 0 ? &next : nullptr);
     }
     if (j < col_tiles) {
-      column_pair<false>(a, kp, b, k_tiles, col_tiles, j, c, c_stride);
+      column_pair<false>(now.a, kp, b, k_tiles, col_tiles, j, c, c_stride,
+                         more && j == 0 ? &next : nullptr);
     }
     const __m512 s = _mm512_set1_ps(scale);
-    for (std::size_t r = 0; r < n; ++r) {
+    for (std::size_t r = 0; r < now.count; ++r) {
       for (std::size_t k = 0; k < hp; k += 16) {
         _mm512_storeu_ps(out + (r0 + r) * hp + k,
                          _mm512_mul_ps(_mm512_loadu_ps(c + r * hp + k), s));

@@ -6,6 +6,8 @@
 //
 //   forward:  out = X W1        out: rows x hp, hp = h rounded up to 16
 //   update:   W1 -= lr X^T dz   dz:  rows x hp
+//   classes:  out[r] = argmax of row r of t W2 (the evaluator's second
+//             layer, from tanh'd activations t)
 //
 // Vectors are GCC's vector extensions at the register width, so nothing is
 // split or spilled (64-byte vectors on AVX2 went through the stack: a fifth
@@ -199,6 +201,93 @@ void update_with(int chunks, const sparse_view& x, const float* dz,
   }
 }
 
+/// The first of the `classes` columns whose logit is the largest (0 when
+/// none compares equal to it: NaN logits).
+template <int C>
+std::uint8_t first_largest(const vec (&logits)[C], std::size_t classes) {
+  vec m = logits[0];
+  for (int c = 1; c < C; ++c) m = logits[c] > m ? logits[c] : m;
+  float best = m[0];
+  for (int j = 1; j < lanes; ++j) best = m[j] > best ? m[j] : best;
+  for (std::size_t k = 0; k < classes; ++k) {
+    if (logits[k / lanes][k % lanes] == best) {
+      return static_cast<std::uint8_t>(k);
+    }
+  }
+  return 0;
+}
+
+/// The classes of t W2 two rows at a time (each row of W2 is loaded once
+/// for both), C vectors of logits a row, starting from W2's last packed
+/// row (0 for the classes, -inf past them, so that no padding wins).
+template <int C>
+void classes_chunks(const float* t, std::size_t rows, std::size_t tp,
+                    std::size_t h, const float* w2, std::size_t classes,
+                    std::uint8_t* out) {
+  constexpr std::size_t cp = static_cast<std::size_t>(lanes) * C;
+  const float* start = w2 + h * cp;
+  std::size_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    vec a[C], b[C];
+    for (int c = 0; c < C; ++c) a[c] = b[c] = load(start + lanes * c);
+    const float* ta = t + r * tp;
+    const float* tb = ta + tp;
+    for (std::size_t j = 0; j < h; ++j) {
+      const float* w = w2 + j * cp;
+      const float va = ta[j], vb = tb[j];
+      for (int c = 0; c < C; ++c) {
+        const vec wc = load(w + lanes * c);
+        a[c] += va * wc;
+        b[c] += vb * wc;
+      }
+    }
+    out[r] = first_largest<C>(a, classes);
+    out[r + 1] = first_largest<C>(b, classes);
+  }
+  for (; r < rows; ++r) {
+    vec a[C];
+    for (int c = 0; c < C; ++c) a[c] = load(start + lanes * c);
+    const float* ta = t + r * tp;
+    for (std::size_t j = 0; j < h; ++j) {
+      for (int c = 0; c < C; ++c) a[c] += ta[j] * load(w2 + j * cp + lanes * c);
+    }
+    out[r] = first_largest<C>(a, classes);
+  }
+}
+
+/// Any number of classes, one logit at a time.
+void classes_any(const float* t, std::size_t rows, std::size_t tp,
+                 std::size_t h, const float* w2, std::size_t classes,
+                 std::uint8_t* out) {
+  const std::size_t cp = padded(classes);
+  for (std::size_t r = 0; r < rows; ++r) {
+    std::size_t arg = 0;
+    float best = 0.0f;
+    for (std::size_t k = 0; k < classes; ++k) {
+      float sum = 0.0f;
+      for (std::size_t j = 0; j < h; ++j) sum += t[r * tp + j] * w2[j * cp + k];
+      if (k == 0 || sum > best) {
+        best = sum;
+        arg = k;
+      }
+    }
+    out[r] = static_cast<std::uint8_t>(arg);
+  }
+}
+
+template <int C>
+void classes_with(int chunks, const float* t, std::size_t rows, std::size_t tp,
+                  std::size_t h, const float* w2, std::size_t classes,
+                  std::uint8_t* out) {
+  if constexpr (C > max_chunks) {
+    classes_any(t, rows, tp, h, w2, classes, out);
+  } else if (chunks == C) {
+    classes_chunks<C>(t, rows, tp, h, w2, classes, out);
+  } else {
+    classes_with<C + 1>(chunks, t, rows, tp, h, w2, classes, out);
+  }
+}
+
 }  // namespace
 
 /// out = X W1 from W1 in blocks of 16 columns (kernels::pack_w1_blocks),
@@ -215,20 +304,18 @@ void forward_blocks(const sparse_view& x, const float* blocks,
     const float* w = blocks + b * inputs * 16;
     for (std::size_t r = 0; r < x.rows; ++r) {
       vec a[4][per] = {};
-      std::uint32_t e = x.row_starts[r];
-      const std::uint32_t end = x.row_starts[r + 1];
-      for (; e + 4 <= end; e += 4) {
-        for (int s = 0; s < 4; ++s) {
-          const float* row = w + std::size_t{x.row_pixels[e + s]} * 16;
-          const float v = x.row_values[e + s];
-          for (int k = 0; k < per; ++k) a[s][k] += v * load(row + lanes * k);
-        }
-      }
-      for (int s = 0; e < end; ++e, ++s) {
+      // Nonzero e into partial sum s (a constant once inlined below).
+      auto add = [&](int s, std::uint32_t e) {
         const float* row = w + std::size_t{x.row_pixels[e]} * 16;
         const float v = x.row_values[e];
         for (int k = 0; k < per; ++k) a[s][k] += v * load(row + lanes * k);
+      };
+      std::uint32_t e = x.row_starts[r];
+      const std::uint32_t end = x.row_starts[r + 1];
+      for (; e + 4 <= end; e += 4) {
+        for (int s = 0; s < 4; ++s) add(s, e + s);
       }
+      for (int s = 0; e < end; ++e, ++s) add(s, e);
       float* o = out + r * hp + b * 16;
       for (int k = 0; k < per; ++k) {
         store(o + lanes * k, (a[0][k] + a[1][k]) + (a[2][k] + a[3][k]));
@@ -248,6 +335,16 @@ void update(const sparse_view& x, const float* dz, std::size_t h,
   const int chunks = chunk_count(h);
   if (chunks == 0) return update_any(x, dz, h, learning_rate, w1);
   update_with<1>(chunks, x, dz, h, learning_rate, w1);
+}
+
+void classes(const float* t, std::size_t rows, std::size_t tp, std::size_t h,
+             const float* w2, std::size_t classes, std::uint8_t* out) {
+  // Whole vectors: padded(classes) is a multiple of every lane count.
+  const std::size_t chunks = padded(classes) / lanes;
+  if (chunks > static_cast<std::size_t>(max_chunks)) {
+    return classes_any(t, rows, tp, h, w2, classes, out);
+  }
+  classes_with<1>(static_cast<int>(chunks), t, rows, tp, h, w2, classes, out);
 }
 
 }  // namespace emnist::kernels::EMNIST_KERNEL_NAMESPACE

@@ -33,6 +33,9 @@ using forward_blocks_fn = void (*)(const sparse_view& x, const float* blocks,
                                    float* out);
 using update_fn = void (*)(const sparse_view& x, const float* dz, std::size_t h,
                            float learning_rate, float* w1);
+using classes_fn = void (*)(const float* t, std::size_t rows, std::size_t tp,
+                            std::size_t h, const float* w2, std::size_t classes,
+                            std::uint8_t* out);
 
 namespace sse2 {
 void forward(const sparse_view& x, const float* w1, std::size_t h, float* out);
@@ -40,6 +43,8 @@ void forward_blocks(const sparse_view& x, const float* blocks,
                     std::size_t inputs, std::size_t h, float* out);
 void update(const sparse_view& x, const float* dz, std::size_t h,
             float learning_rate, float* w1);
+void classes(const float* t, std::size_t rows, std::size_t tp, std::size_t h,
+             const float* w2, std::size_t classes, std::uint8_t* out);
 }  // namespace sse2
 
 namespace avx2 {
@@ -48,6 +53,8 @@ void forward_blocks(const sparse_view& x, const float* blocks,
                     std::size_t inputs, std::size_t h, float* out);
 void update(const sparse_view& x, const float* dz, std::size_t h,
             float learning_rate, float* w1);
+void classes(const float* t, std::size_t rows, std::size_t tp, std::size_t h,
+             const float* w2, std::size_t classes, std::uint8_t* out);
 }  // namespace avx2
 
 namespace avx512 {
@@ -56,11 +63,13 @@ void forward_blocks(const sparse_view& x, const float* blocks,
                     std::size_t inputs, std::size_t h, float* out);
 void update(const sparse_view& x, const float* dz, std::size_t h,
             float learning_rate, float* w1);
+void classes(const float* t, std::size_t rows, std::size_t tp, std::size_t h,
+             const float* w2, std::size_t classes, std::uint8_t* out);
 }  // namespace avx512
 
 namespace amx {
 /// out (rows x hp) = bytes (rows images of `inputs`) x parts, times scale;
-/// parts, a (32 x kp bf16) and c (32 x hp floats) as
+/// parts, a (2 x 32 x kp bf16) and c (32 x hp floats) as
 /// model/sparse_kernels_amx.cpp lays them out. Only on a processor with
 /// AMX-BF16 and AVX-512BW, after Linux granted the tile state.
 void forward_tiles(const std::uint8_t* const* images, std::size_t rows,

@@ -246,6 +246,54 @@ TEST_CASE("sparse kernels: every variant trains the same model") {
 }
 
 TEST_CASE(
+    "sparse kernels: every variant picks the class of the largest logit") {
+  restore_isa restore;
+  // Below, at and past each vector width, ByMerge's 47, ByClass's 62, and
+  // past the register-held range (more than 128: plain loops).
+  const std::size_t class_counts[] = {1, 2, 4, 15, 16, 17, 47, 62, 129};
+  const std::size_t hiddens[] = {1, 7, 100};
+  const std::size_t rows = 9;  // odd: the last row goes alone
+  for (const auto which : kernels::supported_isas()) {
+    CAPTURE(kernels::isa_name(which));
+    REQUIRE(kernels::use_isa(which));
+    for (const std::size_t classes : class_counts) {
+      for (const std::size_t h : hiddens) {
+        CAPTURE(classes);
+        CAPTURE(h);
+        const std::size_t tp = padded_hidden(h) + 3;  // wider rows than h
+        auto t = random_floats(rows * tp, classes * 7 + h, 1.0f);
+        const auto w2 = random_floats(h * classes, classes + 3 * h, 0.5f);
+        // Row 0 all zeros: every logit 0, a tie the first class wins. Row
+        // 1 NaN: no logit is the largest, class 0.
+        std::fill(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(tp), 0.0f);
+        t[tp] = std::nanf("");
+        std::vector<float> packed((h + 1) * padded_hidden(classes), 5.0f);
+        kernels::pack_w2(w2.data(), h, classes, packed.data());
+        std::vector<std::uint8_t> out(rows + 1, 255);
+        kernels::predict_classes(t.data(), rows, tp, h, packed.data(), classes,
+                                 out.data());
+        CHECK(out[0] == 0);
+        CHECK(out[1] == 0);
+        CHECK(out[rows] == 255);  // nothing past the rows
+        for (std::size_t r = 2; r < rows; ++r) {
+          std::vector<double> logits(classes, 0.0);
+          for (std::size_t k = 0; k < classes; ++k) {
+            for (std::size_t j = 0; j < h; ++j) {
+              logits[k] += double(t[r * tp + j]) * double(w2[j * classes + k]);
+            }
+          }
+          const double best = *std::max_element(logits.begin(), logits.end());
+          REQUIRE(out[r] < classes);
+          // Sums in float, in another order: the chosen class is the
+          // largest, or within rounding of it.
+          CHECK(logits[out[r]] >= best - 1e-5);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE(
     "sparse batch: rows and columns hold the same nonzeros as the images") {
   std::vector<std::vector<std::uint8_t>> storage;
   const auto x = real_batch(32, 5, /*with_blank=*/true, storage);

@@ -21,10 +21,11 @@ using namespace emnist;
 
 namespace {
 
-std::shared_ptr<parameter_store> store_on(const test::memcached_server& server,
-                                          std::size_t floats,
-                                          const std::string& job,
-                                          std::size_t block_floats = 4096) {
+/// A job's options on `server` as the tests use them: short timeouts, so
+/// that a failure shows quickly.
+memcached_options options_on(const test::memcached_server& server,
+                             const std::string& job,
+                             std::size_t block_floats = 4096) {
   memcached_options o;
   o.servers = {server.address()};
   o.job = job;
@@ -32,9 +33,21 @@ std::shared_ptr<parameter_store> store_on(const test::memcached_server& server,
   o.job_tag = 77;
   o.timeout = std::chrono::milliseconds(500);
   o.retry_for = std::chrono::milliseconds(300);
+  return o;
+}
+
+std::shared_ptr<parameter_store> open_store(std::size_t floats,
+                                            const memcached_options& o) {
   auto s = make_memcached_store(floats, o);
   REQUIRE_MESSAGE(s.has_value(), test::error_text(s));
   return s->parameters;
+}
+
+std::shared_ptr<parameter_store> store_on(const test::memcached_server& server,
+                                          std::size_t floats,
+                                          const std::string& job,
+                                          std::size_t block_floats = 4096) {
+  return open_store(floats, options_on(server, job, block_floats));
 }
 
 expected<std::uint64_t> fetch_sync(parameter_store& s,
@@ -173,15 +186,9 @@ TEST_CASE("memcached_store: a push reads a block only when another wrote it") {
   CHECK(a->stats().push_reads_skipped == 12);
 
   SUBCASE("always: every push reads") {
-    memcached_options o;
-    o.servers = {server.address()};
-    o.job = "cache";
-    o.block_floats = 4096;
-    o.job_tag = 77;
+    memcached_options o = options_on(server, "cache");
     o.push_reads = push_read_policy::always;
-    auto made = make_memcached_store(n, o);
-    REQUIRE(made.has_value());
-    auto& s = made->parameters;
+    auto s = open_store(n, o);
     push_landed(*s, one);
     push_landed(*s, one);
     CHECK(s->stats().push_reads_skipped == 0);
@@ -328,17 +335,12 @@ TEST_CASE("memcached_store: a paused server holds the push past the backlog") {
   // next completes only once memcached stores again, and nothing is lost.
   test::memcached_server server;
   const std::size_t n = 10'000;  // three blocks
-  memcached_options o;
-  o.servers = {server.address()};
-  o.job = "held";
-  o.block_floats = 4096;
-  o.job_tag = 77;
+  memcached_options o = options_on(server, "held");
   o.timeout = std::chrono::milliseconds(200);
   o.retry_for = std::chrono::milliseconds(10'000);
   o.max_unwritten = 4;
-  auto made = make_memcached_store(n, o);
-  REQUIRE_MESSAGE(made.has_value(), test::error_text(made));
-  auto& store = *made->parameters;
+  const auto opened = open_store(n, o);
+  auto& store = *opened;
   const std::vector<float> initial(n, 1.0f);
   REQUIRE(store.initialize(initial).has_value());
 
@@ -441,23 +443,17 @@ expected<std::uint64_t> view_fetch_sync(parameter_store& s,
   return done.get_future().get();
 }
 
+/// A store as one process of a job of several has it: its writes at once
+/// (write_interval 0), its view checked when older than max_view_age.
 std::shared_ptr<parameter_store> process_store(
     const test::memcached_server& server, std::size_t floats,
     std::chrono::microseconds max_view_age,
     std::chrono::milliseconds lone_interval = std::chrono::milliseconds(0)) {
-  memcached_options o;
-  o.servers = {server.address()};
-  o.job = "views";
-  o.block_floats = 4096;
-  o.job_tag = 77;
-  o.timeout = std::chrono::milliseconds(500);
-  o.retry_for = std::chrono::milliseconds(300);
+  memcached_options o = options_on(server, "views");
   o.write_interval = std::chrono::milliseconds(0);
   o.max_view_age = max_view_age;
   o.lone_interval = lone_interval;
-  auto s = make_memcached_store(floats, o);
-  REQUIRE_MESSAGE(s.has_value(), test::error_text(s));
-  return s->parameters;
+  return open_store(floats, o);
 }
 
 }  // namespace
