@@ -300,6 +300,7 @@ tile_product::tile_product(std::size_t inputs, std::size_t h)
       h_(h),
       parts_(3 * k_tiles_of(inputs) * (padded_hidden(h) / 16) * tile_elements),
       images_(2 * tile_rows * k_tiles_of(inputs) * 32),
+      active_(2 * k_tiles_of(inputs)),
       sums_(tile_rows * padded_hidden(h)) {}
 
 void tile_product::pack(const float* w1) {
@@ -326,7 +327,7 @@ void tile_product::forward(const std::uint8_t* const* images, std::size_t rows,
   constexpr float pixel_scale = 1.0f / 255.0f;  // as sparse_batch's values
   if (tiles_in_use()) {
     amx::forward_tiles(images, rows, inputs_, parts_.data(), h_, pixel_scale,
-                       out, images_.data(), sums_.data());
+                       out, {images_.data(), active_.data(), sums_.data()});
     return;
   }
   const std::size_t k_tiles = k_tiles_of(inputs_);

@@ -10,8 +10,10 @@
 // out and dz have padded_hidden(h) columns, row-major (the padding of out
 // is written with zeros; that of dz is read and ignored). W1 has h columns.
 //
-// On a processor with AMX (isa::amx), the evaluator's product runs on the
-// tile unit instead (tile_product): dense, from the images' bytes.
+// The evaluator has its own: the first layer by blocks of W1
+// (first_layer_forward_blocks), or on a processor with AMX (isa::amx) on
+// the tile unit (tile_product: dense, from the images' bytes); the second
+// layer and the choice of the class in one pass (predict_classes).
 //
 // The environment variable EMNIST_KERNELS=sse2|avx2|avx512|amx picks a variant
 // by hand (benchmarks, and checking that each gives the same results); an
@@ -119,6 +121,7 @@ class tile_product {
   std::size_t inputs_, h_;
   aligned_buffer<std::uint16_t> parts_;   ///< W1's parts, in tiles
   aligned_buffer<std::uint16_t> images_;  ///< 2 x 32 images as bf16
+  aligned_buffer<std::uint8_t> active_;   ///< their nonzero k-tiles
   aligned_buffer<float> sums_;            ///< their 32 rows of sums
 };
 

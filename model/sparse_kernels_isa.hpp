@@ -68,14 +68,21 @@ void classes(const float* t, std::size_t rows, std::size_t tp, std::size_t h,
 }  // namespace avx512
 
 namespace amx {
-/// out (rows x hp) = bytes (rows images of `inputs`) x parts, times scale;
-/// parts, a (2 x 32 x kp bf16) and c (32 x hp floats) as
-/// model/sparse_kernels_amx.cpp lays them out. Only on a processor with
-/// AMX-BF16 and AVX-512BW, after Linux granted the tile state.
+/// The tile product's work space, as model/sparse_kernels_amx.cpp lays it
+/// out: a, 2 x 32 x kp bf16 (kp: inputs rounded up to 32); active, 2 x
+/// kp / 32 bytes; c, 32 x hp floats.
+struct tile_scratch {
+  std::uint16_t* a = nullptr;
+  std::uint8_t* active = nullptr;
+  float* c = nullptr;
+};
+/// out (rows x hp) = bytes (rows images of `inputs`) x parts, times scale.
+/// Only on a processor with AMX-BF16 and AVX-512BW, after Linux granted
+/// the tile state.
 void forward_tiles(const std::uint8_t* const* images, std::size_t rows,
                    std::size_t inputs, const std::uint16_t* parts,
-                   std::size_t h, float scale, float* out, std::uint16_t* a,
-                   float* c);
+                   std::size_t h, float scale, float* out,
+                   const tile_scratch& scratch);
 }  // namespace amx
 
 }  // namespace emnist::kernels

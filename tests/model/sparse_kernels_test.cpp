@@ -246,6 +246,50 @@ TEST_CASE("sparse kernels: every variant trains the same model") {
 }
 
 TEST_CASE(
+    "sparse kernels: the tile product on images of any size, in passes of 32") {
+  restore_isa restore;
+  // Sizes that fill no k-tile (32 pixels) or column tile (16 units)
+  // exactly; 70 images: two full passes of 32 and one of 6. Image 40 is
+  // blank: its pass's k-tiles where all images are zero are skipped.
+  for (const auto which : kernels::supported_isas()) {
+    CAPTURE(kernels::isa_name(which));
+    REQUIRE(kernels::use_isa(which));
+    for (const std::size_t inputs : {1, 15, 37, 64, 100}) {
+      const std::size_t h = 20, hp = padded_hidden(h), rows = 70;
+      CAPTURE(inputs);
+      rng r(inputs);
+      std::vector<std::vector<std::uint8_t>> images(rows);
+      std::vector<const std::uint8_t*> pointers;
+      for (std::size_t i = 0; i < rows; ++i) {
+        images[i].resize(inputs);
+        for (auto& b : images[i]) {
+          // Mostly zeros, as handwriting is.
+          b = r() % 3 == 0 ? static_cast<std::uint8_t>(r() % 256) : 0;
+        }
+        if (i == 40) std::fill(images[i].begin(), images[i].end(), 0);
+        pointers.push_back(images[i].data());
+      }
+      const auto w1 = random_floats(inputs * h, inputs + 1, 0.5f);
+      kernels::tile_product tiles(inputs, h);
+      tiles.pack(w1.data());
+      std::vector<float> out(rows * hp, 7.0f);
+      tiles.forward(pointers.data(), rows, out.data());
+      double worst = 0;
+      for (std::size_t i = 0; i < rows; ++i) {
+        for (std::size_t j = 0; j < hp; ++j) {
+          double sum = 0;
+          for (std::size_t p = 0; p < inputs && j < h; ++p) {
+            sum += double(images[i][p]) / 255.0 * double(w1[p * h + j]);
+          }
+          worst = std::max(worst, std::abs(out[i * hp + j] - sum));
+        }
+      }
+      CHECK(worst < 1e-5);
+    }
+  }
+}
+
+TEST_CASE(
     "sparse kernels: every variant picks the class of the largest logit") {
   restore_isa restore;
   // Below, at and past each vector width, ByMerge's 47, ByClass's 62, and
