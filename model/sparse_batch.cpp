@@ -1,50 +1,17 @@
-// The rows straight from the images (SSE2 finds a row's nonzero pixels 16 at
-// a time), then the columns from the rows by a counting sort.
+// The rows straight from the images (kernels::append_nonzeros finds a row's
+// nonzero pixels 16 at a time), then the columns from the rows by a
+// counting sort.
 #include "model/sparse_batch.hpp"
 
 #include <algorithm>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "model/sparse_kernels.hpp"
 
 namespace emnist {
 namespace {
 
 constexpr float pixel_scale = 1.0f / 255.0f;
-
-/// Appends the nonzero pixels of `image` (their indices and scaled values)
-/// at `at`; returns the new end.
-std::uint32_t append_nonzeros(const std::uint8_t* image, std::size_t features,
-                              std::uint16_t* pixels, float* values,
-                              std::uint32_t at) {
-  std::size_t p = 0;
-#if defined(__SSE2__)
-  const __m128i zero = _mm_setzero_si128();
-  for (; p + 16 <= features; p += 16) {
-    const __m128i v =
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(image + p));
-    unsigned nonzero =
-        ~static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero))) &
-        0xffffu;
-    while (nonzero != 0) {
-      const auto bit = static_cast<std::size_t>(__builtin_ctz(nonzero));
-      nonzero &= nonzero - 1;
-      pixels[at] = static_cast<std::uint16_t>(p + bit);
-      values[at] = static_cast<float>(image[p + bit]) * pixel_scale;
-      ++at;
-    }
-  }
-#endif
-  for (; p < features; ++p) {
-    if (image[p] == 0) continue;
-    pixels[at] = static_cast<std::uint16_t>(p);
-    values[at] = static_cast<float>(image[p]) * pixel_scale;
-    ++at;
-  }
-  return at;
-}
 
 }  // namespace
 
@@ -54,9 +21,11 @@ void sparse_batch::reserve(std::size_t max_rows, std::size_t feature_count) {
   rows_of.resize(max_rows * feature_count);
   values.resize(max_rows * feature_count);
   row_starts.resize(max_rows + 1);
-  row_pixels.resize(max_rows * feature_count);
-  row_values.resize(max_rows * feature_count);
+  // append_nonzeros may store past the last nonzero.
+  row_pixels.resize(max_rows * feature_count + kernels::nonzeros_slack);
+  row_values.resize(max_rows * feature_count + kernels::nonzeros_slack);
   slot_next_.resize(feature_count);
+  masks_.resize(kernels::column_masks_size(max_rows, feature_count));
 }
 
 void sparse_batch::assign_rows(const std::uint8_t* const* images, std::size_t n,
@@ -65,10 +34,19 @@ void sparse_batch::assign_rows(const std::uint8_t* const* images, std::size_t n,
   features = feature_count;
   row_starts.resize(n + 1);  // within the reserved capacity
   std::uint32_t at = 0;
+  // The images are samples drawn at random from the data: each one's lines
+  // come from memory. Asking for the next one's while this one is scanned
+  // hides most of that wait.
+  constexpr std::size_t line = 64;
   for (std::size_t r = 0; r < n; ++r) {
+    if (r + 1 < n) {
+      for (std::size_t b = 0; b < feature_count; b += line) {
+        __builtin_prefetch(images[r + 1] + b);
+      }
+    }
     row_starts[r] = at;
-    at = append_nonzeros(images[r], feature_count, row_pixels.data(),
-                         row_values.data(), at);
+    at = kernels::append_nonzeros(images[r], feature_count, pixel_scale,
+                                  row_pixels.data(), row_values.data(), at);
   }
   row_starts[n] = at;
 }
@@ -76,12 +54,20 @@ void sparse_batch::assign_rows(const std::uint8_t* const* images, std::size_t n,
 void sparse_batch::assign(const std::uint8_t* const* images, std::size_t n,
                           std::size_t feature_count) {
   assign_rows(images, n, feature_count);
+  pixels.resize(feature_count);  // within the reserved capacity
+  starts.resize(feature_count + 1);
+  if (const auto active = kernels::columns_from_images(
+          images, n, feature_count, pixel_scale, pixels.data(), starts.data(),
+          rows_of.data(), values.data(), masks_.data())) {
+    pixels.resize(*active);
+    starts.resize(*active + 1);
+    return;
+  }
   // Counting sort by pixel: count, then each active pixel's start, then
   // scatter sample by sample (so each pixel's samples come out ascending).
-  starts.assign(feature_count + 1, 0);  // within the reserved capacity
+  std::fill(starts.begin(), starts.end(), 0u);
   const std::uint32_t total = row_starts[n];
   for (std::uint32_t e = 0; e < total; ++e) ++starts[row_pixels[e]];
-  pixels.resize(feature_count);
   std::size_t active = 0;
   std::uint32_t offset = 0;
   for (std::size_t p = 0; p < feature_count; ++p) {

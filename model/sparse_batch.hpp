@@ -55,6 +55,7 @@ struct sparse_batch {
 
  private:
   std::vector<std::uint32_t> slot_next_;  ///< per pixel, while assigning
+  std::vector<std::uint16_t> masks_;      ///< kernels::columns_from_images
 };
 
 }  // namespace emnist

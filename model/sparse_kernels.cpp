@@ -2,6 +2,7 @@
 #include "model/sparse_kernels.hpp"
 
 #include <cpuid.h>
+#include <emmintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,17 +24,52 @@ struct variant {
   update_fn update;
   forward_blocks_fn forward_blocks;
   classes_fn classes;
+  nonzeros_fn nonzeros;
+  columns_fn columns;  ///< null: sparse_batch sorts the rows instead
 };
+
+/// A sample's nonzero pixels 16 at a time with SSE2 (which every x86-64
+/// has): a mask of the nonzero bytes, then each of its bits.
+std::uint32_t append_nonzeros_sse2(const std::uint8_t* image,
+                                   std::size_t features, float scale,
+                                   std::uint16_t* pixels, float* values,
+                                   std::uint32_t at) {
+  std::size_t p = 0;
+#if defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128();
+  for (; p + 16 <= features; p += 16) {
+    const __m128i v =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(image + p));
+    unsigned nonzero =
+        ~static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero))) &
+        0xffffu;
+    while (nonzero != 0) {
+      const auto bit = static_cast<std::size_t>(__builtin_ctz(nonzero));
+      nonzero &= nonzero - 1;
+      pixels[at] = static_cast<std::uint16_t>(p + bit);
+      values[at] = static_cast<float>(image[p + bit]) * scale;
+      ++at;
+    }
+  }
+#endif
+  for (; p < features; ++p) {
+    if (image[p] == 0) continue;
+    pixels[at] = static_cast<std::uint16_t>(p);
+    values[at] = static_cast<float>(image[p]) * scale;
+    ++at;
+  }
+  return at;
+}
 
 constexpr variant variants[] = {
     {isa::sse2, sse2::forward, sse2::update, sse2::forward_blocks,
-     sse2::classes},
+     sse2::classes, append_nonzeros_sse2, nullptr},
     {isa::avx2, avx2::forward, avx2::update, avx2::forward_blocks,
-     avx2::classes},
+     avx2::classes, append_nonzeros_sse2, nullptr},
     {isa::avx512, avx512::forward, avx512::update, avx512::forward_blocks,
-     avx512::classes},
+     avx512::classes, avx512::append_nonzeros, avx512::columns},
     {isa::amx, avx512::forward, avx512::update, avx512::forward_blocks,
-     avx512::classes},
+     avx512::classes, avx512::append_nonzeros, avx512::columns},
 };
 
 bool processor_has_amx_bf16() {
@@ -67,10 +103,12 @@ bool processor_has(isa i) {
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case isa::avx512:
       return __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case isa::amx:
-      return processor_has(isa::avx512) && __builtin_cpu_supports("avx512bw") &&
-             processor_has_amx_bf16() && tile_data_granted();
+      return processor_has(isa::avx512) && processor_has_amx_bf16() &&
+             tile_data_granted();
   }
   return false;
 }
@@ -208,6 +246,26 @@ void pack_w1_blocks(const float* w1, std::size_t inputs, std::size_t h,
 void first_layer_forward_blocks(const sparse_batch& x, const float* blocks,
                                 std::size_t inputs, std::size_t h, float* out) {
   current().forward_blocks(view_of(x), blocks, inputs, h, out);
+}
+
+std::uint32_t append_nonzeros(const std::uint8_t* image, std::size_t features,
+                              float scale, std::uint16_t* pixels, float* values,
+                              std::uint32_t at) {
+  return current().nonzeros(image, features, scale, pixels, values, at);
+}
+
+std::optional<std::size_t> columns_from_images(
+    const std::uint8_t* const* images, std::size_t n, std::size_t features,
+    float scale, std::uint16_t* pixels, std::uint32_t* starts,
+    std::uint16_t* rows_of, float* values, std::uint16_t* masks) {
+  const columns_fn columns = current().columns;
+  if (columns == nullptr) return std::nullopt;
+  return columns(images, n, features, scale, pixels, starts, rows_of, values,
+                 masks);
+}
+
+std::size_t column_masks_size(std::size_t n, std::size_t features) {
+  return (features + 15) / 16 * ((n + 31) / 32 * 32);
 }
 
 void pack_w2(const float* w2, std::size_t h, std::size_t classes,

@@ -33,8 +33,9 @@
 
 namespace emnist::kernels {
 
-/// The instruction sets the kernels are compiled for, slowest first. amx
-/// runs avx512's kernels, and the evaluator's product on AMX tiles.
+/// The instruction sets the kernels are compiled for, slowest first
+/// (avx512: F, BW and VL). amx runs avx512's kernels, and the evaluator's
+/// product on AMX tiles.
 enum class isa { sse2, avx2, avx512, amx };
 
 /// "sse2", "avx2", "avx512" or "amx".
@@ -76,6 +77,28 @@ void pack_w1_blocks(const float* w1, std::size_t inputs, std::size_t h,
 /// added up in another order (results agree to rounding).
 void first_layer_forward_blocks(const sparse_batch& x, const float* blocks,
                                 std::size_t inputs, std::size_t h, float* out);
+
+/// The loader's: appends the nonzero pixels of `image` (`features` bytes)
+/// at `at` of `pixels` and `values` (each byte times `scale`), ascending;
+/// returns the new end. May store up to nonzeros_slack entries past the
+/// new end (AVX-512 stores 16 at a time): the arrays need that much room.
+std::uint32_t append_nonzeros(const std::uint8_t* image, std::size_t features,
+                              float scale, std::uint16_t* pixels, float* values,
+                              std::uint32_t at);
+inline constexpr std::size_t nonzeros_slack = 16;
+
+/// The loader's columns straight from `n` images, where the variant in use
+/// has such a kernel (avx512, amx; otherwise nullopt, and sparse_batch
+/// sorts its rows): the active pixels ascending into `pixels`, their
+/// starts (active + 1 of them), and each one's samples (ascending) and
+/// values into `rows_of` and `values`, as sparse_batch lays them out;
+/// returns the number of active pixels. `masks`: room for
+/// column_masks_size(n, features) values.
+std::optional<std::size_t> columns_from_images(
+    const std::uint8_t* const* images, std::size_t n, std::size_t features,
+    float scale, std::uint16_t* pixels, std::uint32_t* starts,
+    std::uint16_t* rows_of, float* values, std::uint16_t* masks);
+std::size_t column_masks_size(std::size_t n, std::size_t features);
 
 /// W2 (h x classes, row-major) for predict_classes: h rows of
 /// padded_hidden(classes) floats (classes rounded up to 16 as hidden units

@@ -33,6 +33,16 @@ using forward_blocks_fn = void (*)(const sparse_view& x, const float* blocks,
                                    float* out);
 using update_fn = void (*)(const sparse_view& x, const float* dz, std::size_t h,
                            float learning_rate, float* w1);
+using nonzeros_fn = std::uint32_t (*)(const std::uint8_t* image,
+                                      std::size_t features, float scale,
+                                      std::uint16_t* pixels, float* values,
+                                      std::uint32_t at);
+using columns_fn = std::size_t (*)(const std::uint8_t* const* images,
+                                   std::size_t n, std::size_t features,
+                                   float scale, std::uint16_t* pixels,
+                                   std::uint32_t* starts,
+                                   std::uint16_t* rows_of, float* values,
+                                   std::uint16_t* masks);
 using classes_fn = void (*)(const float* t, std::size_t rows, std::size_t tp,
                             std::size_t h, const float* w2, std::size_t classes,
                             std::uint8_t* out);
@@ -65,6 +75,17 @@ void update(const sparse_view& x, const float* dz, std::size_t h,
             float learning_rate, float* w1);
 void classes(const float* t, std::size_t rows, std::size_t tp, std::size_t h,
              const float* w2, std::size_t classes, std::uint8_t* out);
+/// model/sparse_rows_avx512.cpp: stores 16 entries from `at` whatever
+/// the count.
+std::uint32_t append_nonzeros(const std::uint8_t* image, std::size_t features,
+                              float scale, std::uint16_t* pixels, float* values,
+                              std::uint32_t at);
+/// model/sparse_rows_avx512.cpp: a batch's columns (see
+/// kernels::columns_from_images); returns the active pixels.
+std::size_t columns(const std::uint8_t* const* images, std::size_t n,
+                    std::size_t features, float scale, std::uint16_t* pixels,
+                    std::uint32_t* starts, std::uint16_t* rows_of,
+                    float* values, std::uint16_t* masks);
 }  // namespace avx512
 
 namespace amx {
