@@ -3,10 +3,11 @@
 shipped defaults, and a busy machine. Each section prints its figures
 beside the quiet, native run it is compared to.
 
-  (a) builds: `emnist simulate` N=1 on the embedded store, standard split
+  (a) builds: `emnist simulate` on the embedded store, standard split
       (train test[:100000], evaluate test[100000:] every 500 minibatches),
-      for each --build NAME=BINARY: samples/s and seconds to 0.75, and the
-      ratio to the first build. Targets (on an AVX-512 machine): x86-64-v3
+      for each --build NAME=BINARY and each N of --replicas (default 1):
+      samples/s and seconds to 0.75, the ratio to the first build at the
+      same N, and to the same build at the first N. Targets (on an AVX-512 machine): x86-64-v3
       >= 0.7x the native build's samples/s, portable >= 0.35x.
   (b) defaults: config/default.toml as shipped (one evaluation per pass),
       on the standard split, N=2 on memcached, --default-runs runs in a
@@ -22,6 +23,8 @@ beside the quiet, native run it is compared to.
   bench/robustness_bench.py                         # all sections, 5 rounds
   bench/robustness_bench.py --sections a --build native=build/emnist \\
       --build x86-64-v3=build-v3/emnist --build portable=build-portable/emnist
+  bench/robustness_bench.py --sections a --replicas 1,2 \\
+      --build before=/tmp/old/emnist --build after=build/emnist
   bench/robustness_bench.py --sections c --repeat 20
   bench/robustness_bench.py --json > result.json    # tables on stderr
 
@@ -80,26 +83,35 @@ def fmt(v, digits=2):
 
 def section_builds(args, status):
     names = [b[0] for b in args.build]
-    runs = {n: [] for n in names}
+    runs = {(n, k): [] for n in names for k in args.replicas}
     for round_ in range(args.repeat):
-        for name, binary in args.build:
-            r = simulate(binary, args, ["--set", "train.eval_every=500"], args.run_timeout)
-            runs[name].append(r)
-            status[0] = max(status[0], 0 if r["reached"] else 3)
-            log(f"(a) round {round_ + 1} {name}: {r['samples_per_second']:.0f} samples/s, "
-                f"{fmt(r['seconds_to_target'])} s to 0.75")
-    base = med([r["samples_per_second"] for r in runs[names[0]]])
+        for k in args.replicas:
+            for name, binary in args.build:
+                r = simulate(binary, args, ["--set", "train.eval_every=500",
+                                            "--set", f"train.replicas={k}"], args.run_timeout)
+                runs[(name, k)].append(r)
+                status[0] = max(status[0], 0 if r["reached"] else 3)
+                log(f"(a) round {round_ + 1} {name} N={k}: {r['samples_per_second']:.0f} "
+                    f"samples/s, {fmt(r['seconds_to_target'])} s to 0.75")
     table = []
-    log(f"(a) builds, N=1, embedded store: medians of {args.repeat}")
-    log(f"    {'build':<12} {'samples/s':>10} {'ratio':>7} {'s to 0.75':>10} {'samples':>8}")
-    for name in names:
-        sps = med([r["samples_per_second"] for r in runs[name]])
-        row = {"build": name, "samples_per_second": sps, "ratio": sps / base if base else None,
-               "seconds_to_target": med([r["seconds_to_target"] for r in runs[name]]),
-               "samples_to_target": med([r["samples_to_target"] for r in runs[name]])}
-        table.append(row)
-        log(f"    {name:<12} {sps:>10.0f} {row['ratio']:>6.2f}x "
-            f"{fmt(row['seconds_to_target']):>10} {fmt(row['samples_to_target'], 0):>8}")
+    log(f"(a) builds, embedded store: medians of {args.repeat}; ratio: to the first build "
+        f"at the same N; vs N={args.replicas[0]}: to the same build's")
+    log(f"    {'build':<12} {'N':>3} {'samples/s':>10} {'ratio':>7} "
+        f"{'vs N=' + str(args.replicas[0]):>8} {'s to 0.75':>10} {'samples':>8}")
+    for k in args.replicas:
+        base = med([r["samples_per_second"] for r in runs[(names[0], k)]])
+        for name in names:
+            sps = med([r["samples_per_second"] for r in runs[(name, k)]])
+            first = med([r["samples_per_second"] for r in runs[(name, args.replicas[0])]])
+            row = {"build": name, "replicas": k, "samples_per_second": sps,
+                   "ratio": sps / base if base else None,
+                   "scaling": sps / first if first else None,
+                   "seconds_to_target": med([r["seconds_to_target"] for r in runs[(name, k)]]),
+                   "samples_to_target": med([r["samples_to_target"] for r in runs[(name, k)]])}
+            table.append(row)
+            log(f"    {name:<12} {k:>3} {sps:>10.0f} {row['ratio']:>6.2f}x "
+                f"{row['scaling']:>7.2f}x {fmt(row['seconds_to_target']):>10} "
+                f"{fmt(row['samples_to_target'], 0):>8}")
     return table
 
 
@@ -186,6 +198,7 @@ def main():
                         "runs (b) and (c)); default native=build/emnist")
     p.add_argument("--data", default=os.environ.get("EMNIST_DIR") or str(shared))
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--replicas", default="1", help="(a): replica counts, e.g. 1,2")
     p.add_argument("--default-runs", type=int, default=12)
     p.add_argument("--neighbours", type=int, default=2)
     p.add_argument("--run-timeout", type=float, default=600)
@@ -196,6 +209,13 @@ def main():
         p.error("--sections: a comma-separated subset of a,b,c")
     if args.repeat <= 0 or args.default_runs <= 0 or args.neighbours < 0:
         p.error("--repeat and --default-runs must be positive, --neighbours >= 0")
+    raw = args.replicas
+    try:
+        args.replicas = [int(v) for v in raw.split(",")]
+    except ValueError:
+        args.replicas = []
+    if not args.replicas or min(args.replicas) <= 0:
+        p.error(f"--replicas '{raw}': positive integers, comma separated")
     builds = []
     for b in args.build or [f"native={REPO / 'build' / 'emnist'}"]:
         name, eq, binary = b.partition("=")

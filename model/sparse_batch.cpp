@@ -18,14 +18,15 @@ constexpr float pixel_scale = 1.0f / 255.0f;
 void sparse_batch::reserve(std::size_t max_rows, std::size_t feature_count) {
   pixels.resize(feature_count);
   starts.resize(feature_count + 1);
-  rows_of.resize(max_rows * feature_count);
-  values.resize(max_rows * feature_count);
+  // The kernels may store past the last nonzero (nonzeros_slack).
+  rows_of.resize(max_rows * feature_count + kernels::nonzeros_slack);
+  values.resize(max_rows * feature_count + kernels::nonzeros_slack);
   row_starts.resize(max_rows + 1);
-  // append_nonzeros may store past the last nonzero.
   row_pixels.resize(max_rows * feature_count + kernels::nonzeros_slack);
   row_values.resize(max_rows * feature_count + kernels::nonzeros_slack);
   slot_next_.resize(feature_count);
-  masks_.resize(kernels::column_masks_size(max_rows, feature_count));
+  masks_.resize(kernels::column_scratch_size(max_rows, feature_count));
+  cursors_.resize(masks_.size());
 }
 
 void sparse_batch::assign_rows(const std::uint8_t* const* images, std::size_t n,
@@ -56,11 +57,7 @@ void sparse_batch::assign(const std::uint8_t* const* images, std::size_t n,
   assign_rows(images, n, feature_count);
   pixels.resize(feature_count);  // within the reserved capacity
   starts.resize(feature_count + 1);
-  if (const auto active = kernels::columns_from_images(
-          images, n, feature_count, pixel_scale, pixels.data(), starts.data(),
-          rows_of.data(), values.data(), masks_.data())) {
-    pixels.resize(*active);
-    starts.resize(*active + 1);
+  if (kernels::build_columns(images, *this, masks_.data(), cursors_.data())) {
     return;
   }
   // Counting sort by pixel: count, then each active pixel's start, then

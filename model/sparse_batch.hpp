@@ -55,7 +55,8 @@ struct sparse_batch {
 
  private:
   std::vector<std::uint32_t> slot_next_;  ///< per pixel, while assigning
-  std::vector<std::uint16_t> masks_;      ///< kernels::columns_from_images
+  std::vector<std::uint16_t> masks_;      ///< kernels::build_columns
+  std::vector<std::uint32_t> cursors_;    ///< kernels::build_columns
 };
 
 }  // namespace emnist

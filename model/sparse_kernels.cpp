@@ -254,17 +254,20 @@ std::uint32_t append_nonzeros(const std::uint8_t* image, std::size_t features,
   return current().nonzeros(image, features, scale, pixels, values, at);
 }
 
-std::optional<std::size_t> columns_from_images(
-    const std::uint8_t* const* images, std::size_t n, std::size_t features,
-    float scale, std::uint16_t* pixels, std::uint32_t* starts,
-    std::uint16_t* rows_of, float* values, std::uint16_t* masks) {
+bool build_columns(const std::uint8_t* const* images, sparse_batch& x,
+                   std::uint16_t* masks, std::uint32_t* cursors) {
   const columns_fn columns = current().columns;
-  if (columns == nullptr) return std::nullopt;
-  return columns(images, n, features, scale, pixels, starts, rows_of, values,
-                 masks);
+  if (columns == nullptr) return false;
+  const std::size_t active =
+      columns(images, x.rows, x.features, x.row_starts.data(),
+              x.row_values.data(), x.pixels.data(), x.starts.data(),
+              x.rows_of.data(), x.values.data(), masks, cursors);
+  x.pixels.resize(active);
+  x.starts.resize(active + 1);
+  return true;
 }
 
-std::size_t column_masks_size(std::size_t n, std::size_t features) {
+std::size_t column_scratch_size(std::size_t n, std::size_t features) {
   return (features + 15) / 16 * ((n + 31) / 32 * 32);
 }
 

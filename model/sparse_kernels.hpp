@@ -87,18 +87,17 @@ std::uint32_t append_nonzeros(const std::uint8_t* image, std::size_t features,
                               std::uint32_t at);
 inline constexpr std::size_t nonzeros_slack = 16;
 
-/// The loader's columns straight from `n` images, where the variant in use
-/// has such a kernel (avx512, amx; otherwise nullopt, and sparse_batch
-/// sorts its rows): the active pixels ascending into `pixels`, their
-/// starts (active + 1 of them), and each one's samples (ascending) and
-/// values into `rows_of` and `values`, as sparse_batch lays them out;
-/// returns the number of active pixels. `masks`: room for
-/// column_masks_size(n, features) values.
-std::optional<std::size_t> columns_from_images(
-    const std::uint8_t* const* images, std::size_t n, std::size_t features,
-    float scale, std::uint16_t* pixels, std::uint32_t* starts,
-    std::uint16_t* rows_of, float* values, std::uint16_t* masks);
-std::size_t column_masks_size(std::size_t n, std::size_t features);
+/// The loader's columns of `x`, whose rows assign_rows() has just built
+/// from `images`, where the variant in use has such a kernel (avx512, amx;
+/// returns false otherwise, and sparse_batch sorts its rows instead):
+/// x.pixels, x.starts, x.rows_of and x.values as sparse_batch lays them
+/// out (pixels and their samples ascending). Stores up to nonzeros_slack
+/// entries past the last nonzero of rows_of and values. `masks` and
+/// `cursors`: room for column_scratch_size(x.rows, x.features) values
+/// each. x.pixels and x.starts must have room for every pixel.
+bool build_columns(const std::uint8_t* const* images, sparse_batch& x,
+                   std::uint16_t* masks, std::uint32_t* cursors);
+std::size_t column_scratch_size(std::size_t n, std::size_t features);
 
 /// W2 (h x classes, row-major) for predict_classes: h rows of
 /// padded_hidden(classes) floats (classes rounded up to 16 as hidden units

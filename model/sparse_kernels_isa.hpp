@@ -37,12 +37,11 @@ using nonzeros_fn = std::uint32_t (*)(const std::uint8_t* image,
                                       std::size_t features, float scale,
                                       std::uint16_t* pixels, float* values,
                                       std::uint32_t at);
-using columns_fn = std::size_t (*)(const std::uint8_t* const* images,
-                                   std::size_t n, std::size_t features,
-                                   float scale, std::uint16_t* pixels,
-                                   std::uint32_t* starts,
-                                   std::uint16_t* rows_of, float* values,
-                                   std::uint16_t* masks);
+using columns_fn = std::size_t (*)(
+    const std::uint8_t* const* images, std::size_t n, std::size_t features,
+    const std::uint32_t* row_starts, const float* row_values,
+    std::uint16_t* pixels, std::uint32_t* starts, std::uint16_t* rows_of,
+    float* values, std::uint16_t* masks, std::uint32_t* cursors);
 using classes_fn = void (*)(const float* t, std::size_t rows, std::size_t tp,
                             std::size_t h, const float* w2, std::size_t classes,
                             std::uint8_t* out);
@@ -81,11 +80,14 @@ std::uint32_t append_nonzeros(const std::uint8_t* image, std::size_t features,
                               float scale, std::uint16_t* pixels, float* values,
                               std::uint32_t at);
 /// model/sparse_rows_avx512.cpp: a batch's columns (see
-/// kernels::columns_from_images); returns the active pixels.
+/// kernels::build_columns); returns the active pixels. Stores 16 entries
+/// past the last one at most.
 std::size_t columns(const std::uint8_t* const* images, std::size_t n,
-                    std::size_t features, float scale, std::uint16_t* pixels,
+                    std::size_t features, const std::uint32_t* row_starts,
+                    const float* row_values, std::uint16_t* pixels,
                     std::uint32_t* starts, std::uint16_t* rows_of,
-                    float* values, std::uint16_t* masks);
+                    float* values, std::uint16_t* masks,
+                    std::uint32_t* cursors);
 }  // namespace avx512
 
 namespace amx {
