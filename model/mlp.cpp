@@ -119,6 +119,7 @@ struct mlp_evaluator::buffers {
   // from W1 as the trainer keeps it (rows of 100 floats, seven cache
   // lines of L2 each) an evaluation ran at 447k rows/s; by blocks, which
   // L1 holds, at 2x that and more (docs/benchmarks.md, Evaluation).
+  // Made at the first load() that uses it.
   aligned_buffer<float> w1_blocks;
   // Where the processor has AMX (kernels::tiles_in_use() at load()), the
   // product runs on its tiles instead, dense from the images' bytes: made
@@ -134,7 +135,6 @@ struct mlp_evaluator::buffers {
       : images(rows),
         hidden(math::matrix<float>::Zero(rows, padded_hidden(s.hidden))),
         predicted(rows),
-        w1_blocks(s.inputs * padded_hidden(s.hidden)),
         w2_packed((s.hidden + 1) * padded_hidden(s.classes)) {
     x.reserve(rows, s.inputs);
   }
@@ -196,6 +196,10 @@ void mlp_evaluator::load(std::span<const float> params) {
     }
     b.tiles->pack(params.data());
   } else {
+    if (b.w1_blocks.size() == 0) {
+      b.w1_blocks =
+          aligned_buffer<float>(shape_.inputs * padded_hidden(shape_.hidden));
+    }
     kernels::pack_w1_blocks(params.data(), shape_.inputs, shape_.hidden,
                             b.w1_blocks.data());
   }

@@ -30,10 +30,13 @@ std::uint32_t append_nonzeros(const std::uint8_t* image, std::size_t features,
   const __m512i lanes =
       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512 by = _mm512_set1_ps(scale);
-  std::size_t p = 0;
-  for (; p + 16 <= features; p += 16) {
-    const __m128i bytes =
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(image + p));
+  for (std::size_t p = 0; p < features; p += 16) {
+    // The last step reads only the pixels left (a masked load).
+    const std::size_t left = features - p;
+    const __mmask16 keep = left >= 16
+                               ? __mmask16{0xffff}
+                               : static_cast<__mmask16>((1u << left) - 1u);
+    const __m128i bytes = _mm_maskz_loadu_epi8(keep, image + p);
     if (_mm_testz_si128(bytes, bytes) != 0) continue;  // a blank border
     const __m512i v = _mm512_cvtepu8_epi32(bytes);
     const __mmask16 nonzero = _mm512_test_epi32_mask(v, v);
@@ -47,12 +50,6 @@ std::uint32_t append_nonzeros(const std::uint8_t* image, std::size_t features,
                          nonzero, _mm512_mul_ps(_mm512_cvtepi32_ps(v), by)));
     at += static_cast<std::uint32_t>(
         __builtin_popcount(static_cast<unsigned>(nonzero)));
-  }
-  for (; p < features; ++p) {
-    if (image[p] == 0) continue;
-    pixels[at] = static_cast<std::uint16_t>(p);
-    values[at] = static_cast<float>(image[p]) * scale;
-    ++at;
   }
   return at;
 }

@@ -72,6 +72,18 @@ double worst_difference(const std::vector<float>& a,
   return worst;
 }
 
+/// A product's output for `rows` rows of hp columns: zeros past h in every
+/// row, and all zeros for the last row (a blank image).
+void check_padding_and_blank(const std::vector<float>& out, std::size_t rows,
+                             std::size_t h, std::size_t hp) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t j = h; j < hp; ++j) REQUIRE(out[r * hp + j] == 0.0f);
+  }
+  for (std::size_t j = 0; j < hp; ++j) {
+    REQUIRE(out[(rows - 1) * hp + j] == 0.0f);  // the blank image
+  }
+}
+
 /// The variants this processor runs by /proc/cpuinfo's flags (the
 /// operating system lists a flag only when it enables its registers): a
 /// source apart from the kernels' own detection, so that a variant the
@@ -144,12 +156,7 @@ TEST_CASE("sparse kernels: every variant equals the scalar reference") {
       kernels::first_layer_forward(x, w1.data(), h, out.data());
       kernels::first_layer_forward_reference(x, w1.data(), h, expected.data());
       CHECK(worst_difference(out, expected) < 1e-5);
-      for (std::size_t r = 0; r < rows; ++r) {
-        for (std::size_t j = h; j < hp; ++j) REQUIRE(out[r * hp + j] == 0.0f);
-      }
-      for (std::size_t j = 0; j < hp; ++j) {
-        REQUIRE(out[(rows - 1) * hp + j] == 0.0f);  // the blank image
-      }
+      check_padding_and_blank(out, rows, h, hp);
 
       // The evaluator's product, from W1 packed in blocks of 16 columns
       // (aligned as the evaluator aligns it), agrees to rounding.
@@ -159,14 +166,7 @@ TEST_CASE("sparse kernels: every variant equals the scalar reference") {
       kernels::first_layer_forward_blocks(x, blocks.data(), 784, h,
                                           by_blocks.data());
       CHECK(worst_difference(by_blocks, expected) < 1e-5);
-      for (std::size_t r = 0; r < rows; ++r) {
-        for (std::size_t j = h; j < hp; ++j) {
-          REQUIRE(by_blocks[r * hp + j] == 0.0f);
-        }
-      }
-      for (std::size_t j = 0; j < hp; ++j) {
-        REQUIRE(by_blocks[(rows - 1) * hp + j] == 0.0f);  // the blank image
-      }
+      check_padding_and_blank(by_blocks, rows, h, hp);
 
       // The evaluator's product on the tile unit (amx; the others add up
       // the same bf16 parts in scalar code) from the images' bytes: W1's
@@ -179,14 +179,7 @@ TEST_CASE("sparse kernels: every variant equals the scalar reference") {
       std::vector<float> by_tiles(rows * hp, 7.0f);
       tiles.forward(images.data(), rows, by_tiles.data());
       CHECK(worst_difference(by_tiles, expected) < 1e-5);
-      for (std::size_t r = 0; r < rows; ++r) {
-        for (std::size_t j = h; j < hp; ++j) {
-          REQUIRE(by_tiles[r * hp + j] == 0.0f);
-        }
-      }
-      for (std::size_t j = 0; j < hp; ++j) {
-        REQUIRE(by_tiles[(rows - 1) * hp + j] == 0.0f);  // the blank image
-      }
+      check_padding_and_blank(by_tiles, rows, h, hp);
       std::vector<float> partial(rows * hp, 7.0f);
       tiles.forward(images.data(), 19, partial.data());
       CHECK(std::equal(partial.begin(), partial.begin() + 19 * hp,
