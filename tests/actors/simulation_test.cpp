@@ -119,12 +119,18 @@ TEST_CASE("simulation: bad settings fail before anything starts") {
   CHECK(r.error().message == "model.classes = 62 but the data has 47 classes");
 }
 
-TEST_CASE("simulation: replicas on a real memcached server") {
-  test::memcached_server server;
+/// small_job() on the memcached `server`.
+job_config small_job_on(const test::memcached_server& server) {
   auto cfg = small_job();
   cfg.sync.store = store_kind::memcached;
   cfg.sync.servers = {server.address()};
   cfg.sync.job = "sim-test";
+  return cfg;
+}
+
+TEST_CASE("simulation: replicas on a real memcached server") {
+  test::memcached_server server;
+  auto cfg = small_job_on(server);
 
   SUBCASE("two replicas reach a modest accuracy, every push applied") {
     cfg.train.replicas = 2;
@@ -169,46 +175,6 @@ TEST_CASE("simulation: replicas on a real memcached server") {
     CHECK(r->sync.pushes * 2 < r->samples / 32);
     CHECK(r->sync.pushes_applied == r->sync.pushes);
   }
-  SUBCASE("one replica is as deterministic as on the embedded store") {
-    cfg.train.target_accuracy = 1.0;
-    cfg.train.max_epochs = 1;
-    cfg.sync.push_backlog = push_backlog_policy::wait;
-    auto a = run_simulation(cfg, test::bymerge_data(20000));
-    auto b = run_simulation(cfg, test::bymerge_data(20000));
-    cfg.sync.store = store_kind::memory;
-    auto m = run_simulation(cfg, test::bymerge_data(20000));
-    REQUIRE(a.has_value());
-    REQUIRE(b.has_value());
-    REQUIRE(m.has_value());
-    CHECK(a->final_parameters == b->final_parameters);
-    CHECK(a->final_parameters == m->final_parameters);
-    CHECK(a->sync.cas_retries == 0);
-  }
-  SUBCASE("memcached restarted empty mid-run: restored, target reached") {
-    cfg.data.train = "test[:60000]";
-    cfg.train.replicas = 2;
-    cfg.train.target_accuracy = 0.73;
-    cfg.train.max_epochs = 10;
-    const auto& data = test::bymerge_data(60000);  // loaded before the clock
-    std::thread restarter([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      server.stop();
-      server.start();  // empty
-    });
-    auto r = run_simulation(cfg, data);
-    restarter.join();
-    REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
-    CHECK(r->reached);
-    CHECK(r->sync.blocks_restored > 0);
-    // The job's metadata came back too: its status reads, it resumes.
-    auto store = make_store(store_options_of(cfg, mlp_shape{784, 100, 47}), 0);
-    REQUIRE(store.has_value());
-    auto status = read_job_status(*store->records, cfg.sync.job);
-    REQUIRE_MESSAGE(status.has_value(), test::error_text(status));
-    CHECK(status->replicas == 2);
-    auto resumed = run_simulation(cfg, data, {}, job_start::resume);
-    REQUIRE_MESSAGE(resumed.has_value(), test::error_text(resumed));
-  }
   SUBCASE("a stopped server is an error, not a hang") {
     cfg.sync.retry_ms = 300;
     server.stop();
@@ -216,6 +182,56 @@ TEST_CASE("simulation: replicas on a real memcached server") {
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().message.find(server.address()) != std::string::npos);
   }
+}
+
+TEST_CASE(
+    "simulation: on memcached, one replica is as deterministic as on the "
+    "embedded store") {
+  test::memcached_server server;
+  auto cfg = small_job_on(server);
+  cfg.train.target_accuracy = 1.0;
+  cfg.train.max_epochs = 1;
+  cfg.sync.push_backlog = push_backlog_policy::wait;
+  auto a = run_simulation(cfg, test::bymerge_data(20000));
+  auto b = run_simulation(cfg, test::bymerge_data(20000));
+  cfg.sync.store = store_kind::memory;
+  auto m = run_simulation(cfg, test::bymerge_data(20000));
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  REQUIRE(m.has_value());
+  CHECK(a->final_parameters == b->final_parameters);
+  CHECK(a->final_parameters == m->final_parameters);
+  CHECK(a->sync.cas_retries == 0);
+}
+
+TEST_CASE(
+    "simulation: memcached restarted empty mid-run: restored, target "
+    "reached") {
+  test::memcached_server server;
+  auto cfg = small_job_on(server);
+  cfg.data.train = "test[:60000]";
+  cfg.train.replicas = 2;
+  cfg.train.target_accuracy = 0.73;
+  cfg.train.max_epochs = 10;
+  const auto& data = test::bymerge_data(60000);  // loaded before the clock
+  std::thread restarter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    server.stop();
+    server.start();  // empty
+  });
+  auto r = run_simulation(cfg, data);
+  restarter.join();
+  REQUIRE_MESSAGE(r.has_value(), test::error_text(r));
+  CHECK(r->reached);
+  CHECK(r->sync.blocks_restored > 0);
+  // The job's metadata came back too: its status reads, it resumes.
+  auto store = make_store(store_options_of(cfg, mlp_shape{784, 100, 47}), 0);
+  REQUIRE(store.has_value());
+  auto status = read_job_status(*store->records, cfg.sync.job);
+  REQUIRE_MESSAGE(status.has_value(), test::error_text(status));
+  CHECK(status->replicas == 2);
+  auto resumed = run_simulation(cfg, data, {}, job_start::resume);
+  REQUIRE_MESSAGE(resumed.has_value(), test::error_text(resumed));
 }
 
 TEST_CASE(
